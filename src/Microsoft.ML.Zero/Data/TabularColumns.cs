@@ -1,0 +1,130 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Zero.Data;
+
+/// <summary>
+/// The feature vector and key-typed label columns of a tabular training set: checks their types, validates every
+/// row once, and reads a rank's rows into flat arrays.
+/// </summary>
+internal sealed class TabularColumns
+{
+    private readonly IDataView _data;
+    private readonly DataViewSchema.Column _features;
+    private readonly DataViewSchema.Column _label;
+
+    public TabularColumns(IDataView data, string featureColumnName, string labelColumnName)
+    {
+        _data = data;
+        _features = FindColumn(data.Schema, featureColumnName, "feature", nameof(ZeroTrainerOptions.FeatureColumnName));
+        _label = FindColumn(data.Schema, labelColumnName, "label", nameof(ZeroTrainerOptions.LabelColumnName));
+        FeatureCount = CheckFeatureType(featureColumnName, _features.Type);
+        ClassCount = CheckLabelType(labelColumnName, _label.Type);
+    }
+
+    public int FeatureCount { get; }
+
+    public int ClassCount { get; }
+
+    public DataViewSchema.Column Label => _label;
+
+    /// <summary>Throws unless <paramref name="type"/> is a known-size vector of Single; returns its size.</summary>
+    public static int CheckFeatureType(string name, DataViewType type)
+    {
+        if (type is VectorDataViewType { ItemType: NumberDataViewType itemType, Size: > 0 } vector && itemType == NumberDataViewType.Single)
+            return vector.Size;
+        throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.FeatureColumnName),
+            $"Feature column '{name}' has type {type}; expected a known-size vector of Single (Vector<Single, N>). " +
+            "Use mlContext.Transforms.Concatenate to build one from numeric columns.");
+    }
+
+    /// <summary>Throws unless <paramref name="type"/> is a UInt32 key of known cardinality; returns that cardinality.</summary>
+    public static int CheckLabelType(string name, DataViewType type)
+    {
+        if (type is KeyDataViewType { RawType: var raw, Count: > 1 and <= int.MaxValue } key && raw == typeof(uint))
+            return (int)key.Count;
+        if (type is KeyDataViewType { Count: <= 1 })
+            throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.LabelColumnName),
+                $"Label column '{name}' has {((KeyDataViewType)type).Count} class(es); a classifier needs at least 2.");
+        throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.LabelColumnName),
+            $"Label column '{name}' has type {type}; expected a key type (Key<UInt32>). " +
+            $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{name}\") before the trainer.");
+    }
+
+    private static DataViewSchema.Column FindColumn(DataViewSchema schema, string name, string role, string option)
+    {
+        if (string.IsNullOrEmpty(name))
+            throw new ArgumentException($"ZeroTrainerOptions.{option} must name the {role} column.", option);
+        return schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(option,
+            $"Could not find {role} column '{name}' (ZeroTrainerOptions.{option}). Columns present: " +
+            string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'")) + ".");
+    }
+
+    /// <summary>Counts the rows, failing on the first row with a missing label or a non-finite feature.</summary>
+    public long CountValidRows()
+    {
+        long rows = 0;
+        ReadAll((row, features, label) => rows++);
+        if (rows == 0)
+            throw new InvalidOperationException("The training data has no rows.");
+        return rows;
+    }
+
+    /// <summary>
+    /// Reads the rows listed in <paramref name="rowsInOrder"/> (positions in cursor order) into <paramref name="features"/>
+    /// (row-major, FeatureCount per row) and zero-based <paramref name="labels"/>, in the order listed.
+    /// </summary>
+    public void ReadRows(int[] rowsInOrder, long rowCount, float[] features, long[] labels)
+    {
+        var slotOfRow = new int[rowCount];
+        Array.Fill(slotOfRow, -1);
+        for (int slot = 0; slot < rowsInOrder.Length; slot++)
+            slotOfRow[rowsInOrder[slot]] = slot;
+        ReadAll((row, rowFeatures, label) =>
+        {
+            if (row >= rowCount)
+                throw new InvalidOperationException($"The training data has more rows than the {rowCount} counted at the start; it must not change during training.");
+            int slot = slotOfRow[row];
+            if (slot < 0)
+                return;
+            rowFeatures.CopyTo(features.AsSpan(slot * FeatureCount, FeatureCount));
+            labels[slot] = label - 1;
+        });
+    }
+
+    private delegate void RowAction(long row, ReadOnlySpan<float> features, uint label);
+
+    private void ReadAll(RowAction action)
+    {
+        using var cursor = _data.GetRowCursor(new[] { _features, _label });
+        var getFeatures = cursor.GetGetter<VBuffer<float>>(_features);
+        var getLabel = cursor.GetGetter<uint>(_label);
+        var buffer = default(VBuffer<float>);
+        var dense = new float[FeatureCount];
+        uint label = 0;
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            getFeatures(ref buffer);
+            getLabel(ref label);
+            if (label == 0)
+                throw new InvalidOperationException($"Label column '{_label.Name}' has a missing value at row {row}; every training row needs a label.");
+            if (buffer.Length != FeatureCount)
+                throw new InvalidOperationException($"Feature column '{_features.Name}' has {buffer.Length} values at row {row}; expected {FeatureCount}.");
+            buffer.CopyTo(dense);
+            int bad = FirstNonFinite(dense);
+            if (bad >= 0)
+                throw new InvalidOperationException($"Feature column '{_features.Name}' has a non-finite value ({dense[bad]}) at row {row}, slot {bad}; " +
+                    "expected finite numbers. Replace missing values first (mlContext.Transforms.ReplaceMissingValues).");
+            action(row, dense, label);
+            row++;
+        }
+    }
+
+    private static int FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i]))
+                return i;
+        return -1;
+    }
+}

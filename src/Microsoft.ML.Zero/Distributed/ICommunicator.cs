@@ -1,0 +1,37 @@
+namespace Microsoft.ML.Zero.Distributed;
+
+/// <summary>How <see cref="ICommunicator.AllReduce"/> combines the ranks' values.</summary>
+public enum ReduceOperation
+{
+    /// <summary>Element-wise sum.</summary>
+    Sum,
+
+    /// <summary>Element-wise maximum.</summary>
+    Max,
+}
+
+/// <summary>
+/// The collectives a data-parallel engine needs. Every rank calls the same operations in the same order;
+/// each call returns only when all ranks took part, or throws a <see cref="ZeroCommunicationException"/>
+/// naming the rank when a peer failed or did not arrive within the timeout.
+/// </summary>
+public interface ICommunicator : IDisposable
+{
+    /// <summary>This rank, from 0 to <see cref="WorldSize"/> - 1.</summary>
+    int Rank { get; }
+
+    /// <summary>The number of ranks taking part.</summary>
+    int WorldSize { get; }
+
+    /// <summary>Combines <paramref name="buffer"/> over all ranks in place; every rank ends with the same bits.</summary>
+    void AllReduce(Span<float> buffer, ReduceOperation operation);
+
+    /// <summary>Copies <paramref name="buffer"/> of rank <paramref name="root"/> into every rank's buffer.</summary>
+    void Broadcast(Span<float> buffer, int root);
+
+    /// <summary>Returns every rank's <paramref name="value"/>, indexed by rank.</summary>
+    double[] AllGather(double value);
+
+    /// <summary>Returns once every rank has called it.</summary>
+    void Barrier();
+}

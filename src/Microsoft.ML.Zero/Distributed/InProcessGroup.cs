@@ -1,0 +1,174 @@
+using System.Numerics.Tensors;
+
+namespace Microsoft.ML.Zero.Distributed;
+
+/// <summary>
+/// The state that in-process ranks (one thread each) share: a rendezvous that every collective passes
+/// through, and the buffers each rank publishes for the others to read. A rank that fails aborts the
+/// group so the others stop waiting at once instead of running into the timeout.
+/// </summary>
+internal sealed unsafe class InProcessGroup
+{
+    private readonly object _gate = new();
+    private readonly bool[] _arrived;
+    private readonly nint[] _buffers;
+    private readonly int[] _lengths;
+    private readonly double[] _values;
+    private int _arrivedCount;
+    private long _generation;
+    private Exception? _abortReason;
+    private int _abortingRank = -1;
+
+    public InProcessGroup(int worldSize, TimeSpan timeout)
+    {
+        if (worldSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, "WorldSize must be at least 1.");
+        WorldSize = worldSize;
+        Timeout = timeout;
+        _arrived = new bool[worldSize];
+        _buffers = new nint[worldSize];
+        _lengths = new int[worldSize];
+        _values = new double[worldSize];
+    }
+
+    public int WorldSize { get; }
+
+    public TimeSpan Timeout { get; }
+
+    /// <summary>Makes every waiting and future collective throw, naming <paramref name="rank"/> as the cause.</summary>
+    public void Abort(int rank, Exception reason)
+    {
+        lock (_gate)
+        {
+            if (_abortReason is not null)
+                return;
+            _abortReason = reason;
+            _abortingRank = rank;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation)
+    {
+        Publish(rank, buffer, length);
+        Rendezvous(rank, "AllReduce");
+        CheckLengths(rank, "AllReduce");
+
+        // Rank r reduces chunk r over all ranks in rank order, then writes the result into every buffer:
+        // the work is split across threads and every rank ends with the same bits.
+        (int start, int count) = Chunk(length, rank);
+        if (count > 0)
+        {
+            var result = new Span<float>((float*)_buffers[0] + start, count);
+            for (int other = 1; other < WorldSize; other++)
+            {
+                var source = new ReadOnlySpan<float>((float*)_buffers[other] + start, count);
+                if (operation == ReduceOperation.Sum)
+                    TensorPrimitives.Add(result, source, result);
+                else
+                    TensorPrimitives.Max(result, source, result);
+            }
+            for (int other = 1; other < WorldSize; other++)
+                result.CopyTo(new Span<float>((float*)_buffers[other] + start, count));
+        }
+        Rendezvous(rank, "AllReduce");
+    }
+
+    public void Broadcast(int rank, float* buffer, int length, int root)
+    {
+        if (root < 0 || root >= WorldSize)
+            throw new ArgumentOutOfRangeException(nameof(root), root, $"Broadcast root must be a rank from 0 to {WorldSize - 1}.");
+        Publish(rank, buffer, length);
+        Rendezvous(rank, "Broadcast");
+        CheckLengths(rank, "Broadcast");
+        if (rank != root)
+            new ReadOnlySpan<float>((float*)_buffers[root], length).CopyTo(new Span<float>(buffer, length));
+        Rendezvous(rank, "Broadcast");
+    }
+
+    public double[] AllGather(int rank, double value)
+    {
+        _values[rank] = value;
+        Rendezvous(rank, "AllGather");
+        double[] all = (double[])_values.Clone();
+        Rendezvous(rank, "AllGather");
+        return all;
+    }
+
+    public void Barrier(int rank) => Rendezvous(rank, "Barrier");
+
+    private void Publish(int rank, float* buffer, int length)
+    {
+        _buffers[rank] = (nint)buffer;
+        _lengths[rank] = length;
+    }
+
+    private void CheckLengths(int rank, string operation)
+    {
+        for (int other = 0; other < WorldSize; other++)
+        {
+            if (_lengths[other] != _lengths[rank])
+            {
+                throw new ZeroCommunicationException(rank,
+                    $"{operation}: rank {rank} passed {_lengths[rank]} elements but rank {other} passed {_lengths[other]}; " +
+                    "every rank must pass buffers of the same length.");
+            }
+        }
+    }
+
+    private (int Start, int Count) Chunk(int length, int rank)
+    {
+        int size = (length + WorldSize - 1) / WorldSize;
+        int start = Math.Min(length, rank * size);
+        return (start, Math.Min(size, length - start));
+    }
+
+    /// <summary>Waits until all ranks arrive; throws if the group was aborted or the timeout passes.</summary>
+    private void Rendezvous(int rank, string operation)
+    {
+        lock (_gate)
+        {
+            ThrowIfAborted(rank, operation);
+            if (_arrived[rank])
+                throw new InvalidOperationException($"Rank {rank} entered {operation} twice in one round.");
+            long generation = _generation;
+            _arrived[rank] = true;
+            if (++_arrivedCount == WorldSize)
+            {
+                Array.Clear(_arrived);
+                _arrivedCount = 0;
+                _generation++;
+                Monitor.PulseAll(_gate);
+                return;
+            }
+
+            var deadline = DateTime.UtcNow + Timeout;
+            while (_generation == generation)
+            {
+                ThrowIfAborted(rank, operation);
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    var missing = Enumerable.Range(0, WorldSize).Where(r => !_arrived[r]);
+                    var reason = new ZeroCommunicationException(rank,
+                        $"Rank {rank} of {WorldSize} waited {Timeout} in {operation} for rank(s) {string.Join(", ", missing)}, " +
+                        "which did not arrive. Raise ZeroTrainerOptions.CommunicationTimeout if a step legitimately takes longer.");
+                    _abortReason ??= reason;
+                    _abortingRank = _abortingRank < 0 ? rank : _abortingRank;
+                    Monitor.PulseAll(_gate);
+                    throw reason;
+                }
+                Monitor.Wait(_gate, left);
+            }
+        }
+    }
+
+    private void ThrowIfAborted(int rank, string operation)
+    {
+        if (_abortReason is not null)
+        {
+            throw new ZeroCommunicationException(rank,
+                $"Rank {rank} stopped in {operation} because rank {_abortingRank} failed: {_abortReason.Message}", _abortReason);
+        }
+    }
+}

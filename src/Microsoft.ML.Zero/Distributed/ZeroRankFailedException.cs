@@ -1,0 +1,19 @@
+namespace Microsoft.ML.Zero.Distributed;
+
+/// <summary>A rank's work threw; the message names the rank and carries the original reason.</summary>
+public sealed class ZeroRankFailedException : Exception
+{
+    /// <summary>Wraps the failure <paramref name="innerException"/> of <paramref name="rank"/>.</summary>
+    public ZeroRankFailedException(int rank, int worldSize, Exception innerException)
+        : base($"Rank {rank} of {worldSize} failed: {innerException.Message}", innerException)
+    {
+        Rank = rank;
+        WorldSize = worldSize;
+    }
+
+    /// <summary>The rank that failed.</summary>
+    public int Rank { get; }
+
+    /// <summary>The number of ranks in the job.</summary>
+    public int WorldSize { get; }
+}

@@ -1,0 +1,77 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>Returns the class probabilities of the row a cursor or row currently stands on.</summary>
+internal delegate ReadOnlySpan<float> CurrentProbabilities();
+
+/// <summary>
+/// The two columns a multiclass model adds, in the form ML.NET's evaluators and PredictionEngine expect:
+/// Score, a vector of class probabilities with slot names, and PredictedLabel, a key carrying the label's values.
+/// </summary>
+internal sealed class ScoreColumns
+{
+    public ScoreColumns(string scoreColumnName, string predictedLabelColumnName, LabelKeyValues labels)
+    {
+        ScoreColumnName = scoreColumnName;
+        PredictedLabelColumnName = predictedLabelColumnName;
+        Labels = labels;
+    }
+
+    public string ScoreColumnName { get; }
+
+    public string PredictedLabelColumnName { get; }
+
+    public LabelKeyValues Labels { get; }
+
+    /// <summary>The input schema followed by Score and PredictedLabel (which hide input columns of the same names).</summary>
+    public DataViewSchema Append(DataViewSchema input)
+    {
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(input);
+
+        var scoreAnnotations = new DataViewSchema.Annotations.Builder();
+        var names = Labels.Names;
+        scoreAnnotations.AddSlotNames(names.Length, (ref VBuffer<ReadOnlyMemory<char>> destination) =>
+            new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref destination));
+        AddText(scoreAnnotations, AnnotationUtils.Kinds.ScoreColumnKind, AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification);
+        AddText(scoreAnnotations, AnnotationUtils.Kinds.ScoreValueKind, AnnotationUtils.Const.ScoreValueKind.Score);
+        builder.AddColumn(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, Labels.Count), scoreAnnotations.ToAnnotations());
+
+        var labelAnnotations = new DataViewSchema.Annotations.Builder();
+        Labels.AddTo(labelAnnotations);
+        builder.AddColumn(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), Labels.Count), labelAnnotations.ToAnnotations());
+        return builder.ToSchema();
+    }
+
+    /// <summary>A getter for Score that reads the current row's probabilities from <paramref name="current"/>.</summary>
+    public static ValueGetter<VBuffer<float>> ScoreGetter(CurrentProbabilities current, int classCount) =>
+        (ref VBuffer<float> destination) =>
+        {
+            var editor = VBufferEditor.Create(ref destination, classCount);
+            current().CopyTo(editor.Values);
+            destination = editor.Commit();
+        };
+
+    /// <summary>A getter for PredictedLabel: the most probable class as a one-based key, 0 (missing) if scores are NaN.</summary>
+    public static ValueGetter<uint> PredictedLabelGetter(CurrentProbabilities current) =>
+        (ref uint destination) =>
+        {
+            var probabilities = current();
+            int best = -1;
+            for (int i = 0; i < probabilities.Length; i++)
+            {
+                if (float.IsNaN(probabilities[i]))
+                {
+                    best = -1;
+                    break;
+                }
+                if (best < 0 || probabilities[i] > probabilities[best])
+                    best = i;
+            }
+            destination = (uint)(best + 1);
+        };
+
+    private static void AddText(DataViewSchema.Annotations.Builder builder, string kind, string value) =>
+        builder.Add(kind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> destination) => destination = value.AsMemory());
+}

@@ -1,0 +1,134 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// The input data with Score and PredictedLabel appended. Scoring runs in batches: a second cursor over the same input
+/// reads the features of the next rows ahead of the main cursor, which passes the input columns through unchanged.
+/// </summary>
+internal sealed class ScoredDataView : IDataView
+{
+    private readonly IDataView _input;
+    private readonly ZeroTransformer _transformer;
+    private readonly DataViewSchema.Column _features;
+
+    public ScoredDataView(IDataView input, ZeroTransformer transformer)
+    {
+        _input = input;
+        _transformer = transformer;
+        _features = transformer.CheckFeatureColumn(input.Schema);
+        Schema = transformer.Outputs.Append(input.Schema);
+    }
+
+    public DataViewSchema Schema { get; }
+
+    // Both cursors must see rows in the same order, so this view never shuffles.
+    public bool CanShuffle => false;
+
+    public long? GetRowCount() => _input.GetRowCount();
+
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        var needed = columnsNeeded.Select(c => c.Index).ToHashSet();
+        int inputCount = _input.Schema.Count;
+        var inputColumns = _input.Schema.Where(c => needed.Contains(c.Index));
+        bool scoring = needed.Contains(inputCount) || needed.Contains(inputCount + 1);
+        return new Cursor(this, _input.GetRowCursor(inputColumns), scoring ? _input.GetRowCursor(new[] { _features }) : null);
+    }
+
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+        new[] { GetRowCursor(columnsNeeded, rand) };
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly ScoredDataView _parent;
+        private readonly DataViewRowCursor _input;
+        private readonly DataViewRowCursor? _ahead;
+        private readonly ValueGetter<VBuffer<float>>? _aheadFeatures;
+        private readonly int _featureCount;
+        private readonly int _classCount;
+        private readonly float[] _features;
+        private readonly float[] _probabilities;
+        private VBuffer<float> _row;
+        private long _batchStart;
+        private int _batchRows;
+
+        public Cursor(ScoredDataView parent, DataViewRowCursor input, DataViewRowCursor? ahead)
+        {
+            _parent = parent;
+            _input = input;
+            _ahead = ahead;
+            _aheadFeatures = ahead?.GetGetter<VBuffer<float>>(parent._features);
+            var scorer = parent._transformer.Scorer;
+            _featureCount = scorer.FeatureCount;
+            _classCount = scorer.ClassCount;
+            int batchSize = ahead is null ? 0 : parent._transformer.ScoringBatchSize;
+            _features = new float[batchSize * _featureCount];
+            _probabilities = new float[batchSize * _classCount];
+        }
+
+        public override DataViewSchema Schema => _parent.Schema;
+
+        public override long Position => _input.Position;
+
+        public override long Batch => _input.Batch;
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+
+        public override bool IsColumnActive(DataViewSchema.Column column) =>
+            column.Index < _input.Schema.Count ? _input.IsColumnActive(_input.Schema[column.Index]) : _ahead is not null;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            int inputCount = _input.Schema.Count;
+            if (column.Index < inputCount)
+                return _input.GetGetter<TValue>(_input.Schema[column.Index]);
+            if (_ahead is null)
+                throw new InvalidOperationException($"Column '{column.Name}' was not requested when this cursor was created.");
+            Delegate getter = column.Index == inputCount
+                ? ScoreColumns.ScoreGetter(Current, _classCount)
+                : ScoreColumns.PredictedLabelGetter(Current);
+            return getter as ValueGetter<TValue> ?? throw new InvalidOperationException(
+                $"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
+        }
+
+        public override bool MoveNext()
+        {
+            if (!_input.MoveNext())
+                return false;
+            if (_ahead is not null && _input.Position >= _batchStart + _batchRows)
+                ScoreNextBatch();
+            return true;
+        }
+
+        private ReadOnlySpan<float> Current() =>
+            _probabilities.AsSpan((int)(_input.Position - _batchStart) * _classCount, _classCount);
+
+        private void ScoreNextBatch()
+        {
+            _batchStart = _input.Position;
+            int rows = 0;
+            int capacity = _features.Length / _featureCount;
+            while (rows < capacity && _ahead!.MoveNext())
+            {
+                _aheadFeatures!(ref _row);
+                _row.CopyTo(_features.AsSpan(rows * _featureCount, _featureCount));
+                rows++;
+            }
+            if (rows == 0)
+                throw new InvalidOperationException("The input data returned fewer rows on a second pass; scoring needs data that reads the same each time.");
+            _parent._transformer.Scorer.Score(_features, rows, _probabilities);
+            _batchRows = rows;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _input.Dispose();
+                _ahead?.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>Scores one row at a time, for PredictionEngine and other row-to-row consumers.</summary>
+internal sealed class ScoringRowMapper : IRowToRowMapper
+{
+    private readonly ZeroTransformer _transformer;
+    private readonly DataViewSchema.Column _features;
+
+    public ScoringRowMapper(DataViewSchema inputSchema, ZeroTransformer transformer)
+    {
+        _transformer = transformer;
+        _features = transformer.CheckFeatureColumn(inputSchema);
+        InputSchema = inputSchema;
+        OutputSchema = transformer.Outputs.Append(inputSchema);
+    }
+
+    public DataViewSchema InputSchema { get; }
+
+    public DataViewSchema OutputSchema { get; }
+
+    public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
+    {
+        var wanted = dependingColumns.Select(c => c.Index).ToHashSet();
+        var inputs = InputSchema.Where(c => wanted.Contains(c.Index)).ToList();
+        if (wanted.Any(index => index >= InputSchema.Count) && !inputs.Contains(_features))
+            inputs.Add(_features);
+        return inputs;
+    }
+
+    public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
+        new ScoredRow(this, input, activeColumns.Any(c => c.Index >= InputSchema.Count));
+
+    private sealed class ScoredRow : DataViewRow
+    {
+        private readonly ScoringRowMapper _parent;
+        private readonly DataViewRow _input;
+        private readonly ValueGetter<VBuffer<float>>? _getFeatures;
+        private readonly float[] _features;
+        private readonly float[] _probabilities;
+        private VBuffer<float> _row;
+        private long _scoredPosition = -1;
+
+        public ScoredRow(ScoringRowMapper parent, DataViewRow input, bool scoring)
+        {
+            _parent = parent;
+            _input = input;
+            _getFeatures = scoring ? input.GetGetter<VBuffer<float>>(parent._features) : null;
+            _features = new float[parent._transformer.Scorer.FeatureCount];
+            _probabilities = new float[parent._transformer.Scorer.ClassCount];
+        }
+
+        public override DataViewSchema Schema => _parent.OutputSchema;
+
+        public override long Position => _input.Position;
+
+        public override long Batch => _input.Batch;
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+
+        public override bool IsColumnActive(DataViewSchema.Column column) =>
+            column.Index < _input.Schema.Count ? _input.IsColumnActive(_input.Schema[column.Index]) : _getFeatures is not null;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            int inputCount = _input.Schema.Count;
+            if (column.Index < inputCount)
+                return _input.GetGetter<TValue>(_input.Schema[column.Index]);
+            if (_getFeatures is null)
+                throw new InvalidOperationException($"Column '{column.Name}' was not requested when this row was created.");
+            Delegate getter = column.Index == inputCount
+                ? ScoreColumns.ScoreGetter(Current, _probabilities.Length)
+                : ScoreColumns.PredictedLabelGetter(Current);
+            return getter as ValueGetter<TValue> ?? throw new InvalidOperationException(
+                $"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
+        }
+
+        // A PredictionEngine moves one input row under this row; score each position once, when first asked.
+        private ReadOnlySpan<float> Current()
+        {
+            if (_scoredPosition != _input.Position || _input.Position < 0)
+            {
+                _getFeatures!(ref _row);
+                _row.CopyTo(_features);
+                _parent._transformer.Scorer.Score(_features, 1, _probabilities);
+                _scoredPosition = _input.Position;
+            }
+            return _probabilities;
+        }
+    }
+}

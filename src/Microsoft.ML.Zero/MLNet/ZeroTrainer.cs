@@ -1,0 +1,117 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Models;
+using Microsoft.ML.Zero.Training;
+using TorchSharp;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// Trains an MLP classifier data-parallel on <see cref="ZeroTrainerOptions.WorldSize"/> in-process ranks: each rank
+/// holds a full replica, reads its shard of the data, and the ranks average gradients before every optimizer step.
+/// </summary>
+public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
+{
+    private readonly IHost _host;
+    private readonly ZeroTrainerOptions _options;
+
+    internal ZeroTrainer(MLContext mlContext, ZeroTrainerOptions options)
+    {
+        _host = ((IHostEnvironment)mlContext).Register(nameof(ZeroTrainer));
+        _options = options;
+    }
+
+    /// <summary>Trains on <paramref name="input"/> and returns the trained model (rank 0's replica).</summary>
+    public ZeroTransformer Fit(IDataView input)
+    {
+        var replicas = TrainReplicas(input, out var labels);
+        for (int rank = 1; rank < replicas.Length; rank++)
+            replicas[rank].Dispose();
+        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictedLabelColumnName, labels);
+        return new ZeroTransformer(_options.FeatureColumnName, new MlpScorer(replicas[0]), outputs, _options.ScoringBatchSize);
+    }
+
+    /// <summary>Trains and returns every rank's replica (equal at the end), with the label's key values.</summary>
+    internal MlpClassifier[] TrainReplicas(IDataView input, out LabelKeyValues labels)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        _options.Validate();
+        var columns = new TabularColumns(input, _options.FeatureColumnName, _options.LabelColumnName);
+        labels = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
+        TorchRuntime.EnsureLoaded();
+
+        using var channel = _host.Start("Training");
+        long rowCount = columns.CountValidRows();
+        int worldSize = _options.WorldSize;
+        channel.Info($"Training an MLP on {rowCount} rows, {columns.FeatureCount} features, {columns.ClassCount} classes, " +
+            $"{worldSize} rank(s) x batch {_options.BatchSize}, {_options.MaxEpochs} epoch(s).");
+
+        var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
+        var replicas = CreateReplicas(shape, worldSize);
+        var training = new TabularTraining(columns, rowCount, _options.BatchSize, _options.MaxEpochs, _options.Seed,
+            new OptimizerSettings(_options.Optimizer, _options.LearningRate, _options.Beta1, _options.Beta2, _options.Epsilon, _options.WeightDecay, _options.Momentum))
+        {
+            EpochCompleted = (epoch, loss) => channel.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
+        };
+        try
+        {
+            using (TorchRuntime.ShareCoresAmongRanks(worldSize))
+            {
+                InProcessLauncher.Run(worldSize, _options.CommunicationTimeout, communicator =>
+                {
+                    training.Run(replicas[communicator.Rank], communicator);
+                    return true;
+                });
+            }
+        }
+        catch
+        {
+            foreach (var replica in replicas)
+                replica.Dispose();
+            throw;
+        }
+        return replicas;
+    }
+
+    /// <summary>Checks the input columns and returns the schema the trained model will produce.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        _options.Validate();
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        if (!columns.TryGetValue(_options.FeatureColumnName, out var features))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find feature column '{_options.FeatureColumnName}' (ZeroTrainerOptions.FeatureColumnName).");
+        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"Feature column '{features.Name}' has type {features.GetTypeString()}; expected a known-size vector of Single.");
+        if (!columns.TryGetValue(_options.LabelColumnName, out var label))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find label column '{_options.LabelColumnName}' (ZeroTrainerOptions.LabelColumnName).");
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"Label column '{label.Name}' has type {label.GetTypeString()}; expected a key type. Add mlContext.Transforms.Conversion.MapValueToKey(\"{label.Name}\") before the trainer.");
+
+        var scoreAnnotations = new List<SchemaShape.Column>
+        {
+            new(AnnotationUtils.Kinds.SlotNames, SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false),
+            new(AnnotationUtils.Kinds.ScoreColumnKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
+            new(AnnotationUtils.Kinds.ScoreValueKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
+        };
+        var labelAnnotations = label.Annotations.Where(a => a.Name == AnnotationUtils.Kinds.KeyValues).ToList();
+        columns[_options.ScoreColumnName] = new SchemaShape.Column(_options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector,
+            NumberDataViewType.Single, false, new SchemaShape(scoreAnnotations));
+        columns[_options.PredictedLabelColumnName] = new SchemaShape.Column(_options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar,
+            NumberDataViewType.UInt32, true, new SchemaShape(labelAnnotations));
+        return new SchemaShape(columns.Values);
+    }
+
+    // Every rank gets its own replica; rank 0's seeded weights are broadcast to the others when training starts.
+    private MlpClassifier[] CreateReplicas(MlpShape shape, int worldSize)
+    {
+        var replicas = new MlpClassifier[worldSize];
+        torch.manual_seed(_options.Seed);
+        for (int rank = 0; rank < worldSize; rank++)
+            replicas[rank] = new MlpClassifier(shape, new torch.Generator((ulong)(uint)_options.Seed + (ulong)rank));
+        return replicas;
+    }
+}

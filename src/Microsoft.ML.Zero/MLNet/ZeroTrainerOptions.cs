@@ -1,0 +1,96 @@
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// Options of <see cref="ZeroTrainer"/>: an MLP classifier over a numeric feature vector, trained data-parallel
+/// (ZeRO stage 0) on <see cref="WorldSize"/> ranks. The names in brackets are the matching DeepSpeed config keys.
+/// </summary>
+public sealed class ZeroTrainerOptions
+{
+    /// <summary>The feature column: a known-size vector of Single.</summary>
+    public string FeatureColumnName = "Features";
+
+    /// <summary>The label column: a key type, as <c>MapValueToKey</c> produces.</summary>
+    public string LabelColumnName = "Label";
+
+    /// <summary>The output column of class probabilities (Vector&lt;Single, classes&gt;).</summary>
+    public string ScoreColumnName = "Score";
+
+    /// <summary>The output column of the predicted class (a key of the label's type).</summary>
+    public string PredictedLabelColumnName = "PredictedLabel";
+
+    /// <summary>Sizes of the hidden layers, input side first. Empty means a linear (softmax regression) model.</summary>
+    public int[] HiddenLayerSizes = { 64 };
+
+    /// <summary>The activation after each hidden layer.</summary>
+    public MlpActivation Activation = MlpActivation.Relu;
+
+    /// <summary>Dropout probability after each hidden activation during training, in [0, 1).</summary>
+    public float Dropout;
+
+    /// <summary>The number of data-parallel ranks run as threads of this process. Each holds a full replica.</summary>
+    public int WorldSize = 1;
+
+    /// <summary>Rows per rank in each step [<c>train_micro_batch_size_per_gpu</c>]. The global batch is BatchSize x WorldSize.</summary>
+    public int BatchSize = 32;
+
+    /// <summary>Passes over the training data.</summary>
+    public int MaxEpochs = 10;
+
+    /// <summary>The optimizer [<c>optimizer.type</c>].</summary>
+    public ZeroOptimizer Optimizer = ZeroOptimizer.AdamW;
+
+    /// <summary>Learning rate [<c>optimizer.params.lr</c>].</summary>
+    public double LearningRate = 1e-3;
+
+    /// <summary>AdamW's first-moment decay [<c>optimizer.params.betas[0]</c>].</summary>
+    public double Beta1 = 0.9;
+
+    /// <summary>AdamW's second-moment decay [<c>optimizer.params.betas[1]</c>].</summary>
+    public double Beta2 = 0.999;
+
+    /// <summary>AdamW's denominator term [<c>optimizer.params.eps</c>].</summary>
+    public double Epsilon = 1e-8;
+
+    /// <summary>Weight decay [<c>optimizer.params.weight_decay</c>].</summary>
+    public double WeightDecay = 0.01;
+
+    /// <summary>SGD momentum [<c>optimizer.params.momentum</c>].</summary>
+    public double Momentum;
+
+    /// <summary>Seeds the initial weights, the data order of every epoch and dropout: equal seeds give equal models.</summary>
+    public int Seed;
+
+    /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
+    public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Rows scored together when the model transforms data.</summary>
+    public int ScoringBatchSize = 256;
+
+    /// <summary>Throws for an option outside its range, naming it and the expected values.</summary>
+    internal void Validate()
+    {
+        Require(WorldSize >= 1, nameof(WorldSize), WorldSize, "at least 1");
+        Require(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
+        Require(MaxEpochs >= 1, nameof(MaxEpochs), MaxEpochs, "at least 1");
+        Require(ScoringBatchSize >= 1, nameof(ScoringBatchSize), ScoringBatchSize, "at least 1");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
+        Require(Beta1 is >= 0 and < 1, nameof(Beta1), Beta1, "in [0, 1)");
+        Require(Beta2 is >= 0 and < 1, nameof(Beta2), Beta2, "in [0, 1)");
+        Require(Epsilon > 0, nameof(Epsilon), Epsilon, "above 0");
+        Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "0 or more");
+        Require(Momentum >= 0, nameof(Momentum), Momentum, "0 or more");
+        Require(Dropout is >= 0 and < 1, nameof(Dropout), Dropout, "in [0, 1)");
+        Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
+        Require(HiddenLayerSizes is not null, nameof(HiddenLayerSizes), "null", "an array (empty for no hidden layer)");
+        for (int i = 0; i < HiddenLayerSizes!.Length; i++)
+            Require(HiddenLayerSizes[i] >= 1, $"{nameof(HiddenLayerSizes)}[{i}]", HiddenLayerSizes[i], "at least 1");
+        Require(Enum.IsDefined(Optimizer), nameof(Optimizer), Optimizer, string.Join(" or ", Enum.GetNames<ZeroOptimizer>()));
+        Require(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(" or ", Enum.GetNames<MlpActivation>()));
+    }
+
+    private static void Require(bool condition, string option, object value, string expected)
+    {
+        if (!condition)
+            throw new ArgumentOutOfRangeException(option, value, $"ZeroTrainerOptions.{option} is {value}; expected {expected}.");
+    }
+}

@@ -1,0 +1,41 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Models;
+
+/// <summary>A multi-layer perceptron from a feature vector to class logits.</summary>
+internal sealed class MlpClassifier : nn.Module<Tensor, Tensor>
+{
+    private readonly Sequential layers;
+
+    public MlpClassifier(MlpShape shape, Generator dropoutGenerator) : base(nameof(MlpClassifier))
+    {
+        Shape = shape;
+        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
+        int width = shape.InputSize;
+        foreach (int hidden in shape.HiddenSizes)
+        {
+            modules.Add(($"{modules.Count}", nn.Linear(width, hidden)));
+            modules.Add(($"{modules.Count}", Activation(shape.Activation)));
+            if (shape.Dropout > 0)
+                modules.Add(($"{modules.Count}", new RankDropout(shape.Dropout, dropoutGenerator)));
+            width = hidden;
+        }
+        modules.Add(($"{modules.Count}", nn.Linear(width, shape.ClassCount)));
+        layers = nn.Sequential(modules);
+        RegisterComponents();
+    }
+
+    public MlpShape Shape { get; }
+
+    public override Tensor forward(Tensor features) => layers.forward(features);
+
+    private static nn.Module<Tensor, Tensor> Activation(MlpActivation activation) => activation switch
+    {
+        MlpActivation.Relu => nn.ReLU(),
+        MlpActivation.Gelu => nn.GELU(),
+        MlpActivation.Tanh => nn.Tanh(),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown MLP activation."),
+    };
+}

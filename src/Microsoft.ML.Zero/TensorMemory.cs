@@ -1,0 +1,17 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>Zero-copy access to tensor storage from .NET.</summary>
+internal static class TensorMemory
+{
+    /// <summary>A view of a contiguous CPU float tensor's storage (under 2 GB), without copying.</summary>
+    public static Span<float> AsSpan(Tensor tensor)
+    {
+        if (tensor.dtype != ScalarType.Float32 || !tensor.is_contiguous() || tensor.device_type != DeviceType.CPU)
+            throw new ArgumentException($"Expected a contiguous Float32 CPU tensor; got {tensor.dtype} on {tensor.device}.", nameof(tensor));
+        return MemoryMarshal.Cast<byte, float>(tensor.bytes);
+    }
+}

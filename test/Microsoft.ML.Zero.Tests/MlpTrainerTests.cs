@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Models;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Tests;
+
+[TestClass]
+public sealed class MlpTrainerTests
+{
+    private static IEstimator<ITransformer> Pipeline(MLContext mlContext, ZeroTrainerOptions options) =>
+        mlContext.Transforms.Conversion.MapValueToKey("Label")
+            .Append(mlContext.Transforms.NormalizeMinMax("Features"))
+            .Append(mlContext.Zero().Trainer(options))
+            .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+
+    private static IDataView PreparedIris(MLContext mlContext)
+    {
+        var data = mlContext.Data.LoadFromEnumerable(TestData.Iris());
+        return mlContext.Transforms.Conversion.MapValueToKey("Label")
+            .Append(mlContext.Transforms.NormalizeMinMax("Features"))
+            .Fit(data).Transform(data);
+    }
+
+    private static float[] Weights(MlpClassifier model)
+    {
+        using var scope = NewDisposeScope();
+        return cat(model.parameters().Select(p => p.detach().flatten()).ToList()).data<float>().ToArray();
+    }
+
+    [TestMethod]
+    public void MlpOnTwoRanksLearnsIrisFarBeyondTheMajorityClass()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(TestData.Iris()), testFraction: 0.2, seed: 0);
+        var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 } };
+
+        var model = Pipeline(mlContext, options).Fit(split.TrainSet);
+        var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
+
+        var testLabels = mlContext.Data.CreateEnumerable<IrisRow>(split.TestSet, reuseRowObject: false).Select(r => r.Label).ToList();
+        double majority = testLabels.GroupBy(l => l).Max(g => g.Count()) / (double)testLabels.Count;
+        Assert.IsTrue(metrics.MicroAccuracy >= 0.9, $"accuracy {metrics.MicroAccuracy:F3}");
+        Assert.IsTrue(metrics.MicroAccuracy >= majority + 0.4, $"accuracy {metrics.MicroAccuracy:F3} vs majority class {majority:F3}");
+        Assert.IsTrue(metrics.LogLoss < 0.5, $"log-loss {metrics.LogLoss:F3}");
+    }
+
+    [TestMethod]
+    public void FourRanksWithBatch8MatchOneRankWithBatch32AndEndBitwiseEqual()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = PreparedIris(mlContext);
+        // 150 rows in global batches of 32: the last step of each epoch is short (22 rows, 6/6/5/5 per rank).
+        ZeroTrainerOptions Options(int worldSize, int batch) => new()
+        {
+            WorldSize = worldSize, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
+        };
+
+        var single = mlContext.Zero().Trainer(Options(1, 32)).TrainReplicas(data, out _);
+        var four = mlContext.Zero().Trainer(Options(4, 8)).TrainReplicas(data, out _);
+        try
+        {
+            float[] reference = Weights(single[0]);
+            float[] initial = Weights(new MlpClassifier(single[0].Shape, new Generator(0)));
+            var perRank = four.Select(Weights).ToArray();
+            for (int rank = 1; rank < perRank.Length; rank++)
+                CollectionAssert.AreEqual(perRank[0], perRank[rank], $"rank {rank} differs from rank 0");
+            double maxDiff = reference.Zip(perRank[0], (a, b) => Math.Abs(a - b)).Max();
+            Assert.IsTrue(maxDiff <= 1e-5, $"max |1 rank - 4 ranks| = {maxDiff}");
+            Assert.IsTrue(reference.Zip(initial, (a, b) => Math.Abs(a - b)).Max() > 1e-3, "training did not change the weights");
+        }
+        finally
+        {
+            foreach (var replica in single.Concat(four))
+                replica.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void RunsWithDropoutOnTwoRanksRepeatExactly()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = PreparedIris(mlContext);
+        var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Dropout = 0.3f, Seed = 3 };
+
+        var first = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
+        var second = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
+        var noDropout = mlContext.Zero().Trainer(new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Seed = 3 }).TrainReplicas(data, out _);
+        try
+        {
+            CollectionAssert.AreEqual(Weights(first[0]), Weights(second[0]));
+            CollectionAssert.AreEqual(Weights(first[0]), Weights(first[1]));
+            CollectionAssert.AreNotEqual(Weights(first[0]), Weights(noDropout[0]), "dropout had no effect");
+        }
+        finally
+        {
+            foreach (var replica in first.Concat(second).Concat(noDropout))
+                replica.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void SavedModelLoadsInAFreshProcessAndScoresIdentically()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = mlContext.Data.LoadFromEnumerable(TestData.Iris());
+        var model = Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpochs = 20, ScoringBatchSize = 16 }).Fit(data);
+        string directory = Directory.CreateTempSubdirectory("zero-model-").FullName;
+        try
+        {
+            string modelPath = Path.Combine(directory, "model.zip");
+            mlContext.Model.Save(model, data.Schema, modelPath);
+            var expected = Program.ScoreLines(model.Transform(data)).ToArray();
+
+            string scoresPath = Path.Combine(directory, "scores.tsv");
+            string dataPath = Path.Combine(TestData.Directory, "iris.json");
+            var (exitCode, output) = RunChild($"\"{typeof(Program).Assembly.Location}\" score \"{modelPath}\" \"{dataPath}\" \"{scoresPath}\"");
+            Assert.AreEqual(0, exitCode, output);
+            CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
+            Assert.AreEqual(150, expected.Length);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void PredictionEngineAndEvaluateAgreeWithBatchedScoring()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var rows = TestData.Iris();
+        var data = mlContext.Data.LoadFromEnumerable(rows);
+        var model = Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, ScoringBatchSize = 7 }).Fit(data);
+        var scored = model.Transform(data);
+
+        var batched = mlContext.Data.CreateEnumerable<IrisPrediction>(scored, reuseRowObject: false).ToArray();
+        var engine = mlContext.Model.CreatePredictionEngine<IrisRow, IrisPrediction>(model);
+        for (int i = 0; i < rows.Length; i += 13)
+        {
+            var single = engine.Predict(rows[i]);
+            Assert.AreEqual(batched[i].PredictedLabel, single.PredictedLabel, $"row {i}");
+            CollectionAssert.AreEqual(batched[i].Score, single.Score, $"row {i}");
+            Assert.AreEqual(1.0, single.Score.Sum(), 1e-5);
+        }
+
+        var slotNames = default(VBuffer<ReadOnlyMemory<char>>);
+        scored.Schema["Score"].GetSlotNames(ref slotNames);
+        CollectionAssert.AreEqual(new[] { "setosa", "versicolor", "virginica" }, slotNames.DenseValues().Select(n => n.ToString()).ToArray());
+        var metrics = mlContext.MulticlassClassification.Evaluate(scored);
+        Assert.AreEqual(3, metrics.ConfusionMatrix.NumberOfClasses);
+        Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"training accuracy {metrics.MicroAccuracy:F3}");
+    }
+
+    private static (int ExitCode, string Output) RunChild(string arguments)
+    {
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
+        var start = new ProcessStartInfo(host, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string stderr = process.StandardError.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the child process did not finish in 2 minutes");
+        }
+        return (process.ExitCode, stdout.Result + stderr);
+    }
+}
+
+public sealed class IrisPrediction
+{
+    public float[] Score { get; set; } = Array.Empty<float>();
+
+    public string PredictedLabel { get; set; } = "";
+}
