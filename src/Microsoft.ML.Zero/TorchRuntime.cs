@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace Microsoft.ML.Zero;
@@ -23,6 +24,7 @@ internal static class TorchRuntime
     {
         try
         {
+            RequestReproducibleMkl();
             torch.InitializeDeviceType(DeviceType.CPU);
             return null;
         }
@@ -33,15 +35,39 @@ internal static class TorchRuntime
     }
 
     /// <summary>
-    /// Gives each of <paramref name="ranksInProcess"/> rank threads an equal share of the cores for the duration of the
-    /// returned scope: libtorch's thread count is process-wide, and N ranks each using every core oversubscribe the CPU.
+    /// libtorch's CPU matrix products come from MKL, which by default may pick different code paths from run to run
+    /// (so two runs with the same seed differ in the last bits once rank threads run side by side). MKL's conditional
+    /// numerical reproducibility mode "AUTO" keeps the fastest code path for this CPU but the same one every time.
+    /// MKL reads MKL_CBWR from the native environment at its first call, so set it there, unless the user chose a value.
+    /// </summary>
+    private static void RequestReproducibleMkl()
+    {
+        const string Name = "MKL_CBWR";
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Name)))
+            return;
+        if (OperatingSystem.IsWindows())
+            Environment.SetEnvironmentVariable(Name, "AUTO");
+        else
+            SetNativeEnvironmentVariable(Name, "AUTO", overwrite: 0);
+    }
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    private static extern int SetNativeEnvironmentVariable(string name, string value, int overwrite);
+
+    /// <summary>
+    /// Gives each of <paramref name="ranksInProcess"/> rank threads an equal share of the cores until the returned scope
+    /// ends: N ranks each using every core would oversubscribe the CPU. Each rank thread must also call
+    /// <see cref="UseCoreShare"/>, because OpenMP and MKL keep part of this setting per thread.
     /// </summary>
     public static IDisposable ShareCoresAmongRanks(int ranksInProcess)
     {
         int previous = torch.get_num_threads();
-        torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / ranksInProcess));
+        UseCoreShare(ranksInProcess);
         return new RestoreThreads(previous);
     }
+
+    /// <summary>Sets the calling thread's libtorch thread count to its share of the cores.</summary>
+    public static void UseCoreShare(int ranksInProcess) => torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / ranksInProcess));
 
     private sealed class RestoreThreads(int threads) : IDisposable
     {

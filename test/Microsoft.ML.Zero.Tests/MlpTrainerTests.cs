@@ -88,8 +88,8 @@ public sealed class MlpTrainerTests
         var noDropout = mlContext.Zero().Trainer(new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Seed = 3 }).TrainReplicas(data, out _);
         try
         {
-            CollectionAssert.AreEqual(Weights(first[0]), Weights(second[0]));
-            CollectionAssert.AreEqual(Weights(first[0]), Weights(first[1]));
+            CollectionAssert.AreEqual(Weights(first[0]), Weights(first[1]), "ranks differ");
+            CollectionAssert.AreEqual(Weights(first[0]), Weights(second[0]), "runs differ");
             CollectionAssert.AreNotEqual(Weights(first[0]), Weights(noDropout[0]), "dropout had no effect");
         }
         finally
@@ -131,7 +131,7 @@ public sealed class MlpTrainerTests
         var mlContext = new MLContext(seed: 0);
         var rows = TestData.Iris();
         var data = mlContext.Data.LoadFromEnumerable(rows);
-        var model = Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, ScoringBatchSize = 7 }).Fit(data);
+        var model = Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
         var scored = model.Transform(data);
 
         var batched = mlContext.Data.CreateEnumerable<IrisPrediction>(scored, reuseRowObject: false).ToArray();
@@ -140,7 +140,9 @@ public sealed class MlpTrainerTests
         {
             var single = engine.Predict(rows[i]);
             Assert.AreEqual(batched[i].PredictedLabel, single.PredictedLabel, $"row {i}");
-            CollectionAssert.AreEqual(batched[i].Score, single.Score, $"row {i}");
+            // One row and a batch of rows take different matrix kernels: equal up to rounding.
+            for (int k = 0; k < single.Score.Length; k++)
+                Assert.AreEqual(batched[i].Score[k], single.Score[k], 1e-6, $"row {i}, class {k}");
             Assert.AreEqual(1.0, single.Score.Sum(), 1e-5);
         }
 

@@ -61,6 +61,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
             {
                 InProcessLauncher.Run(worldSize, _options.CommunicationTimeout, communicator =>
                 {
+                    TorchRuntime.UseCoreShare(worldSize);
                     training.Run(replicas[communicator.Rank], communicator);
                     return true;
                 });
