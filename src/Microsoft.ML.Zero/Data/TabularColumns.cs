@@ -32,10 +32,22 @@ internal sealed class TabularColumns
     {
         if (type is VectorDataViewType { ItemType: NumberDataViewType itemType, Size: > 0 } vector && itemType == NumberDataViewType.Single)
             return vector.Size;
-        throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.FeatureColumnName),
+        throw FeatureTypeError(name, type.ToString());
+    }
+
+    public static ArgumentOutOfRangeException FeatureTypeError(string name, string type) =>
+        new(nameof(ZeroTrainerOptions.FeatureColumnName),
             $"Feature column '{name}' has type {type}; expected a known-size vector of Single (Vector<Single, N>). " +
             "Use mlContext.Transforms.Concatenate to build one from numeric columns.");
-    }
+
+    public static ArgumentOutOfRangeException LabelTypeError(string name, string type) =>
+        new(nameof(ZeroTrainerOptions.LabelColumnName),
+            $"Label column '{name}' has type {type}; expected a key type (Key<UInt32>). " +
+            $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{name}\") before the trainer.");
+
+    public static ArgumentOutOfRangeException MissingColumnError(string name, string role, string option, IEnumerable<string> present) =>
+        new(option, $"Could not find {role} column '{name}' (ZeroTrainerOptions.{option}). Columns present: " +
+            string.Join(", ", present.Select(c => $"'{c}'")) + ".");
 
     /// <summary>Throws unless <paramref name="type"/> is a UInt32 key of known cardinality; returns that cardinality.</summary>
     public static int CheckLabelType(string name, DataViewType type)
@@ -45,18 +57,14 @@ internal sealed class TabularColumns
         if (type is KeyDataViewType { Count: <= 1 })
             throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.LabelColumnName),
                 $"Label column '{name}' has {((KeyDataViewType)type).Count} class(es); a classifier needs at least 2.");
-        throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.LabelColumnName),
-            $"Label column '{name}' has type {type}; expected a key type (Key<UInt32>). " +
-            $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{name}\") before the trainer.");
+        throw LabelTypeError(name, type.ToString());
     }
 
     private static DataViewSchema.Column FindColumn(DataViewSchema schema, string name, string role, string option)
     {
         if (string.IsNullOrEmpty(name))
             throw new ArgumentException($"ZeroTrainerOptions.{option} must name the {role} column.", option);
-        return schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(option,
-            $"Could not find {role} column '{name}' (ZeroTrainerOptions.{option}). Columns present: " +
-            string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'")) + ".");
+        return schema.GetColumnOrNull(name) ?? throw MissingColumnError(name, role, option, schema.Where(c => !c.IsHidden).Select(c => c.Name));
     }
 
     /// <summary>Counts the rows, failing on the first row with a missing label or a non-finite feature.</summary>

@@ -82,15 +82,13 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         _options.Validate();
         var columns = inputSchema.ToDictionary(c => c.Name);
         if (!columns.TryGetValue(_options.FeatureColumnName, out var features))
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find feature column '{_options.FeatureColumnName}' (ZeroTrainerOptions.FeatureColumnName).");
+            throw TabularColumns.MissingColumnError(_options.FeatureColumnName, "feature", nameof(ZeroTrainerOptions.FeatureColumnName), columns.Keys);
         if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Feature column '{features.Name}' has type {features.GetTypeString()}; expected a known-size vector of Single.");
+            throw TabularColumns.FeatureTypeError(features.Name, features.GetTypeString());
         if (!columns.TryGetValue(_options.LabelColumnName, out var label))
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find label column '{_options.LabelColumnName}' (ZeroTrainerOptions.LabelColumnName).");
+            throw TabularColumns.MissingColumnError(_options.LabelColumnName, "label", nameof(ZeroTrainerOptions.LabelColumnName), columns.Keys);
         if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema),
-                $"Label column '{label.Name}' has type {label.GetTypeString()}; expected a key type. Add mlContext.Transforms.Conversion.MapValueToKey(\"{label.Name}\") before the trainer.");
+            throw TabularColumns.LabelTypeError(label.Name, label.GetTypeString());
 
         var scoreAnnotations = new List<SchemaShape.Column>
         {

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using Microsoft.ML.Zero.Distributed;
+
+namespace Microsoft.ML.Zero.Tests;
+
+[TestClass]
+public sealed class InProcessCommunicatorTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(3)]
+    [DataRow(4)]
+    public void AllReduceSumsAndEveryRankGetsTheSameBits(int worldSize)
+    {
+        const int Length = 1001; // not a multiple of the world size: the last chunk is short
+        var results = InProcessLauncher.Run(worldSize, Timeout, communicator =>
+        {
+            var buffer = Enumerable.Range(0, Length).Select(i => (float)Math.Sin(i + communicator.Rank * 0.1)).ToArray();
+            communicator.AllReduce(buffer, ReduceOperation.Sum);
+            return buffer;
+        });
+        for (int i = 0; i < Length; i++)
+        {
+            double expected = Enumerable.Range(0, worldSize).Sum(rank => (double)(float)Math.Sin(i + rank * 0.1));
+            Assert.AreEqual(expected, results[0][i], 1e-5, $"element {i}");
+        }
+        foreach (var result in results)
+            CollectionAssert.AreEqual(results[0], result);
+    }
+
+    [TestMethod]
+    public void MaxBroadcastAndAllGatherCombineEveryRank()
+    {
+        var results = InProcessLauncher.Run(3, Timeout, communicator =>
+        {
+            var max = new[] { (float)communicator.Rank, -communicator.Rank };
+            communicator.AllReduce(max, ReduceOperation.Max);
+            var broadcast = new[] { communicator.Rank * 10f, 1f };
+            communicator.Broadcast(broadcast, root: 2);
+            double[] gathered = communicator.AllGather(communicator.Rank + 0.5);
+            communicator.Barrier();
+            return (max, broadcast, gathered);
+        });
+        foreach (var (max, broadcast, gathered) in results)
+        {
+            CollectionAssert.AreEqual(new[] { 2f, 0f }, max);
+            CollectionAssert.AreEqual(new[] { 20f, 1f }, broadcast);
+            CollectionAssert.AreEqual(new[] { 0.5, 1.5, 2.5 }, gathered);
+        }
+    }
+
+    [TestMethod]
+    public void ARankThatNeverArrivesTimesOutNamingIt()
+    {
+        var watch = Stopwatch.StartNew();
+        long waitedMilliseconds = -1;
+        var error = Assert.ThrowsExactly<ZeroRankFailedException>(() => InProcessLauncher.Run(3, TimeSpan.FromMilliseconds(300), communicator =>
+        {
+            if (communicator.Rank == 1)
+            {
+                Thread.Sleep(2000); // busy elsewhere, far past the timeout
+                return 0;
+            }
+            try
+            {
+                communicator.Barrier();
+            }
+            finally
+            {
+                if (communicator.Rank == 0)
+                    waitedMilliseconds = watch.ElapsedMilliseconds;
+            }
+            return 0;
+        }));
+        Assert.IsTrue(waitedMilliseconds is >= 250 and < 1500, $"rank 0 gave up after {waitedMilliseconds} ms");
+        StringAssert.Contains(error.Message, "Barrier");
+        StringAssert.Contains(error.Message, "rank(s) 1");
+        Assert.IsInstanceOfType<ZeroCommunicationException>(error.InnerException);
+    }
+
+    [TestMethod]
+    public void ARankThatThrowsStopsTheOthersPromptlyAndIsNamed()
+    {
+        var watch = Stopwatch.StartNew();
+        var error = Assert.ThrowsExactly<ZeroRankFailedException>(() => InProcessLauncher.Run(4, TimeSpan.FromMinutes(5), communicator =>
+        {
+            if (communicator.Rank == 2)
+                throw new InvalidOperationException("bad row 7");
+            var buffer = new float[16];
+            communicator.AllReduce(buffer, ReduceOperation.Sum);
+            return 0;
+        }));
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.AreEqual(2, error.Rank);
+        StringAssert.Contains(error.Message, "Rank 2 of 4 failed: bad row 7");
+    }
+
+    [TestMethod]
+    public void BuffersOfDifferentLengthsAreAnError()
+    {
+        var error = Assert.ThrowsExactly<ZeroRankFailedException>(() => InProcessLauncher.Run(2, Timeout, communicator =>
+        {
+            communicator.AllReduce(new float[communicator.Rank == 0 ? 4 : 5], ReduceOperation.Sum);
+            return 0;
+        }));
+        StringAssert.Contains(error.Message, "same length");
+    }
+}
