@@ -32,7 +32,7 @@ internal sealed class TabularColumns
     {
         if (type is VectorDataViewType { ItemType: NumberDataViewType itemType, Size: > 0 } vector && itemType == NumberDataViewType.Single)
             return vector.Size;
-        throw FeatureTypeError(name, type.ToString());
+        throw FeatureTypeError(name, type.ToString()!);
     }
 
     public static ArgumentOutOfRangeException FeatureTypeError(string name, string type) =>
@@ -57,7 +57,7 @@ internal sealed class TabularColumns
         if (type is KeyDataViewType { Count: <= 1 })
             throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.LabelColumnName),
                 $"Label column '{name}' has {((KeyDataViewType)type).Count} class(es); a classifier needs at least 2.");
-        throw LabelTypeError(name, type.ToString());
+        throw LabelTypeError(name, type.ToString()!);
     }
 
     private static DataViewSchema.Column FindColumn(DataViewSchema schema, string name, string role, string option)
