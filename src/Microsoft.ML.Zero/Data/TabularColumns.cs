@@ -15,10 +15,10 @@ internal sealed class TabularColumns
     public TabularColumns(IDataView data, string featureColumnName, string labelColumnName)
     {
         _data = data;
-        _features = FindColumn(data.Schema, featureColumnName, "feature", nameof(ZeroTrainerOptions.FeatureColumnName));
-        _label = FindColumn(data.Schema, labelColumnName, "label", nameof(ZeroTrainerOptions.LabelColumnName));
+        _features = ColumnChecks.Find(data.Schema, featureColumnName, "feature", $"{nameof(ZeroTrainerOptions)}.{nameof(ZeroTrainerOptions.FeatureColumnName)}");
+        _label = ColumnChecks.Find(data.Schema, labelColumnName, "label", $"{nameof(ZeroTrainerOptions)}.{nameof(ZeroTrainerOptions.LabelColumnName)}");
         FeatureCount = CheckFeatureType(featureColumnName, _features.Type);
-        ClassCount = CheckLabelType(labelColumnName, _label.Type);
+        ClassCount = ColumnChecks.CheckLabelType(labelColumnName, _label.Type);
     }
 
     public int FeatureCount { get; }
@@ -39,33 +39,6 @@ internal sealed class TabularColumns
         new(nameof(ZeroTrainerOptions.FeatureColumnName),
             $"Feature column '{name}' has type {type}; expected a known-size vector of Single (Vector<Single, N>). " +
             "Use mlContext.Transforms.Concatenate to build one from numeric columns.");
-
-    public static ArgumentOutOfRangeException LabelTypeError(string name, string type) =>
-        new(nameof(ZeroTrainerOptions.LabelColumnName),
-            $"Label column '{name}' has type {type}; expected a key type (Key<UInt32>). " +
-            $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{name}\") before the trainer.");
-
-    public static ArgumentOutOfRangeException MissingColumnError(string name, string role, string option, IEnumerable<string> present) =>
-        new(option, $"Could not find {role} column '{name}' (ZeroTrainerOptions.{option}). Columns present: " +
-            string.Join(", ", present.Select(c => $"'{c}'")) + ".");
-
-    /// <summary>Throws unless <paramref name="type"/> is a UInt32 key of known cardinality; returns that cardinality.</summary>
-    public static int CheckLabelType(string name, DataViewType type)
-    {
-        if (type is KeyDataViewType { RawType: var raw, Count: > 1 and <= int.MaxValue } key && raw == typeof(uint))
-            return (int)key.Count;
-        if (type is KeyDataViewType { Count: <= 1 })
-            throw new ArgumentOutOfRangeException(nameof(ZeroTrainerOptions.LabelColumnName),
-                $"Label column '{name}' has {((KeyDataViewType)type).Count} class(es); a classifier needs at least 2.");
-        throw LabelTypeError(name, type.ToString()!);
-    }
-
-    private static DataViewSchema.Column FindColumn(DataViewSchema schema, string name, string role, string option)
-    {
-        if (string.IsNullOrEmpty(name))
-            throw new ArgumentException($"ZeroTrainerOptions.{option} must name the {role} column.", option);
-        return schema.GetColumnOrNull(name) ?? throw MissingColumnError(name, role, option, schema.Where(c => !c.IsHidden).Select(c => c.Name));
-    }
 
     /// <summary>Counts the rows, failing on the first row with a missing label or a non-finite feature.</summary>
     public long CountValidRows()

@@ -44,6 +44,32 @@ internal sealed class ScoreColumns
         return builder.ToSchema();
     }
 
+    /// <summary>
+    /// Checks the label in a pipeline's schema shape and adds Score and PredictedLabel (carrying the label's key values)
+    /// as a trained model will produce them.
+    /// </summary>
+    public static SchemaShape AppendShape(Dictionary<string, SchemaShape.Column> columns, string labelColumnName, string labelOption,
+        string scoreColumnName, string predictedLabelColumnName)
+    {
+        if (!columns.TryGetValue(labelColumnName, out var label))
+            throw Data.ColumnChecks.MissingColumnError(labelColumnName, "label", labelOption, columns.Keys);
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw Data.ColumnChecks.LabelTypeError(label.Name, label.GetTypeString());
+
+        var scoreAnnotations = new List<SchemaShape.Column>
+        {
+            new(AnnotationUtils.Kinds.SlotNames, SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false),
+            new(AnnotationUtils.Kinds.ScoreColumnKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
+            new(AnnotationUtils.Kinds.ScoreValueKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
+        };
+        var labelAnnotations = label.Annotations.Where(a => a.Name == AnnotationUtils.Kinds.KeyValues).ToList();
+        columns[scoreColumnName] = new SchemaShape.Column(scoreColumnName, SchemaShape.Column.VectorKind.Vector,
+            NumberDataViewType.Single, false, new SchemaShape(scoreAnnotations));
+        columns[predictedLabelColumnName] = new SchemaShape.Column(predictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar,
+            NumberDataViewType.UInt32, true, new SchemaShape(labelAnnotations));
+        return new SchemaShape(columns.Values);
+    }
+
     /// <summary>A getter for Score that reads the current row's probabilities from <paramref name="current"/>.</summary>
     public static ValueGetter<VBuffer<float>> ScoreGetter(CurrentProbabilities current, int classCount) =>
         (ref VBuffer<float> destination) =>

@@ -10,13 +10,13 @@ internal sealed class ScoredDataView : IDataView
 {
     private readonly IDataView _input;
     private readonly ZeroTransformer _transformer;
-    private readonly DataViewSchema.Column _features;
+    private readonly DataViewSchema.Column[] _modelInputs;
 
     public ScoredDataView(IDataView input, ZeroTransformer transformer)
     {
         _input = input;
         _transformer = transformer;
-        _features = transformer.CheckFeatureColumn(input.Schema);
+        _modelInputs = transformer.Scorer.CheckInputs(input.Schema);
         Schema = transformer.Outputs.Append(input.Schema);
     }
 
@@ -33,7 +33,7 @@ internal sealed class ScoredDataView : IDataView
         int inputCount = _input.Schema.Count;
         var inputColumns = _input.Schema.Where(c => needed.Contains(c.Index));
         bool scoring = needed.Contains(inputCount) || needed.Contains(inputCount + 1);
-        return new Cursor(this, _input.GetRowCursor(inputColumns), scoring ? _input.GetRowCursor(new[] { _features }) : null);
+        return new Cursor(this, _input.GetRowCursor(inputColumns), scoring ? _input.GetRowCursor(_modelInputs) : null);
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
@@ -44,12 +44,10 @@ internal sealed class ScoredDataView : IDataView
         private readonly ScoredDataView _parent;
         private readonly DataViewRowCursor _input;
         private readonly DataViewRowCursor? _ahead;
-        private readonly ValueGetter<VBuffer<float>>? _aheadFeatures;
-        private readonly int _featureCount;
+        private readonly IScoringBatch? _batch;
+        private readonly int _capacity;
         private readonly int _classCount;
-        private readonly float[] _features;
         private readonly float[] _probabilities;
-        private VBuffer<float> _row;
         private long _batchStart;
         private int _batchRows;
 
@@ -58,13 +56,11 @@ internal sealed class ScoredDataView : IDataView
             _parent = parent;
             _input = input;
             _ahead = ahead;
-            _aheadFeatures = ahead?.GetGetter<VBuffer<float>>(parent._features);
             var scorer = parent._transformer.Scorer;
-            _featureCount = scorer.FeatureCount;
             _classCount = scorer.ClassCount;
-            int batchSize = ahead is null ? 0 : parent._transformer.ScoringBatchSize;
-            _features = new float[batchSize * _featureCount];
-            _probabilities = new float[batchSize * _classCount];
+            _capacity = ahead is null ? 0 : parent._transformer.ScoringBatchSize;
+            _batch = ahead is null ? null : scorer.CreateBatch(ahead, _capacity);
+            _probabilities = new float[_capacity * _classCount];
         }
 
         public override DataViewSchema Schema => _parent.Schema;
@@ -108,16 +104,11 @@ internal sealed class ScoredDataView : IDataView
         {
             _batchStart = _input.Position;
             int rows = 0;
-            int capacity = _features.Length / _featureCount;
-            while (rows < capacity && _ahead!.MoveNext())
-            {
-                _aheadFeatures!(ref _row);
-                _row.CopyTo(_features.AsSpan(rows * _featureCount, _featureCount));
-                rows++;
-            }
+            while (rows < _capacity && _ahead!.MoveNext())
+                _batch!.ReadRow(rows++);
             if (rows == 0)
                 throw new InvalidOperationException("The input data returned fewer rows on a second pass; scoring needs data that reads the same each time.");
-            _parent._transformer.Scorer.Score(_features, rows, _probabilities);
+            _batch!.Score(rows, _probabilities);
             _batchRows = rows;
         }
 

@@ -6,12 +6,12 @@ namespace Microsoft.ML.Zero;
 internal sealed class ScoringRowMapper : IRowToRowMapper
 {
     private readonly ZeroTransformer _transformer;
-    private readonly DataViewSchema.Column _features;
+    private readonly DataViewSchema.Column[] _modelInputs;
 
     public ScoringRowMapper(DataViewSchema inputSchema, ZeroTransformer transformer)
     {
         _transformer = transformer;
-        _features = transformer.CheckFeatureColumn(inputSchema);
+        _modelInputs = transformer.Scorer.CheckInputs(inputSchema);
         InputSchema = inputSchema;
         OutputSchema = transformer.Outputs.Append(inputSchema);
     }
@@ -24,8 +24,8 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
     {
         var wanted = dependingColumns.Select(c => c.Index).ToHashSet();
         var inputs = InputSchema.Where(c => wanted.Contains(c.Index)).ToList();
-        if (wanted.Any(index => index >= InputSchema.Count) && !inputs.Contains(_features))
-            inputs.Add(_features);
+        if (wanted.Any(index => index >= InputSchema.Count))
+            inputs.AddRange(_modelInputs.Where(c => !inputs.Contains(c)));
         return inputs;
     }
 
@@ -36,18 +36,15 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
     {
         private readonly ScoringRowMapper _parent;
         private readonly DataViewRow _input;
-        private readonly ValueGetter<VBuffer<float>>? _getFeatures;
-        private readonly float[] _features;
+        private readonly IScoringBatch? _batch;
         private readonly float[] _probabilities;
-        private VBuffer<float> _row;
         private long _scoredPosition = -1;
 
         public ScoredRow(ScoringRowMapper parent, DataViewRow input, bool scoring)
         {
             _parent = parent;
             _input = input;
-            _getFeatures = scoring ? input.GetGetter<VBuffer<float>>(parent._features) : null;
-            _features = new float[parent._transformer.Scorer.FeatureCount];
+            _batch = scoring ? parent._transformer.Scorer.CreateBatch(input, 1) : null;
             _probabilities = new float[parent._transformer.Scorer.ClassCount];
         }
 
@@ -60,14 +57,14 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
         public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
 
         public override bool IsColumnActive(DataViewSchema.Column column) =>
-            column.Index < _input.Schema.Count ? _input.IsColumnActive(_input.Schema[column.Index]) : _getFeatures is not null;
+            column.Index < _input.Schema.Count ? _input.IsColumnActive(_input.Schema[column.Index]) : _batch is not null;
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
             int inputCount = _input.Schema.Count;
             if (column.Index < inputCount)
                 return _input.GetGetter<TValue>(_input.Schema[column.Index]);
-            if (_getFeatures is null)
+            if (_batch is null)
                 throw new InvalidOperationException($"Column '{column.Name}' was not requested when this row was created.");
             Delegate getter = column.Index == inputCount
                 ? ScoreColumns.ScoreGetter(Current, _probabilities.Length)
@@ -81,9 +78,8 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
         {
             if (_scoredPosition != _input.Position || _input.Position < 0)
             {
-                _getFeatures!(ref _row);
-                _row.CopyTo(_features);
-                _parent._transformer.Scorer.Score(_features, 1, _probabilities);
+                _batch!.ReadRow(0);
+                _batch.Score(1, _probabilities);
                 _scoredPosition = _input.Position;
             }
             return _probabilities;

@@ -16,4 +16,39 @@ public sealed class ZeroCatalog
         options.Validate();
         return new ZeroTrainer(_mlContext, options);
     }
+
+    /// <summary>
+    /// Fine-tunes a pretrained BERT (a local Hugging Face folder) as a text classifier. The parameters match
+    /// <c>mlContext.MulticlassClassification.Trainers.TextClassification</c>, plus the checkpoint folder.
+    /// </summary>
+    public ZeroTextClassificationTrainer TextClassification(
+        string labelColumnName = "Label",
+        string scoreColumnName = "Score",
+        string outputColumnName = "PredictedLabel",
+        string sentence1ColumnName = "Sentence1",
+        string? sentence2ColumnName = default,
+        int batchSize = 32,
+        int maxEpochs = 10,
+        IDataView? validationSet = null,
+        string? checkpointPath = null) =>
+        TextClassification(new ZeroTextClassificationOptions
+        {
+            LabelColumnName = labelColumnName,
+            ScoreColumnName = scoreColumnName,
+            PredictionColumnName = outputColumnName,
+            Sentence1ColumnName = sentence1ColumnName,
+            Sentence2ColumnName = sentence2ColumnName,
+            BatchSize = batchSize,
+            MaxEpochs = maxEpochs,
+            ValidationSet = validationSet,
+            CheckpointPath = checkpointPath,
+        });
+
+    /// <summary>Fine-tunes a pretrained BERT as a text classifier with all options.</summary>
+    public ZeroTextClassificationTrainer TextClassification(ZeroTextClassificationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return new ZeroTextClassificationTrainer(_mlContext, options);
+    }
 }

@@ -30,7 +30,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         for (int rank = 1; rank < replicas.Length; rank++)
             replicas[rank].Dispose();
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictedLabelColumnName, labels);
-        return new ZeroTransformer(_options.FeatureColumnName, new MlpScorer(replicas[0]), outputs, _options.ScoringBatchSize);
+        return new ZeroTransformer(new MlpScorer(replicas[0], _options.FeatureColumnName), outputs, _options.ScoringBatchSize);
     }
 
     /// <summary>Trains and returns every rank's replica (equal at the end), with the label's key values.</summary>
@@ -50,7 +50,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
 
         var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
         var replicas = CreateReplicas(shape, worldSize);
-        var training = new TabularTraining(columns, rowCount, _options.BatchSize, _options.MaxEpochs, _options.Seed,
+        var training = new ShardedTraining(rowCount, _options.BatchSize, _options.MaxEpochs, _options.Seed,
             new OptimizerSettings(_options.Optimizer, _options.LearningRate, _options.Beta1, _options.Beta2, _options.Epsilon, _options.WeightDecay, _options.Momentum))
         {
             EpochCompleted = (epoch, loss) => channel.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
@@ -62,7 +62,14 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                 InProcessLauncher.Run(worldSize, _options.CommunicationTimeout, communicator =>
                 {
                     TorchRuntime.UseCoreShare(worldSize);
-                    training.Run(replicas[communicator.Rank], communicator);
+                    var model = replicas[communicator.Rank];
+                    training.Run(model, communicator, rows =>
+                    {
+                        var features = new float[rows.Length * columns.FeatureCount];
+                        var labels = new long[rows.Length];
+                        columns.ReadRows(rows, rowCount, features, labels);
+                        return new TabularEpochShard(model, features, labels);
+                    });
                     return true;
                 });
             }
@@ -82,26 +89,10 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         _options.Validate();
         var columns = inputSchema.ToDictionary(c => c.Name);
         if (!columns.TryGetValue(_options.FeatureColumnName, out var features))
-            throw TabularColumns.MissingColumnError(_options.FeatureColumnName, "feature", nameof(ZeroTrainerOptions.FeatureColumnName), columns.Keys);
+            throw ColumnChecks.MissingColumnError(_options.FeatureColumnName, "feature", "ZeroTrainerOptions.FeatureColumnName", columns.Keys);
         if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
             throw TabularColumns.FeatureTypeError(features.Name, features.GetTypeString());
-        if (!columns.TryGetValue(_options.LabelColumnName, out var label))
-            throw TabularColumns.MissingColumnError(_options.LabelColumnName, "label", nameof(ZeroTrainerOptions.LabelColumnName), columns.Keys);
-        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw TabularColumns.LabelTypeError(label.Name, label.GetTypeString());
-
-        var scoreAnnotations = new List<SchemaShape.Column>
-        {
-            new(AnnotationUtils.Kinds.SlotNames, SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false),
-            new(AnnotationUtils.Kinds.ScoreColumnKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
-            new(AnnotationUtils.Kinds.ScoreValueKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
-        };
-        var labelAnnotations = label.Annotations.Where(a => a.Name == AnnotationUtils.Kinds.KeyValues).ToList();
-        columns[_options.ScoreColumnName] = new SchemaShape.Column(_options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector,
-            NumberDataViewType.Single, false, new SchemaShape(scoreAnnotations));
-        columns[_options.PredictedLabelColumnName] = new SchemaShape.Column(_options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar,
-            NumberDataViewType.UInt32, true, new SchemaShape(labelAnnotations));
-        return new SchemaShape(columns.Values);
+        return ScoreColumns.AppendShape(columns, _options.LabelColumnName, "ZeroTrainerOptions.LabelColumnName", _options.ScoreColumnName, _options.PredictedLabelColumnName);
     }
 
     // Every rank gets its own replica; rank 0's seeded weights are broadcast to the others when training starts.

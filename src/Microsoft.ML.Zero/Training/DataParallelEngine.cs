@@ -23,7 +23,8 @@ internal sealed class DataParallelEngine : IDisposable
     public DataParallelEngine(nn.Module module, ICommunicator communicator, OptimizerSettings optimizer)
     {
         _communicator = communicator;
-        _parameters = module.parameters().Where(p => p.requires_grad).ToArray();
+        var named = module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+        _parameters = named.Select(p => p.parameter).ToArray();
         _gradientCount = _parameters.Sum(p => p.numel());
         _flatGradients = zeros(_gradientCount + 1);
         long offset = 0;
@@ -33,7 +34,7 @@ internal sealed class DataParallelEngine : IDisposable
             offset += parameter.numel();
         }
         BroadcastParameters(root: 0);
-        _optimizer = optimizer.Create(_parameters);
+        _optimizer = optimizer.Create(named);
     }
 
     /// <summary>The number of optimizer steps taken.</summary>

@@ -1,0 +1,45 @@
+using Microsoft.ML.Tokenizers;
+
+namespace Microsoft.ML.Zero.Data;
+
+/// <summary>
+/// WordPiece tokenization as BERT expects it: [CLS] a [SEP] (b [SEP]), token type 0 for the first sentence and 1 for
+/// the second, truncated longest-first to the maximum sequence length.
+/// </summary>
+internal sealed class BertTextEncoder
+{
+    private readonly BertTokenizer _tokenizer;
+
+    public BertTextEncoder(byte[] vocabulary, bool lowerCase, int maxSequenceLength)
+    {
+        Vocabulary = vocabulary;
+        LowerCase = lowerCase;
+        MaxSequenceLength = maxSequenceLength;
+        using var stream = new MemoryStream(vocabulary);
+        _tokenizer = BertTokenizer.Create(stream, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
+    }
+
+    /// <summary>The vocab.txt bytes, kept so a saved model carries its own tokenizer.</summary>
+    public byte[] Vocabulary { get; }
+
+    public bool LowerCase { get; }
+
+    public int MaxSequenceLength { get; }
+
+    public int PaddingId => _tokenizer.PaddingTokenId;
+
+    public (int[] Ids, int[] TokenTypes) Encode(string first, string? second)
+    {
+        var a = _tokenizer.EncodeToIds(first, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true).ToList();
+        var b = second is null ? null : _tokenizer.EncodeToIds(second, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true).ToList();
+        int budget = MaxSequenceLength - (b is null ? 2 : 3);
+        while (a.Count + (b?.Count ?? 0) > budget)
+        {
+            var longer = b is not null && b.Count > a.Count ? b : a;
+            longer.RemoveAt(longer.Count - 1);
+        }
+        var ids = _tokenizer.BuildInputsWithSpecialTokens(a, b).ToArray();
+        var types = b is null ? new int[ids.Length] : _tokenizer.CreateTokenTypeIdsFromSequences(a, b).ToArray();
+        return (ids, types);
+    }
+}

@@ -1,0 +1,99 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Zero.Data;
+
+/// <summary>
+/// One or two text columns and a key-typed label: checks their types, validates every row once, and reads a rank's
+/// rows as WordPiece ids.
+/// </summary>
+internal sealed class TextColumns
+{
+    private const string Options = nameof(ZeroTextClassificationOptions);
+    private readonly IDataView _data;
+    private readonly DataViewSchema.Column _first;
+    private readonly DataViewSchema.Column? _second;
+    private readonly DataViewSchema.Column _label;
+
+    public TextColumns(IDataView data, string sentence1ColumnName, string? sentence2ColumnName, string labelColumnName)
+    {
+        _data = data;
+        _first = FindText(data.Schema, sentence1ColumnName, nameof(ZeroTextClassificationOptions.Sentence1ColumnName));
+        _second = sentence2ColumnName is null ? null : FindText(data.Schema, sentence2ColumnName, nameof(ZeroTextClassificationOptions.Sentence2ColumnName));
+        _label = ColumnChecks.Find(data.Schema, labelColumnName, "label", $"{Options}.{nameof(ZeroTextClassificationOptions.LabelColumnName)}");
+        ClassCount = ColumnChecks.CheckLabelType(labelColumnName, _label.Type);
+    }
+
+    public int ClassCount { get; }
+
+    public DataViewSchema.Column Label => _label;
+
+    private static DataViewSchema.Column FindText(DataViewSchema schema, string name, string option)
+    {
+        var column = ColumnChecks.Find(schema, name, "text", $"{Options}.{option}");
+        if (column.Type is not TextDataViewType)
+            throw new ArgumentOutOfRangeException(option, $"Text column '{name}' has type {column.Type}; expected String (text).");
+        return column;
+    }
+
+    /// <summary>Counts the rows, failing on the first row with empty text or a missing label.</summary>
+    public long CountValidRows()
+    {
+        long rows = 0;
+        ReadAll((row, first, second, label) => rows++);
+        if (rows == 0)
+            throw new InvalidOperationException("The training data has no rows.");
+        return rows;
+    }
+
+    /// <summary>Encodes the rows listed in <paramref name="rowsInOrder"/> (positions in cursor order), in that order.</summary>
+    public ((int[] Ids, int[] TokenTypes)[] Encoded, long[] Labels) ReadRows(int[] rowsInOrder, long rowCount, BertTextEncoder encoder)
+    {
+        var slotOfRow = new int[rowCount];
+        Array.Fill(slotOfRow, -1);
+        for (int slot = 0; slot < rowsInOrder.Length; slot++)
+            slotOfRow[rowsInOrder[slot]] = slot;
+        var encoded = new (int[], int[])[rowsInOrder.Length];
+        var labels = new long[rowsInOrder.Length];
+        ReadAll((row, first, second, label) =>
+        {
+            if (row >= rowCount)
+                throw new InvalidOperationException($"The training data has more rows than the {rowCount} counted at the start; it must not change during training.");
+            int slot = slotOfRow[row];
+            if (slot < 0)
+                return;
+            encoded[slot] = encoder.Encode(first.ToString(), _second is null ? null : second.ToString());
+            labels[slot] = label - 1;
+        });
+        return (encoded, labels);
+    }
+
+    private delegate void RowAction(long row, ReadOnlyMemory<char> first, ReadOnlyMemory<char> second, uint label);
+
+    private void ReadAll(RowAction action)
+    {
+        var columns = new List<DataViewSchema.Column> { _first, _label };
+        if (_second is { } second)
+            columns.Add(second);
+        using var cursor = _data.GetRowCursor(columns);
+        var getFirst = cursor.GetGetter<ReadOnlyMemory<char>>(_first);
+        var getSecond = _second is { } column ? cursor.GetGetter<ReadOnlyMemory<char>>(column) : null;
+        var getLabel = cursor.GetGetter<uint>(_label);
+        ReadOnlyMemory<char> first = default, secondText = default;
+        uint label = 0;
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            getFirst(ref first);
+            getSecond?.Invoke(ref secondText);
+            getLabel(ref label);
+            if (first.Span.IsWhiteSpace())
+                throw new InvalidOperationException($"Text column '{_first.Name}' is empty at row {row}; every training row needs text.");
+            if (getSecond is not null && secondText.Span.IsWhiteSpace())
+                throw new InvalidOperationException($"Text column '{_second!.Value.Name}' is empty at row {row}; every training row needs text.");
+            if (label == 0)
+                throw new InvalidOperationException($"Label column '{_label.Name}' has a missing value at row {row}; every training row needs a label.");
+            action(row, first, secondText, label);
+            row++;
+        }
+    }
+}

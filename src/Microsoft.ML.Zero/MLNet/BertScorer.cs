@@ -1,0 +1,115 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Models.Bert;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>Scores one or two text columns with a fine-tuned BERT classifier, without gradients.</summary>
+internal sealed class BertScorer : IRowScorer
+{
+    public const string ModelKind = "BERT";
+    private const string WeightsStreamName = "TorchWeights.bin";
+    private const string VocabularyStreamName = "vocab.txt";
+
+    public BertScorer(BertClassifier model, BertTextEncoder encoder, string sentence1ColumnName, string? sentence2ColumnName)
+    {
+        Model = model;
+        Model.eval();
+        Encoder = encoder;
+        Sentence1ColumnName = sentence1ColumnName;
+        Sentence2ColumnName = sentence2ColumnName;
+    }
+
+    public BertClassifier Model { get; }
+
+    public BertTextEncoder Encoder { get; }
+
+    public string Sentence1ColumnName { get; }
+
+    public string? Sentence2ColumnName { get; }
+
+    public string Kind => ModelKind;
+
+    public int ClassCount => Model.ClassCount;
+
+    public DataViewSchema.Column[] CheckInputs(DataViewSchema schema)
+    {
+        var names = Sentence2ColumnName is null ? new[] { Sentence1ColumnName } : new[] { Sentence1ColumnName, Sentence2ColumnName };
+        return names.Select(name =>
+        {
+            var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(nameof(schema),
+                $"Could not find text column '{name}' in the data to score; the model was trained on it.");
+            if (column.Type is not TextDataViewType)
+                throw new ArgumentOutOfRangeException(nameof(schema), $"Text column '{name}' has type {column.Type}; expected String (text).");
+            return column;
+        }).ToArray();
+    }
+
+    public IScoringBatch CreateBatch(DataViewRow row, int capacity) => new Batch(this, row, capacity);
+
+    public void Save(ModelSaveContext ctx)
+    {
+        ctx.SaveNonEmptyString(Sentence1ColumnName);
+        ctx.SaveStringOrNull(Sentence2ColumnName);
+        ctx.Writer.Write(Model.Config.ToJson());
+        ctx.Writer.Write(Model.ClassCount);
+        ctx.Writer.Write(Encoder.LowerCase);
+        ctx.Writer.Write(Encoder.MaxSequenceLength);
+        ctx.SaveBinaryStream(VocabularyStreamName, writer => writer.Write(Encoder.Vocabulary));
+        ctx.SaveBinaryStream(WeightsStreamName, writer => Model.save(writer));
+    }
+
+    public static BertScorer Load(ModelLoadContext ctx)
+    {
+        string sentence1 = ctx.LoadNonEmptyString();
+        string? sentence2 = ctx.LoadStringOrNull();
+        var config = BertConfig.Parse(ctx.Reader.ReadString(), "the model's BERT config");
+        int classCount = ctx.Reader.ReadInt32();
+        bool lowerCase = ctx.Reader.ReadBoolean();
+        int maxSequenceLength = ctx.Reader.ReadInt32();
+        byte[]? vocabulary = null;
+        if (!ctx.TryLoadBinaryStream(VocabularyStreamName, reader => vocabulary = reader.ReadBytes((int)reader.BaseStream.Length)))
+            throw new InvalidDataException($"The model has no '{VocabularyStreamName}' stream; the file is incomplete.");
+        var model = new BertClassifier(config, classCount, new Generator(0));
+        if (!ctx.TryLoadBinaryStream(WeightsStreamName, reader => model.load(reader)))
+            throw new InvalidDataException($"The model has no '{WeightsStreamName}' stream; the file is incomplete.");
+        return new BertScorer(model, new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength), sentence1, sentence2);
+    }
+
+    public void Dispose() => Model.Dispose();
+
+    private sealed class Batch : IScoringBatch
+    {
+        private readonly BertScorer _scorer;
+        private readonly ValueGetter<ReadOnlyMemory<char>> _getFirst;
+        private readonly ValueGetter<ReadOnlyMemory<char>>? _getSecond;
+        private readonly (int[] Ids, int[] TokenTypes)[] _rows;
+        private ReadOnlyMemory<char> _first;
+        private ReadOnlyMemory<char> _second;
+
+        public Batch(BertScorer scorer, DataViewRow row, int capacity)
+        {
+            _scorer = scorer;
+            _getFirst = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[scorer.Sentence1ColumnName]);
+            _getSecond = scorer.Sentence2ColumnName is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[scorer.Sentence2ColumnName]);
+            _rows = new (int[], int[])[capacity];
+        }
+
+        public void ReadRow(int slot)
+        {
+            _getFirst(ref _first);
+            _getSecond?.Invoke(ref _second);
+            _rows[slot] = _scorer.Encoder.Encode(_first.ToString(), _getSecond is null ? null : _second.ToString());
+        }
+
+        public void Score(int rows, float[] probabilities)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var batch = BertCollator.Collate(_rows, 0, rows, _scorer.Encoder.PaddingId);
+            var output = nn.functional.softmax(_scorer.Model.forward(batch), dim: 1).contiguous();
+            TensorMemory.AsSpan(output).CopyTo(probabilities);
+        }
+    }
+}

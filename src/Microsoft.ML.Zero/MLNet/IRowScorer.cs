@@ -1,0 +1,31 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>The model side of a <see cref="ZeroTransformer"/>: which input columns it reads and how it scores rows.</summary>
+internal interface IRowScorer : IDisposable
+{
+    /// <summary>Names the model in a saved zip, to pick the loader.</summary>
+    string Kind { get; }
+
+    int ClassCount { get; }
+
+    /// <summary>Finds the input columns the model reads in <paramref name="schema"/>, or throws naming the one that is wrong.</summary>
+    DataViewSchema.Column[] CheckInputs(DataViewSchema schema);
+
+    /// <summary>A batch that reads rows from <paramref name="row"/> (its input columns active) and scores them together.</summary>
+    IScoringBatch CreateBatch(DataViewRow row, int capacity);
+
+    /// <summary>Writes what loading needs after the kind, into the model's own stream and files.</summary>
+    void Save(ModelSaveContext ctx);
+}
+
+/// <summary>Rows gathered for scoring together.</summary>
+internal interface IScoringBatch
+{
+    /// <summary>Copies the current row of the source into slot <paramref name="slot"/>.</summary>
+    void ReadRow(int slot);
+
+    /// <summary>Writes class probabilities of the first <paramref name="rows"/> slots, row-major, into <paramref name="probabilities"/>.</summary>
+    void Score(int rows, float[] probabilities);
+}

@@ -1,0 +1,76 @@
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// Options of <see cref="ZeroTextClassificationTrainer"/>: fine-tunes a pretrained BERT (a local Hugging Face folder)
+/// as a text classifier, data-parallel on <see cref="WorldSize"/> ranks. Names follow Microsoft.ML.TorchSharp's
+/// TextClassificationTrainer.Options; DeepSpeed config keys are in brackets.
+/// </summary>
+public sealed class ZeroTextClassificationOptions
+{
+    /// <summary>The first text column.</summary>
+    public string Sentence1ColumnName = "Sentence1";
+
+    /// <summary>The second text column for sentence-pair tasks (token type 1), or null.</summary>
+    public string? Sentence2ColumnName;
+
+    /// <summary>The label column: a key type, as <c>MapValueToKey</c> produces.</summary>
+    public string LabelColumnName = "Label";
+
+    /// <summary>The output column of class probabilities.</summary>
+    public string ScoreColumnName = "Score";
+
+    /// <summary>The output column of the predicted class.</summary>
+    public string PredictionColumnName = "PredictedLabel";
+
+    /// <summary>The Hugging Face BERT folder: config.json, vocab.txt, model.safetensors or pytorch_model.bin.</summary>
+    public string? CheckpointPath;
+
+    /// <summary>Rows per rank in each step [<c>train_micro_batch_size_per_gpu</c>].</summary>
+    public int BatchSize = 32;
+
+    /// <summary>Passes over the training data.</summary>
+    public int MaxEpochs = 10;
+
+    /// <summary>Data scored after every epoch; its accuracy is logged.</summary>
+    public IDataView? ValidationSet;
+
+    /// <summary>Tokens per row at most, [CLS] and [SEP] included; longer text is truncated. At most the model's max_position_embeddings.</summary>
+    public int MaxSequenceLength = 128;
+
+    /// <summary>The number of data-parallel ranks run as threads of this process.</summary>
+    public int WorldSize = 1;
+
+    /// <summary>AdamW learning rate [<c>optimizer.params.lr</c>].</summary>
+    public double LearningRate = 5e-5;
+
+    /// <summary>AdamW weight decay [<c>optimizer.params.weight_decay</c>]; biases and LayerNorm weights are not decayed.</summary>
+    public double WeightDecay = 0.01;
+
+    /// <summary>Seeds the classifier head, the data order and dropout.</summary>
+    public int Seed;
+
+    /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
+    public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Rows scored together when the model transforms data.</summary>
+    public int ScoringBatchSize = 64;
+
+    internal void Validate()
+    {
+        Require(WorldSize >= 1, nameof(WorldSize), WorldSize, "at least 1");
+        Require(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
+        Require(MaxEpochs >= 1, nameof(MaxEpochs), MaxEpochs, "at least 1");
+        Require(MaxSequenceLength >= 3, nameof(MaxSequenceLength), MaxSequenceLength, "at least 3 ([CLS], a token, [SEP])");
+        Require(ScoringBatchSize >= 1, nameof(ScoringBatchSize), ScoringBatchSize, "at least 1");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
+        Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "0 or more");
+        Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
+        Require(!string.IsNullOrEmpty(CheckpointPath), nameof(CheckpointPath), CheckpointPath ?? "null", "the path of a Hugging Face BERT folder");
+    }
+
+    private static void Require(bool condition, string option, object value, string expected)
+    {
+        if (!condition)
+            throw new ArgumentOutOfRangeException(option, value, $"ZeroTextClassificationOptions.{option} is {value}; expected {expected}.");
+    }
+}

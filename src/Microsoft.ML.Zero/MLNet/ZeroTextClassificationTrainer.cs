@@ -1,0 +1,122 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Models.Bert;
+using Microsoft.ML.Zero.Training;
+using TorchSharp;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// Fine-tunes a pretrained BERT as a text classifier (BertForSequenceClassification), data-parallel on in-process ranks.
+/// </summary>
+public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
+{
+    private readonly MLContext _mlContext;
+    private readonly IHost _host;
+    private readonly ZeroTextClassificationOptions _options;
+
+    internal ZeroTextClassificationTrainer(MLContext mlContext, ZeroTextClassificationOptions options)
+    {
+        _mlContext = mlContext;
+        _host = ((IHostEnvironment)mlContext).Register(nameof(ZeroTextClassificationTrainer));
+        _options = options;
+    }
+
+    /// <summary>Fine-tunes on <paramref name="input"/> and returns the classifier (rank 0's replica).</summary>
+    public ZeroTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        _options.Validate();
+        var columns = new TextColumns(input, _options.Sentence1ColumnName, _options.Sentence2ColumnName, _options.LabelColumnName);
+        var labels = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
+        var checkpoint = BertCheckpoint.Open(_options.CheckpointPath!);
+        if (_options.MaxSequenceLength > checkpoint.Config.MaxPositionEmbeddings)
+            throw new ArgumentOutOfRangeException(nameof(ZeroTextClassificationOptions.MaxSequenceLength), _options.MaxSequenceLength,
+                $"ZeroTextClassificationOptions.MaxSequenceLength is {_options.MaxSequenceLength}; the checkpoint's config.json allows at most max_position_embeddings = {checkpoint.Config.MaxPositionEmbeddings}.");
+        TorchRuntime.EnsureLoaded();
+        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength);
+
+        using var channel = _host.Start("Training");
+        long rowCount = columns.CountValidRows();
+        int worldSize = _options.WorldSize;
+        channel.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
+            $"on {rowCount} rows, {columns.ClassCount} classes, {worldSize} rank(s) x batch {_options.BatchSize}, {_options.MaxEpochs} epoch(s).");
+
+        var replicas = new BertClassifier[worldSize];
+        torch.manual_seed(_options.Seed);
+        for (int rank = 0; rank < worldSize; rank++)
+            replicas[rank] = new BertClassifier(checkpoint.Config, columns.ClassCount, new torch.Generator((ulong)(uint)_options.Seed + (ulong)rank));
+        // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
+        checkpoint.LoadInto(replicas[0].Encoder);
+
+        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
+        var training = new ShardedTraining(rowCount, _options.BatchSize, _options.MaxEpochs, _options.Seed,
+            new OptimizerSettings(ZeroOptimizer.AdamW, _options.LearningRate, 0.9, 0.999, 1e-8, _options.WeightDecay, 0) { ExcludeFromWeightDecay = IsBiasOrLayerNorm })
+        {
+            EpochCompleted = (epoch, loss) => channel.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}." + ValidationReport(replicas[0], encoder, outputs)),
+        };
+        try
+        {
+            using (TorchRuntime.ShareCoresAmongRanks(worldSize))
+            {
+                InProcessLauncher.Run(worldSize, _options.CommunicationTimeout, communicator =>
+                {
+                    TorchRuntime.UseCoreShare(worldSize);
+                    var model = replicas[communicator.Rank];
+                    training.Run(model, communicator, rows =>
+                    {
+                        var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder);
+                        return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
+                    });
+                    return true;
+                });
+            }
+        }
+        catch
+        {
+            foreach (var replica in replicas)
+                replica.Dispose();
+            throw;
+        }
+        for (int rank = 1; rank < worldSize; rank++)
+            replicas[rank].Dispose();
+        return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
+    }
+
+    private BertScorer Scorer(BertClassifier model, BertTextEncoder encoder) =>
+        new(model, encoder, _options.Sentence1ColumnName, _options.Sentence2ColumnName);
+
+    // Rank 0 scores the validation set between epochs (the model is back in training mode afterwards).
+    private string ValidationReport(BertClassifier model, BertTextEncoder encoder, ScoreColumns outputs)
+    {
+        if (_options.ValidationSet is null)
+            return "";
+        var scored = new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize).Transform(_options.ValidationSet);
+        var metrics = _mlContext.MulticlassClassification.Evaluate(scored, _options.LabelColumnName, _options.ScoreColumnName, _options.PredictionColumnName);
+        model.train();
+        return $" Validation accuracy {metrics.MicroAccuracy:F4}.";
+    }
+
+    // Hugging Face's fine-tuning recipe: no weight decay on biases and LayerNorm weights.
+    private static bool IsBiasOrLayerNorm(string parameterName) =>
+        parameterName.EndsWith(".bias", StringComparison.Ordinal) || parameterName.Contains("LayerNorm.", StringComparison.Ordinal);
+
+    /// <summary>Checks the input columns and returns the schema the trained model will produce.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        _options.Validate();
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        foreach (var (name, option) in new[] { (_options.Sentence1ColumnName, "Sentence1ColumnName"), (_options.Sentence2ColumnName, "Sentence2ColumnName") })
+        {
+            if (name is null)
+                continue;
+            if (!columns.TryGetValue(name, out var text))
+                throw ColumnChecks.MissingColumnError(name, "text", $"ZeroTextClassificationOptions.{option}", columns.Keys);
+            if (text.Kind != SchemaShape.Column.VectorKind.Scalar || text.ItemType is not TextDataViewType)
+                throw new ArgumentOutOfRangeException(option, $"Text column '{name}' has type {text.GetTypeString()}; expected String (text).");
+        }
+        return ScoreColumns.AppendShape(columns, _options.LabelColumnName, "ZeroTextClassificationOptions.LabelColumnName", _options.ScoreColumnName, _options.PredictionColumnName);
+    }
+}

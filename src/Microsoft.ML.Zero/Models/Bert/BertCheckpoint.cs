@@ -1,0 +1,117 @@
+using System.Collections;
+using System.Text.Json.Nodes;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Models.Bert;
+
+/// <summary>
+/// A local Hugging Face BERT folder: <c>config.json</c>, <c>vocab.txt</c>, and weights in <c>model.safetensors</c> or
+/// <c>pytorch_model.bin</c> (optionally <c>tokenizer_config.json</c> for lower-casing).
+/// </summary>
+internal sealed class BertCheckpoint
+{
+    private BertCheckpoint(string directory, BertConfig config, string vocabPath, string weightsPath, bool lowerCase)
+    {
+        Directory = directory;
+        Config = config;
+        VocabPath = vocabPath;
+        WeightsPath = weightsPath;
+        LowerCase = lowerCase;
+    }
+
+    public string Directory { get; }
+
+    public BertConfig Config { get; }
+
+    public string VocabPath { get; }
+
+    public string WeightsPath { get; }
+
+    public bool LowerCase { get; }
+
+    public static BertCheckpoint Open(string directory)
+    {
+        if (string.IsNullOrEmpty(directory) || !System.IO.Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"The BERT checkpoint folder '{directory}' does not exist (CheckpointPath).");
+        var config = BertConfig.Load(Path.Combine(directory, "config.json"));
+        string vocab = Path.Combine(directory, "vocab.txt");
+        if (!File.Exists(vocab))
+            throw new FileNotFoundException($"The checkpoint has no vocab.txt: '{vocab}' does not exist.", vocab);
+        string weights = new[] { "model.safetensors", "pytorch_model.bin" }.Select(f => Path.Combine(directory, f)).FirstOrDefault(File.Exists)
+            ?? throw new FileNotFoundException($"The checkpoint folder '{directory}' has neither model.safetensors nor pytorch_model.bin.");
+        return new BertCheckpoint(directory, config, vocab, weights, ReadLowerCase(Path.Combine(directory, "tokenizer_config.json")));
+    }
+
+    private static bool ReadLowerCase(string tokenizerConfigPath)
+    {
+        if (!File.Exists(tokenizerConfigPath))
+            return true; // Hugging Face's BertTokenizer default
+        var node = JsonNode.Parse(File.ReadAllText(tokenizerConfigPath))?["do_lower_case"];
+        return node is null || node.GetValue<bool>();
+    }
+
+    /// <summary>
+    /// Loads the weights into <paramref name="model"/>. Names follow Hugging Face; a "bert." prefix and pretraining
+    /// heads ("cls.*") are accepted. Any other missing or unexpected name, or a shape mismatch, is an error listing them.
+    /// </summary>
+    public void LoadInto(BertModel model)
+    {
+        var loaded = ReadStateDict();
+        try
+        {
+            var expected = model.state_dict();
+            var missing = expected.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
+            var unexpected = loaded.Keys.Where(k => !expected.ContainsKey(k)).ToList();
+            if (missing.Count > 0 || unexpected.Count > 0)
+            {
+                throw new InvalidDataException($"The weights in '{WeightsPath}' do not match a BERT encoder with this config.json." +
+                    (missing.Count > 0 ? $" Missing: {Names(missing)}." : "") + (unexpected.Count > 0 ? $" Unexpected: {Names(unexpected)}." : ""));
+            }
+            using var _ = no_grad();
+            foreach (var (name, target) in expected)
+            {
+                var source = loaded[name];
+                if (!source.shape.SequenceEqual(target.shape))
+                    throw new InvalidDataException($"'{WeightsPath}': '{name}' has shape [{string.Join(", ", source.shape)}]; config.json implies [{string.Join(", ", target.shape)}].");
+                target.copy_(source);
+            }
+        }
+        finally
+        {
+            foreach (var tensor in loaded.Values)
+                tensor.Dispose();
+        }
+    }
+
+    private static string Names(List<string> names) =>
+        string.Join(", ", names.Take(10)) + (names.Count > 10 ? $" and {names.Count - 10} more" : "");
+
+    private Dictionary<string, Tensor> ReadStateDict()
+    {
+        Dictionary<string, Tensor> raw;
+        try
+        {
+            raw = WeightsPath.EndsWith(".safetensors", StringComparison.Ordinal)
+                ? Safetensors.LoadStateDict(WeightsPath)
+                : PyTorchUnpickler.UnpickleStateDict(WeightsPath).Cast<DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (Tensor)e.Value!);
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"Could not read the weights in '{WeightsPath}': {exception.Message}", exception);
+        }
+        var normalized = new Dictionary<string, Tensor>();
+        foreach (var (name, tensor) in raw)
+        {
+            // Pretraining heads and the position-id buffer some exports carry are not part of the encoder.
+            if (name.StartsWith("cls.", StringComparison.Ordinal) || name.EndsWith("position_ids", StringComparison.Ordinal))
+            {
+                tensor.Dispose();
+                continue;
+            }
+            string key = name.StartsWith("bert.", StringComparison.Ordinal) ? name["bert.".Length..] : name;
+            normalized[key] = tensor.to_type(ScalarType.Float32);
+        }
+        return normalized;
+    }
+}

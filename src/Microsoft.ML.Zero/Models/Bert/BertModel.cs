@@ -1,0 +1,197 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Models.Bert;
+
+// A BERT encoder laid out like Hugging Face's BertModel: field names are the state-dict names
+// (embeddings.word_embeddings.weight, encoder.layer.0.attention.self.query.weight, pooler.dense.weight, ...),
+// so Hugging Face checkpoints load strictly. Dropout draws from each rank's own generator (RankDropout).
+
+/// <summary>The inputs of one padded batch: token ids, token types and the attention mask (true = a real token).</summary>
+internal sealed record BertBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask);
+
+internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor Pooled)>
+{
+    private readonly BertEmbeddings embeddings;
+    private readonly BertEncoder encoder;
+    private readonly BertPooler pooler;
+
+    public BertModel(BertConfig config, Generator dropoutGenerator) : base(nameof(BertModel))
+    {
+        embeddings = new BertEmbeddings(config, dropoutGenerator);
+        encoder = new BertEncoder(config, dropoutGenerator);
+        pooler = new BertPooler(config);
+        RegisterComponents();
+    }
+
+    public override (Tensor Sequence, Tensor Pooled) forward(BertBatch batch)
+    {
+        var hidden = embeddings.forward(batch.InputIds, batch.TokenTypeIds);
+        // [batch, 1, 1, tokens]: every query position may attend to the real tokens of its row.
+        var mask = batch.AttentionMask.unsqueeze(1).unsqueeze(1);
+        var sequence = encoder.forward(hidden, mask);
+        return (sequence, pooler.forward(sequence));
+    }
+}
+
+internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly Embedding word_embeddings;
+    private readonly Embedding position_embeddings;
+    private readonly Embedding token_type_embeddings;
+    private readonly LayerNorm LayerNorm;
+    private readonly RankDropout dropout;
+
+    public BertEmbeddings(BertConfig config, Generator dropoutGenerator) : base(nameof(BertEmbeddings))
+    {
+        word_embeddings = nn.Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId);
+        position_embeddings = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize);
+        token_type_embeddings = nn.Embedding(config.TypeVocabSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = new RankDropout(config.HiddenDropoutProb, dropoutGenerator);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor inputIds, Tensor tokenTypeIds)
+    {
+        var positions = arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+        var sum = word_embeddings.forward(inputIds) + position_embeddings.forward(positions) + token_type_embeddings.forward(tokenTypeIds);
+        return dropout.forward(LayerNorm.forward(sum));
+    }
+}
+
+internal sealed class BertEncoder : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly ModuleList<BertLayer> layer;
+
+    public BertEncoder(BertConfig config, Generator dropoutGenerator) : base(nameof(BertEncoder))
+    {
+        layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config, dropoutGenerator)).ToArray());
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor mask)
+    {
+        foreach (var block in layer)
+            hidden = block.forward(hidden, mask);
+        return hidden;
+    }
+}
+
+internal sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly BertAttention attention;
+    private readonly BertIntermediate intermediate;
+    private readonly BertOutput output;
+
+    public BertLayer(BertConfig config, Generator dropoutGenerator) : base(nameof(BertLayer))
+    {
+        attention = new BertAttention(config, dropoutGenerator);
+        intermediate = new BertIntermediate(config);
+        output = new BertOutput(config, config.IntermediateSize, dropoutGenerator);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor mask)
+    {
+        var attended = attention.forward(hidden, mask);
+        return output.forward(intermediate.forward(attended), attended);
+    }
+}
+
+internal sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly BertSelfAttention self;
+    private readonly BertOutput output;
+
+    public BertAttention(BertConfig config, Generator dropoutGenerator) : base(nameof(BertAttention))
+    {
+        self = new BertSelfAttention(config);
+        output = new BertOutput(config, config.HiddenSize, dropoutGenerator);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor mask) => output.forward(self.forward(hidden, mask), hidden);
+}
+
+/// <summary>
+/// Multi-head self-attention through libtorch's fused scaled_dot_product_attention. Attention-probability dropout is
+/// not applied: the fused kernel would draw it from the process-wide generator, which in-process ranks share.
+/// </summary>
+internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly Linear query;
+    private readonly Linear key;
+    private readonly Linear value;
+    private readonly int _heads;
+
+    public BertSelfAttention(BertConfig config) : base(nameof(BertSelfAttention))
+    {
+        query = nn.Linear(config.HiddenSize, config.HiddenSize);
+        key = nn.Linear(config.HiddenSize, config.HiddenSize);
+        value = nn.Linear(config.HiddenSize, config.HiddenSize);
+        _heads = config.NumAttentionHeads;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor mask)
+    {
+        long batch = hidden.shape[0], tokens = hidden.shape[1], width = hidden.shape[2];
+        Tensor Heads(Linear projection) => projection.forward(hidden).view(batch, tokens, _heads, width / _heads).transpose(1, 2);
+        var context = nn.functional.scaled_dot_product_attention(Heads(query), Heads(key), Heads(value), mask);
+        return context.transpose(1, 2).reshape(batch, tokens, width);
+    }
+}
+
+/// <summary>Dense, dropout, then LayerNorm over the residual: both attention.output and the layer's output.</summary>
+internal sealed class BertOutput : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly Linear dense;
+    private readonly LayerNorm LayerNorm;
+    private readonly RankDropout dropout;
+
+    public BertOutput(BertConfig config, int inputSize, Generator dropoutGenerator) : base(nameof(BertOutput))
+    {
+        dense = nn.Linear(inputSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = new RankDropout(config.HiddenDropoutProb, dropoutGenerator);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(input)) + residual);
+}
+
+internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear dense;
+    private readonly nn.Module<Tensor, Tensor> activation;
+
+    public BertIntermediate(BertConfig config) : base(nameof(BertIntermediate))
+    {
+        dense = nn.Linear(config.HiddenSize, config.IntermediateSize);
+        activation = config.HiddenAct switch
+        {
+            "relu" => nn.ReLU(),
+            "gelu" => nn.GELU(),
+            _ => nn.GELU(GELU.Approximate.tanh),
+        };
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden) => activation.forward(dense.forward(hidden));
+}
+
+internal sealed class BertPooler : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear dense;
+
+    public BertPooler(BertConfig config) : base(nameof(BertPooler))
+    {
+        dense = nn.Linear(config.HiddenSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    // The [CLS] token's final hidden state through dense + tanh, as BERT's next-sentence head was trained.
+    public override Tensor forward(Tensor sequence) => dense.forward(sequence.select(1, 0)).tanh();
+}

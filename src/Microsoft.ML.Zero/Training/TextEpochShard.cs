@@ -1,0 +1,31 @@
+using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Models.Bert;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Training;
+
+/// <summary>A rank's encoded text rows for one epoch, scored by a BERT classifier.</summary>
+internal sealed class TextEpochShard : IEpochShard
+{
+    private readonly BertClassifier _model;
+    private readonly (int[] Ids, int[] TokenTypes)[] _rows;
+    private readonly long[] _labels;
+    private readonly int _paddingId;
+
+    public TextEpochShard(BertClassifier model, (int[] Ids, int[] TokenTypes)[] rows, long[] labels, int paddingId)
+    {
+        _model = model;
+        _rows = rows;
+        _labels = labels;
+        _paddingId = paddingId;
+    }
+
+    public int Count => _labels.Length;
+
+    public Tensor LossSum(int start, int count)
+    {
+        var batch = BertCollator.Collate(_rows, start, count, _paddingId);
+        var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
+        return nn.functional.cross_entropy(_model.forward(batch), y, reduction: nn.Reduction.Sum);
+    }
+}
