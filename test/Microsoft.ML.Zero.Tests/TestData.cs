@@ -34,3 +34,26 @@ public static class TestData
         }).ToArray();
     }
 }
+
+/// <summary>A sentence with its sentiment: "0" negative, "1" positive.</summary>
+public sealed class SentimentRow
+{
+    public string Text { get; set; } = "";
+
+    public string Label { get; set; } = "";
+}
+
+/// <summary>UCI Sentiment Labelled Sentences (Kotzias 2015), as npm sentiment 5.0.2 ships them.</summary>
+public static class SentimentData
+{
+    /// <summary>The 3,000 sentences from amazon, imdb and yelp, in file order.</summary>
+    public static SentimentRow[] All() => new[] { "amazon", "imdb", "yelp" }.SelectMany(source =>
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Directory, "sentiment", source + ".json")));
+        // Each file ends with one entry whose class is null: not a labelled sentence.
+        return document.RootElement.EnumerateArray()
+            .Where(e => e.GetProperty("class").ValueKind == JsonValueKind.Number)
+            .Select(e => new SentimentRow { Text = e.GetProperty("text").GetString()!, Label = e.GetProperty("class").GetInt32().ToString() })
+            .ToList();
+    }).ToArray();
+}
