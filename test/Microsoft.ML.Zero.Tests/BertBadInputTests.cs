@@ -1,0 +1,113 @@
+namespace Microsoft.ML.Zero.Tests;
+
+[TestClass]
+public sealed class BertBadInputTests
+{
+    private static readonly MLContext MlContext = new(seed: 0);
+
+    private static IDataView Sentences(params (string Text, string Label)[] rows) =>
+        MlContext.Transforms.Conversion.MapValueToKey("Label").Fit(MlContext.Data.LoadFromEnumerable(SentimentData.All().Take(20)))
+            .Transform(MlContext.Data.LoadFromEnumerable(rows.Select(r => new SentimentRow { Text = r.Text, Label = r.Label })));
+
+    private static Exception Fit(IDataView data, Action<ZeroTextClassificationOptions>? change = null, string? checkpoint = null)
+    {
+        var options = new ZeroTextClassificationOptions { CheckpointPath = checkpoint ?? MiniLm.Directory(), Sentence1ColumnName = "Text", MaxEpochs = 1 };
+        change?.Invoke(options);
+        return Assert.Throws<Exception>(() => MlContext.Zero().TextClassification(options).Fit(data));
+    }
+
+    // A copy of the converted MiniLM folder with one file replaced, for checkpoint errors.
+    private static string CheckpointWith(string file, string? content)
+    {
+        string directory = Directory.CreateTempSubdirectory("zero-checkpoint-").FullName;
+        foreach (string source in Directory.GetFiles(MiniLm.Directory()))
+            File.Copy(source, Path.Combine(directory, Path.GetFileName(source)));
+        string target = Path.Combine(directory, file);
+        if (content is null)
+            File.Delete(target);
+        else
+            File.WriteAllText(target, content);
+        return directory;
+    }
+
+    [TestMethod]
+    public void EmptyTextIsReportedWithItsRow()
+    {
+        var error = Fit(Sentences(("good", "1"), ("  ", "0")));
+        Assert.IsInstanceOfType<InvalidOperationException>(error);
+        StringAssert.Contains(error.Message, "'Text'");
+        StringAssert.Contains(error.Message, "row 1");
+    }
+
+    [TestMethod]
+    public void MissingTextColumnIsNamed()
+    {
+        var error = Fit(Sentences(("good", "1")), o => o.Sentence1ColumnName = "Review");
+        Assert.IsInstanceOfType<ArgumentOutOfRangeException>(error);
+        StringAssert.Contains(error.Message, "'Review'");
+        StringAssert.Contains(error.Message, "Sentence1ColumnName");
+    }
+
+    [TestMethod]
+    public void MissingLabelIsReportedWithItsRow()
+    {
+        var error = Fit(Sentences(("good", "1"), ("bad", "unheard-of label")));
+        Assert.IsInstanceOfType<InvalidOperationException>(error);
+        StringAssert.Contains(error.Message, "'Label'");
+        StringAssert.Contains(error.Message, "row 1");
+    }
+
+    [TestMethod]
+    public void SequenceLengthOverTheModelsPositionsIsRejected()
+    {
+        var error = Fit(Sentences(("good", "1")), o => o.MaxSequenceLength = 1024);
+        Assert.IsInstanceOfType<ArgumentOutOfRangeException>(error);
+        StringAssert.Contains(error.Message, "MaxSequenceLength");
+        StringAssert.Contains(error.Message, "max_position_embeddings = 512");
+    }
+
+    [TestMethod]
+    public void MissingCheckpointPathIsRejected()
+    {
+        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => MlContext.Zero().TextClassification(sentence1ColumnName: "Text"));
+        StringAssert.Contains(error.Message, "CheckpointPath");
+    }
+
+    [TestMethod]
+    public void MissingVocabIsNamed()
+    {
+        var error = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("vocab.txt", null));
+        Assert.IsInstanceOfType<FileNotFoundException>(error);
+        StringAssert.Contains(error.Message, "vocab.txt");
+    }
+
+    [TestMethod]
+    public void MissingConfigIsNamed()
+    {
+        var error = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("config.json", null));
+        Assert.IsInstanceOfType<FileNotFoundException>(error);
+        StringAssert.Contains(error.Message, "config.json");
+    }
+
+    [TestMethod]
+    public void MalformedConfigNamesTheKey()
+    {
+        var error = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("config.json",
+            "{\"model_type\":\"bert\",\"vocab_size\":30522,\"hidden_size\":\"wide\",\"num_hidden_layers\":6,\"num_attention_heads\":12,\"intermediate_size\":1536,\"max_position_embeddings\":512}"));
+        Assert.IsInstanceOfType<InvalidDataException>(error);
+        StringAssert.Contains(error.Message, "'hidden_size'");
+        StringAssert.Contains(error.Message, "positive integer");
+        var notJson = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("config.json", "{ not json"));
+        Assert.IsInstanceOfType<InvalidDataException>(notJson);
+        StringAssert.Contains(notJson.Message, "config.json");
+    }
+
+    [TestMethod]
+    public void WeightsThatDoNotMatchTheConfigListTheNames()
+    {
+        var config = File.ReadAllText(Path.Combine(MiniLm.Directory(), "config.json")).Replace("\"num_hidden_layers\": 6", "\"num_hidden_layers\": 7").Replace("\"num_hidden_layers\":6", "\"num_hidden_layers\":7");
+        var error = Fit(Sentences(("good", "1"), ("bad", "0")), checkpoint: CheckpointWith("config.json", config));
+        Assert.IsInstanceOfType<InvalidDataException>(error);
+        StringAssert.Contains(error.Message, "Missing: encoder.layer.6.");
+    }
+}
