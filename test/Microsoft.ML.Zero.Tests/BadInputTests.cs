@@ -27,7 +27,7 @@ public sealed class BadInputTests
 
     private static IDataView Iris(Action<IrisRow[]>? change = null)
     {
-        var rows = TestData.Iris();
+        var rows = Datasets.Iris();
         change?.Invoke(rows);
         return MlContext.Data.LoadFromEnumerable(rows);
     }

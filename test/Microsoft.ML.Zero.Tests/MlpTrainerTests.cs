@@ -16,7 +16,7 @@ public sealed class MlpTrainerTests
 
     private static IDataView PreparedIris(MLContext mlContext)
     {
-        var data = mlContext.Data.LoadFromEnumerable(TestData.Iris());
+        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
         return mlContext.Transforms.Conversion.MapValueToKey("Label")
             .Append(mlContext.Transforms.NormalizeMinMax("Features"))
             .Fit(data).Transform(data);
@@ -32,7 +32,7 @@ public sealed class MlpTrainerTests
     public void MlpOnTwoRanksLearnsIrisFarBeyondTheMajorityClass()
     {
         var mlContext = new MLContext(seed: 0);
-        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(TestData.Iris()), testFraction: 0.2, seed: 0);
+        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(Datasets.Iris()), testFraction: 0.2, seed: 0);
         var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 } };
 
         var model = Pipeline(mlContext, options).Fit(split.TrainSet);
@@ -103,7 +103,7 @@ public sealed class MlpTrainerTests
     public void SavedModelLoadsInAFreshProcessAndScoresIdentically()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = mlContext.Data.LoadFromEnumerable(TestData.Iris());
+        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
         var model = Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpochs = 20, ScoringBatchSize = 16 }).Fit(data);
         string directory = Directory.CreateTempSubdirectory("zero-model-").FullName;
         try
@@ -113,7 +113,7 @@ public sealed class MlpTrainerTests
             var expected = Program.ScoreLines(model.Transform(data)).ToArray();
 
             string scoresPath = Path.Combine(directory, "scores.tsv");
-            string dataPath = Path.Combine(TestData.Directory, "iris.json");
+            string dataPath = Path.Combine(Datasets.Directory, "iris.json");
             var (exitCode, output) = RunChild($"\"{typeof(Program).Assembly.Location}\" score \"{modelPath}\" \"{dataPath}\" \"{scoresPath}\"");
             Assert.AreEqual(0, exitCode, output);
             CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
@@ -129,7 +129,7 @@ public sealed class MlpTrainerTests
     public void PredictionEngineAndEvaluateAgreeWithBatchedScoring()
     {
         var mlContext = new MLContext(seed: 0);
-        var rows = TestData.Iris();
+        var rows = Datasets.Iris();
         var data = mlContext.Data.LoadFromEnumerable(rows);
         var model = Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
         var scored = model.Transform(data);

@@ -18,7 +18,7 @@ public static class Program
         }
         var mlContext = new MLContext();
         var model = mlContext.Model.Load(modelPath, out _);
-        var data = mlContext.Data.LoadFromEnumerable(TestData.ReadIris(dataPath));
+        var data = mlContext.Data.LoadFromEnumerable(Datasets.ReadIris(dataPath));
         File.WriteAllLines(outputPath, ScoreLines(model.Transform(data)));
         return 0;
     }

@@ -2,7 +2,7 @@ using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 using Microsoft.ML.Zero.Models.Bert;
 
-namespace Microsoft.ML.Zero.Tests;
+namespace Microsoft.ML.Zero.SampleData;
 
 /// <summary>
 /// A real pretrained BERT (sentence-transformers all-MiniLM-L6-v2) as a Hugging Face checkpoint folder, converted from

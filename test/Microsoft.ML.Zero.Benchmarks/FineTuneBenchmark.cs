@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Models.Bert;
+using Microsoft.ML.Zero.SampleData;
+
+namespace Microsoft.ML.Zero.Benchmarks;
+
+/// <summary>
+/// Fine-tunes all-MiniLM-L6-v2 on the UCI sentiment sentences (80/20 split, seed 0) with the same global batch on 1 and
+/// 2 in-process ranks, and compares the test accuracy with ML.NET's FeaturizeText + SdcaMaximumEntropy.
+/// </summary>
+internal static class FineTuneBenchmark
+{
+    public const string Name = "finetune";
+
+    private const int GlobalBatch = 32, Epochs = 2, MaxSequenceLength = 64;
+    private const double LearningRate = 1e-4;
+
+    public sealed record Result(int Ranks, int MicroBatch, double Accuracy, double FitSeconds, long Rows, long Tokens, long PeakBytes);
+
+    public static string Run()
+    {
+        var baseline = BaselineAccuracy();
+        var runs = new[] { 1, 2 }.Select(ranks =>
+        {
+            Console.WriteLine($"  fine-tune on {ranks} rank(s)");
+            return ChildProcess.Run<Result>(Name, ranks.ToString());
+        }).ToList();
+
+        var lines = new List<string>
+        {
+            "## BERT fine-tune: accuracy, time, throughput, memory",
+            "",
+            $"all-MiniLM-L6-v2 (6 layers, hidden 384, 22.7 M parameters) fine-tuned as a sentiment classifier on the UCI Sentiment Labelled " +
+            $"Sentences, `TrainTestSplit(0.2, seed: 0)`: {runs[0].Rows} training rows, {Epochs} epochs, global batch {GlobalBatch}, AdamW lr {LearningRate:0e0}, " +
+            $"max sequence length {MaxSequenceLength}, fp32, in-process ranks. One run per row, each in a fresh process; " +
+            "tokens/s counts the real (unpadded) tokens of training rows per second of `Fit`; peak memory is the process's peak RSS.",
+            "",
+            "| ranks x micro-batch | test accuracy | Fit wall time | rows/s | tokens/s | peak RSS |",
+            "|---|---|---|---|---|---|",
+        };
+        foreach (var r in runs)
+            lines.Add($"| {r.Ranks} x {r.MicroBatch} | {r.Accuracy:F4} | {r.FitSeconds:F0} s | {r.Rows * Epochs / r.FitSeconds:F1} | {r.Tokens / r.FitSeconds:F0} | {r.PeakBytes / (1024.0 * 1024 * 1024):F2} GiB |");
+        lines.Add($"| ML.NET FeaturizeText + SdcaMaximumEntropy (same split) | {baseline:F4} | | | | |");
+        lines.Add("");
+        lines.Add($"2 ranks take {runs[1].FitSeconds / runs[0].FitSeconds:F2}x the time of 1 rank. The ranks share this machine's cores " +
+            $"(each rank gets half), so no speed-up is possible here: the ratio shows what running data-parallel costs. {MachineNote()}");
+        return string.Join('\n', lines);
+    }
+
+    /// <summary>The child side: one fine-tune on <paramref name="ranks"/> ranks.</summary>
+    public static Result Measure(int ranks)
+    {
+        var mlContext = new MLContext(seed: 0);
+        mlContext.Log += (_, e) => { if (e.Kind == Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ZeroTextClassificationTrainer))) Console.WriteLine(e.RawMessage); };
+        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(SentimentData.All()), testFraction: 0.2, seed: 0);
+        var options = new ZeroTextClassificationOptions
+        {
+            CheckpointPath = MiniLm.Directory(), Sentence1ColumnName = "Text", WorldSize = ranks, BatchSize = GlobalBatch / ranks,
+            MaxEpochs = Epochs, LearningRate = LearningRate, MaxSequenceLength = MaxSequenceLength,
+        };
+        var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label").Append(mlContext.Zero().TextClassification(options));
+        var watch = Stopwatch.StartNew();
+        var model = pipeline.Fit(split.TrainSet);
+        double seconds = watch.Elapsed.TotalSeconds;
+        var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
+
+        var checkpoint = BertCheckpoint.Open(options.CheckpointPath);
+        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, MaxSequenceLength);
+        var texts = split.TrainSet.GetColumn<string>("Text").ToList();
+        long tokens = texts.Sum(text => (long)encoder.Encode(text, null).Ids.Length) * Epochs;
+        return new Result(ranks, options.BatchSize, metrics.MicroAccuracy, seconds, texts.Count, tokens, PeakMemory.ResidentBytes());
+    }
+
+    private static double BaselineAccuracy()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(SentimentData.All()), testFraction: 0.2, seed: 0);
+        var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
+            .Append(mlContext.Transforms.Text.FeaturizeText("Features", "Text"))
+            .Append(mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy());
+        return mlContext.MulticlassClassification.Evaluate(pipeline.Fit(split.TrainSet).Transform(split.TestSet)).MicroAccuracy;
+    }
+
+    public static string MachineNote()
+    {
+        string cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU"
+            : "unknown CPU";
+        return $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores ({cpu}), .NET {Environment.Version}.";
+    }
+}
