@@ -108,7 +108,7 @@ internal sealed class BertScorer : IRowScorer
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var batch = BertCollator.Collate(_rows, 0, rows, _scorer.Encoder.PaddingId);
-            var output = nn.functional.softmax(_scorer.Model.forward(batch), dim: 1).contiguous();
+            var output = nn.functional.softmax(_scorer.Model.forward(batch).to(ScalarType.Float32), dim: 1).contiguous();
             TensorMemory.AsSpan(output).CopyTo(probabilities);
         }
     }

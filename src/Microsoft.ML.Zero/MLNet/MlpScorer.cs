@@ -83,7 +83,7 @@ internal sealed class MlpScorer : IRowScorer
             using var _ = no_grad();
             // The buffer may hold more rows than this (last) batch: score only the first rows.
             var input = tensor(_features, new long[] { _features.Length / _scorer.FeatureCount, _scorer.FeatureCount }).narrow(0, 0, rows);
-            var output = nn.functional.softmax(_scorer.Model.forward(input), dim: 1).contiguous();
+            var output = nn.functional.softmax(_scorer.Model.forward(input).to(ScalarType.Float32), dim: 1).contiguous();
             TensorMemory.AsSpan(output).CopyTo(probabilities);
         }
     }

@@ -41,8 +41,12 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         using var channel = _host.Start("Training");
         long rowCount = columns.CountValidRows();
         int worldSize = _options.WorldSize;
+        var config = EngineConfiguration.Resolve(nameof(ZeroTextClassificationOptions), _options.DeepSpeed, TrainerValues(_options),
+            TrainerValues(new ZeroTextClassificationOptions()), worldSize, IsBiasOrLayerNorm);
+        foreach (var warning in config.Warnings)
+            channel.Warning(warning);
         channel.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
-            $"on {rowCount} rows, {columns.ClassCount} classes, {worldSize} rank(s) x batch {_options.BatchSize}, {_options.MaxEpochs} epoch(s).");
+            $"on {rowCount} rows, {columns.ClassCount} classes, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
         var replicas = new BertClassifier[worldSize];
         torch.manual_seed(_options.Seed);
@@ -52,34 +56,19 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         checkpoint.LoadInto(replicas[0].Encoder);
 
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-        var training = new ShardedTraining(rowCount, _options.BatchSize, _options.MaxEpochs, _options.Seed,
-            new OptimizerSettings(ZeroOptimizer.AdamW, _options.LearningRate, 0.9, 0.999, 1e-8, _options.WeightDecay, 0) { ExcludeFromWeightDecay = IsBiasOrLayerNorm })
+        var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
         {
             EpochCompleted = (epoch, loss) => channel.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}." + ValidationReport(replicas[0], encoder, outputs)),
+            Log = channel.Info,
+            StepsPerPrint = config.StepsPerPrint,
+            WallClockBreakdown = config.WallClockBreakdown,
         };
-        try
-        {
-            using (TorchRuntime.ShareCoresAmongRanks(worldSize))
+        InProcessReplicas.Train(replicas, _options.CommunicationTimeout, (model, communicator) =>
+            training.Run(model, communicator, rows =>
             {
-                InProcessLauncher.Run(worldSize, _options.CommunicationTimeout, communicator =>
-                {
-                    TorchRuntime.UseCoreShare(worldSize);
-                    var model = replicas[communicator.Rank];
-                    training.Run(model, communicator, rows =>
-                    {
-                        var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder);
-                        return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
-                    });
-                    return true;
-                });
-            }
-        }
-        catch
-        {
-            foreach (var replica in replicas)
-                replica.Dispose();
-            throw;
-        }
+                var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder);
+                return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
+            }));
         for (int rank = 1; rank < worldSize; rank++)
             replicas[rank].Dispose();
         return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
@@ -98,6 +87,9 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         model.train();
         return $" Validation accuracy {metrics.MicroAccuracy:F4}.";
     }
+
+    // The text options name no optimizer, betas, eps or momentum: AdamW with PyTorch's defaults unless the DeepSpeed settings say otherwise.
+    private static TrainerValues TrainerValues(ZeroTextClassificationOptions o) => new(o.BatchSize, ZeroOptimizer.AdamW, o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay, 0);
 
     // Hugging Face's fine-tuning recipe: no weight decay on biases and LayerNorm weights.
     private static bool IsBiasOrLayerNorm(string parameterName) =>

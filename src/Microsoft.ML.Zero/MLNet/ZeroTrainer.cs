@@ -45,41 +45,29 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         using var channel = _host.Start("Training");
         long rowCount = columns.CountValidRows();
         int worldSize = _options.WorldSize;
+        var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
+        foreach (var warning in config.Warnings)
+            channel.Warning(warning);
         channel.Info($"Training an MLP on {rowCount} rows, {columns.FeatureCount} features, {columns.ClassCount} classes, " +
-            $"{worldSize} rank(s) x batch {_options.BatchSize}, {_options.MaxEpochs} epoch(s).");
+            $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
         var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
         var replicas = CreateReplicas(shape, worldSize);
-        var training = new ShardedTraining(rowCount, _options.BatchSize, _options.MaxEpochs, _options.Seed,
-            new OptimizerSettings(_options.Optimizer, _options.LearningRate, _options.Beta1, _options.Beta2, _options.Epsilon, _options.WeightDecay, _options.Momentum))
+        var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
         {
             EpochCompleted = (epoch, loss) => channel.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
+            Log = channel.Info,
+            StepsPerPrint = config.StepsPerPrint,
+            WallClockBreakdown = config.WallClockBreakdown,
         };
-        try
-        {
-            using (TorchRuntime.ShareCoresAmongRanks(worldSize))
+        InProcessReplicas.Train(replicas, _options.CommunicationTimeout, (model, communicator) =>
+            training.Run(model, communicator, rows =>
             {
-                InProcessLauncher.Run(worldSize, _options.CommunicationTimeout, communicator =>
-                {
-                    TorchRuntime.UseCoreShare(worldSize);
-                    var model = replicas[communicator.Rank];
-                    training.Run(model, communicator, rows =>
-                    {
-                        var features = new float[rows.Length * columns.FeatureCount];
-                        var labels = new long[rows.Length];
-                        columns.ReadRows(rows, rowCount, features, labels);
-                        return new TabularEpochShard(model, features, labels);
-                    });
-                    return true;
-                });
-            }
-        }
-        catch
-        {
-            foreach (var replica in replicas)
-                replica.Dispose();
-            throw;
-        }
+                var features = new float[rows.Length * columns.FeatureCount];
+                var labels = new long[rows.Length];
+                columns.ReadRows(rows, rowCount, features, labels);
+                return new TabularEpochShard(model, features, labels);
+            }));
         return replicas;
     }
 
@@ -94,6 +82,9 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
             throw TabularColumns.FeatureTypeError(features.Name, features.GetTypeString());
         return ScoreColumns.AppendShape(columns, _options.LabelColumnName, "ZeroTrainerOptions.LabelColumnName", _options.ScoreColumnName, _options.PredictedLabelColumnName);
     }
+
+    private static TrainerValues TrainerValues(ZeroTrainerOptions o) =>
+        new(o.BatchSize, o.Optimizer, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, o.Momentum);
 
     // Every rank gets its own replica; rank 0's seeded weights are broadcast to the others when training starts.
     private MlpClassifier[] CreateReplicas(MlpShape shape, int worldSize)

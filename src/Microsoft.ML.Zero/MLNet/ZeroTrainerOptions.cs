@@ -63,6 +63,13 @@ public sealed class ZeroTrainerOptions
     /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
     public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// DeepSpeed-style engine settings: gradient accumulation, bf16/fp16 with loss scaling, clipping, optimizer and
+    /// learning-rate schedule, typed or read from a ds_config with <see cref="ZeroOptions.FromDeepSpeedConfig"/>. Values
+    /// it leaves unset or "auto" come from this object's options (BatchSize is the micro-batch per rank); null trains in fp32.
+    /// </summary>
+    public ZeroOptions? DeepSpeed;
+
     /// <summary>Rows scored together when the model transforms data.</summary>
     public int ScoringBatchSize = 256;
 

@@ -8,6 +8,7 @@ namespace Microsoft.ML.Zero.Models;
 internal sealed class MlpClassifier : nn.Module<Tensor, Tensor>
 {
     private readonly Sequential layers;
+    private readonly Linear _firstLayer;
 
     public MlpClassifier(MlpShape shape, Generator dropoutGenerator) : base(nameof(MlpClassifier))
     {
@@ -24,12 +25,14 @@ internal sealed class MlpClassifier : nn.Module<Tensor, Tensor>
         }
         modules.Add(($"{modules.Count}", nn.Linear(width, shape.ClassCount)));
         layers = nn.Sequential(modules);
+        _firstLayer = (Linear)modules[0].Item2;
         RegisterComponents();
     }
 
     public MlpShape Shape { get; }
 
-    public override Tensor forward(Tensor features) => layers.forward(features);
+    // Features arrive in fp32; in bf16/fp16 training the layers hold low-precision weights.
+    public override Tensor forward(Tensor features) => layers.forward(features.to(_firstLayer.weight!.dtype));
 
     private static nn.Module<Tensor, Tensor> Activation(MlpActivation activation) => activation switch
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.ML.Zero.Distributed;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -6,62 +7,167 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Zero.Training;
 
 /// <summary>
-/// One rank's side of stage-0 data parallelism: a full replica whose gradients live in one flat buffer, averaged over
-/// all ranks by a single all-reduce before an optimizer step that every rank takes identically.
+/// One rank's side of stage-0 data parallelism: a full replica whose gradients accumulate over the micro-batches of a
+/// step in one flat buffer, are averaged over all ranks by a single all-reduce, then unscaled, checked for overflow,
+/// clipped and applied by an optimizer step that every rank takes identically. In bf16/fp16 the model computes in low
+/// precision while the optimizer updates fp32 master weights held in one flat buffer.
 /// </summary>
 internal sealed class DataParallelEngine : IDisposable
 {
+    private readonly nn.Module _module;
     private readonly ICommunicator _communicator;
-    private readonly Parameter[] _parameters;
+    private readonly EngineSettings _settings;
+    private readonly long _count;
+    private Parameter[] _modelParameters;
+
+    // The fp32 gradients the optimizer reads, plus one element at the end that carries the rank's loss through the
+    // same all-reduce. In fp32 the model's .grad tensors are views into it, so backward writes straight into it.
+    private readonly Tensor _gradients;
+
+    // Mixed precision only: the model's low-precision .grad views live here and are copied into _gradients for the
+    // all-reduce; the optimizer's parameters are views into the flat fp32 master weights.
+    private readonly Tensor? _lowPrecisionGradients;
+    private readonly Tensor? _masterWeights;
+    private readonly Parameter[] _optimizedParameters;
+
     private readonly optim.Optimizer _optimizer;
+    private readonly DynamicLossScaler? _lossScaler;
 
-    // Every parameter's .grad is a view into this buffer, so backward writes straight into what is all-reduced.
-    // One extra element at the end carries the rank's share of the step loss through the same all-reduce.
-    private readonly Tensor _flatGradients;
-    private readonly long _gradientCount;
-
-    public DataParallelEngine(nn.Module module, ICommunicator communicator, OptimizerSettings optimizer)
+    public DataParallelEngine(nn.Module module, ICommunicator communicator, EngineSettings settings)
     {
+        _module = module;
         _communicator = communicator;
-        var named = module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
-        _parameters = named.Select(p => p.parameter).ToArray();
-        _gradientCount = _parameters.Sum(p => p.numel());
-        _flatGradients = zeros(_gradientCount + 1);
-        long offset = 0;
-        foreach (var parameter in _parameters)
-        {
-            parameter.grad = _flatGradients.narrow(0, offset, parameter.numel()).view(parameter.shape);
-            offset += parameter.numel();
-        }
+        _settings = settings;
+        var named = TrainableParameters(module);
+        _modelParameters = named.Select(p => p.Parameter).ToArray();
+        _count = _modelParameters.Sum(p => p.numel());
         BroadcastParameters(root: 0);
-        _optimizer = optimizer.Create(named);
+        _gradients = zeros(_count + 1);
+
+        if (settings.Precision == ZeroPrecision.Fp32)
+        {
+            _optimizedParameters = _modelParameters;
+            AttachGradients(_modelParameters, _gradients);
+        }
+        else
+        {
+            using (no_grad())
+                _masterWeights = cat(_modelParameters.Select(p => p.detach().flatten()).ToList()).contiguous();
+            _optimizedParameters = Views(_modelParameters, _masterWeights).Select(v => new Parameter(v)).ToArray();
+            AttachGradients(_optimizedParameters, _gradients);
+            var dtype = settings.Precision == ZeroPrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float16;
+            module.to(dtype);
+            _modelParameters = TrainableParameters(module).Select(p => p.Parameter).ToArray();
+            _lowPrecisionGradients = zeros(_count, dtype);
+            AttachGradients(_modelParameters, _lowPrecisionGradients);
+        }
+        if (settings.Precision == ZeroPrecision.Fp16)
+            _lossScaler = new DynamicLossScaler(settings.LossScaling);
+        _optimizer = settings.Optimizer.Create(named.Select((p, i) => (p.Name, _optimizedParameters[i])).ToList());
     }
 
-    /// <summary>The number of optimizer steps taken.</summary>
+    /// <summary>Optimizer steps taken (skipped steps not counted); the learning-rate schedule's position.</summary>
     public long GlobalStep { get; private set; }
 
+    /// <summary>Steps skipped because fp16 gradients overflowed.</summary>
+    public long SkippedSteps { get; private set; }
+
+    /// <summary>The current fp16 loss scale (1 in fp32 and bf16).</summary>
+    public double LossScale => _lossScaler?.Scale ?? 1;
+
+    public EngineTimings Timings { get; } = new();
+
     /// <summary>
-    /// Runs one optimizer step. <paramref name="localLossSum"/> returns the summed (not averaged) loss of this rank's
-    /// micro-batch, or null when this rank has no rows in the step; dividing by <paramref name="globalRows"/>, the rows
-    /// over all ranks, and summing gradients over ranks gives exactly the mean-loss gradient of the global batch.
-    /// Returns the global batch's mean loss.
+    /// Runs one optimizer step over this rank's micro-batches. Each function returns the summed (not averaged) loss of
+    /// its micro-batch, or null when this rank has no rows there. <paramref name="globalRows"/> is the step's rows over
+    /// all ranks and micro-batches: the step follows exactly the mean-loss gradient of that global batch, however the
+    /// rows fall on ranks and micro-batches, without any all-reduce between micro-batches.
     /// </summary>
-    public float Step(Func<Tensor?> localLossSum, int globalRows)
+    public StepResult Step(IReadOnlyList<Func<Tensor?>> microBatches, int globalRows)
     {
         using var scope = NewDisposeScope();
-        _flatGradients.zero_();
-        var lossSum = localLossSum();
-        if (lossSum is not null)
+        int world = _communicator.WorldSize;
+        // Each rank sends its gradient of (its summed loss x world / globalRows), about its mean loss, divided by
+        // `predivide`; the sum over ranks is multiplied by predivide / world. As DeepSpeed: prescale_gradients divides by
+        // the world size before the all-reduce, otherwise by gradient_predivide_factor before and the rest after.
+        double predivide = _settings.PrescaleGradients ? world : _settings.GradientPredivideFactor;
+        double wireScale = world / (globalRows * predivide), afterReduce = predivide / world;
+        double lossScale = LossScale;
+
+        (_lowPrecisionGradients ?? _gradients).zero_();
+        double localLoss = 0;
+        foreach (var microBatch in microBatches)
         {
-            var loss = lossSum / globalRows;
-            loss.backward();
-            _flatGradients[_gradientCount] = loss.detach();
+            using var microScope = NewDisposeScope();
+            long started = EngineTimings.Start();
+            var lossSum = microBatch();
+            Timings.Forward += Stopwatch.GetElapsedTime(started);
+            if (lossSum is null)
+                continue;
+            started = EngineTimings.Start();
+            var loss = lossSum.to(ScalarType.Float32) * wireScale;
+            localLoss += loss.item<float>();
+            (lossScale == 1 ? loss : loss * lossScale).backward();
+            Timings.Backward += Stopwatch.GetElapsedTime(started);
         }
-        _communicator.AllReduce(TensorMemory.AsSpan(_flatGradients), ReduceOperation.Sum);
+
+        long reduceStarted = EngineTimings.Start();
+        var gradients = _gradients.narrow(0, 0, _count);
+        if (_lowPrecisionGradients is not null)
+            gradients.copy_(_lowPrecisionGradients);
+        _gradients[_count] = localLoss;
+        _communicator.AllReduce(TensorMemory.AsSpan(_gradients), ReduceOperation.Sum);
+        Timings.AllReduce += Stopwatch.GetElapsedTime(reduceStarted);
+
+        long stepStarted = EngineTimings.Start();
+        float meanLoss = (float)(_gradients[_count].item<float>() * afterReduce);
+        // The all-reduced buffer is the same on every rank, so every rank reaches the same verdict: an inf or NaN in
+        // any rank's gradients shows up in the sum.
+        if (_lossScaler is not null && !isfinite(gradients).all().item<bool>())
+        {
+            _lossScaler.Update(overflow: true);
+            SkippedSteps++;
+            return new StepResult(meanLoss, true, CurrentLearningRate(), lossScale, double.NaN);
+        }
+        if (afterReduce / lossScale != 1)
+            gradients.mul_(afterReduce / lossScale);
+        double norm = double.NaN;
+        if (_settings.GradientClipping > 0)
+        {
+            // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+            norm = gradients.norm().item<float>();
+            double coefficient = _settings.GradientClipping / (norm + 1e-6);
+            if (coefficient < 1)
+                gradients.mul_(coefficient);
+        }
+        double learningRate = ApplySchedule();
         using (no_grad())
+        {
             _optimizer.step();
+            if (_masterWeights is not null)
+                for (int i = 0; i < _modelParameters.Length; i++)
+                    _modelParameters[i].copy_(_optimizedParameters[i]);
+        }
+        _lossScaler?.Update(overflow: false);
         GlobalStep++;
-        return _flatGradients[_gradientCount].item<float>();
+        Timings.OptimizerStep += Stopwatch.GetElapsedTime(stepStarted);
+        return new StepResult(meanLoss, false, learningRate, lossScale, norm);
+    }
+
+    /// <summary>
+    /// Puts the model back in fp32 holding the master weights, so it scores and saves at full precision. A no-op in fp32.
+    /// </summary>
+    public void RestoreFullPrecision()
+    {
+        if (_masterWeights is null)
+            return;
+        foreach (var parameter in _modelParameters)
+            parameter.grad = null;
+        _module.to(ScalarType.Float32);
+        _modelParameters = TrainableParameters(_module).Select(p => p.Parameter).ToArray();
+        using var _ = no_grad();
+        for (int i = 0; i < _modelParameters.Length; i++)
+            _modelParameters[i].copy_(_optimizedParameters[i]);
     }
 
     /// <summary>Copies rank <paramref name="root"/>'s weights to every rank, so replicas start equal.</summary>
@@ -69,21 +175,57 @@ internal sealed class DataParallelEngine : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var flat = cat(_parameters.Select(p => p.detach().flatten()).ToList()).contiguous();
+        var flat = cat(_modelParameters.Select(p => p.detach().to(ScalarType.Float32).flatten()).ToList()).contiguous();
         _communicator.Broadcast(TensorMemory.AsSpan(flat), root);
-        long offset = 0;
-        foreach (var parameter in _parameters)
+        foreach (var (parameter, view) in _modelParameters.Zip(Views(_modelParameters, flat)))
+            parameter.copy_(view);
+    }
+
+    // The learning rate (and momentum, for OneCycle) of the step about to be taken, set on every parameter group.
+    private double ApplySchedule()
+    {
+        if (_settings.Schedule is not { } schedule)
+            return _settings.Optimizer.LearningRate;
+        double rate = schedule.LearningRate(GlobalStep, _settings.Optimizer.LearningRate);
+        double? momentum = schedule.Momentum(GlobalStep);
+        foreach (var group in _optimizer.ParamGroups)
         {
-            parameter.copy_(flat.narrow(0, offset, parameter.numel()).view(parameter.shape));
+            group.LearningRate = rate;
+            if (momentum is { } m)
+                OptimizerSettings.SetMomentum(group, m);
+        }
+        return rate;
+    }
+
+    private double CurrentLearningRate() => _settings.Schedule?.LearningRate(GlobalStep, _settings.Optimizer.LearningRate) ?? _settings.Optimizer.LearningRate;
+
+    private static List<(string Name, Parameter Parameter)> TrainableParameters(nn.Module module) =>
+        module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+
+    // Consecutive views into a flat buffer, shaped like the given parameters.
+    private static IEnumerable<Tensor> Views(IEnumerable<Parameter> parameters, Tensor flat)
+    {
+        long offset = 0;
+        foreach (var parameter in parameters)
+        {
+            yield return flat.narrow(0, offset, parameter.numel()).view(parameter.shape);
             offset += parameter.numel();
         }
     }
 
+    private static void AttachGradients(Parameter[] parameters, Tensor flat)
+    {
+        foreach (var (parameter, view) in parameters.Zip(Views(parameters, flat)))
+            parameter.grad = view;
+    }
+
     public void Dispose()
     {
-        foreach (var parameter in _parameters)
+        foreach (var parameter in _modelParameters.Concat(_optimizedParameters))
             parameter.grad = null;
         _optimizer.Dispose();
-        _flatGradients.Dispose();
+        _gradients.Dispose();
+        _lowPrecisionGradients?.Dispose();
+        _masterWeights?.Dispose();
     }
 }

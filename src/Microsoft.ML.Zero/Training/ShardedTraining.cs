@@ -1,50 +1,102 @@
+using System.Diagnostics;
 using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Distributed;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Training;
 
-/// <summary>One rank's epochs: read the rank's shard, then one data-parallel engine step per global batch.</summary>
+/// <summary>
+/// One rank's epochs: read the rank's shard, then one engine step per window of <c>GradientAccumulationSteps</c>
+/// micro-batches. The last window of an epoch may be shorter; every rank agrees on it, since the windows come from the
+/// shared shard plan.
+/// </summary>
 internal sealed class ShardedTraining
 {
     private readonly long _rowCount;
-    private readonly int _microBatchSize;
+    private readonly BatchSizes _batch;
     private readonly int _epochs;
     private readonly int _seed;
-    private readonly OptimizerSettings _optimizer;
+    private readonly EngineSettings _settings;
 
-    public ShardedTraining(long rowCount, int microBatchSize, int epochs, int seed, OptimizerSettings optimizer)
+    public ShardedTraining(long rowCount, BatchSizes batch, int epochs, int seed, EngineSettings settings)
     {
         _rowCount = rowCount;
-        _microBatchSize = microBatchSize;
+        _batch = batch;
         _epochs = epochs;
         _seed = seed;
-        _optimizer = optimizer;
+        _settings = settings;
     }
 
     /// <summary>Called by rank 0 after each epoch with the epoch number (from 1) and its mean training loss.</summary>
     public Action<int, double>? EpochCompleted { get; init; }
 
+    /// <summary>Rank 0's progress lines, every <see cref="StepsPerPrint"/> optimizer steps.</summary>
+    public Action<string>? Log { get; init; }
+
+    public int StepsPerPrint { get; init; } = 10;
+
+    /// <summary>Adds the forward/backward/all-reduce/step times to each progress line.</summary>
+    public bool WallClockBreakdown { get; init; }
+
+    /// <summary>Optimizer steps in one epoch over <paramref name="worldSize"/> ranks.</summary>
+    public int StepsPerEpoch(int worldSize)
+    {
+        long globalMicroBatch = (long)_batch.MicroBatchPerRank * worldSize;
+        long microSteps = (_rowCount + globalMicroBatch - 1) / globalMicroBatch;
+        return (int)((microSteps + _batch.GradientAccumulationSteps - 1) / _batch.GradientAccumulationSteps);
+    }
+
     /// <summary>Trains <paramref name="model"/>; <paramref name="readEpoch"/> reads the listed rows (positions in the data).</summary>
     public void Run(nn.Module model, ICommunicator communicator, Func<int[], IEpochShard> readEpoch)
     {
-        var plan = new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _microBatchSize, _seed);
+        var plan = new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.MicroBatchPerRank, _seed);
+        int stepsPerEpoch = StepsPerEpoch(communicator.WorldSize), accumulation = _batch.GradientAccumulationSteps;
+        var settings = _settings with { Schedule = _settings.Schedule?.Resolve((long)stepsPerEpoch * _epochs) };
+        bool reports = communicator.Rank == 0;
         model.train();
-        using var engine = new DataParallelEngine(model, communicator, _optimizer);
+        using var engine = new DataParallelEngine(model, communicator, settings);
+        var sincePrint = Stopwatch.StartNew();
+        long rowsSincePrint = 0;
         for (int epoch = 0; epoch < _epochs; epoch++)
         {
             var shard = readEpoch(plan.RowsForEpoch(epoch));
             double lossTotal = 0;
-            for (int step = 0; step < plan.StepsPerEpoch; step++)
+            for (int step = 0; step < stepsPerEpoch; step++)
             {
-                var (start, count) = plan.MicroBatch(step, shard.Count);
-                int globalRows = plan.GlobalRowsInStep(step);
-                float loss = engine.Step(() => count == 0 ? null : shard.LossSum(start, count), globalRows);
-                lossTotal += loss * globalRows;
+                int first = step * accumulation, last = Math.Min(first + accumulation, plan.StepsPerEpoch);
+                var microBatches = new List<Func<Tensor?>>();
+                int globalRows = 0;
+                for (int micro = first; micro < last; micro++)
+                {
+                    var (start, count) = plan.MicroBatch(micro, shard.Count);
+                    microBatches.Add(() => count == 0 ? null : shard.LossSum(start, count));
+                    globalRows += plan.GlobalRowsInStep(micro);
+                }
+                var result = engine.Step(microBatches, globalRows);
+                lossTotal += result.Loss * globalRows;
+                rowsSincePrint += globalRows;
+                long taken = engine.GlobalStep + engine.SkippedSteps;
+                if (reports && taken % StepsPerPrint == 0)
+                {
+                    Log?.Invoke(Progress(epoch, step, stepsPerEpoch, result, engine, rowsSincePrint / sincePrint.Elapsed.TotalSeconds));
+                    engine.Timings.Reset();
+                    sincePrint.Restart();
+                    rowsSincePrint = 0;
+                }
             }
-            if (communicator.Rank == 0)
+            if (reports)
                 EpochCompleted?.Invoke(epoch + 1, lossTotal / _rowCount);
         }
+        engine.RestoreFullPrecision();
         model.eval();
+    }
+
+    private string Progress(int epoch, int step, int stepsPerEpoch, StepResult result, DataParallelEngine engine, double rowsPerSecond)
+    {
+        string line = $"Epoch {epoch + 1}/{_epochs}, step {step + 1}/{stepsPerEpoch}: loss {result.Loss:F4}, lr {result.LearningRate:G4}";
+        if (_settings.Precision == ZeroPrecision.Fp16)
+            line += $", loss scale {engine.LossScale:G}, skipped steps {engine.SkippedSteps}";
+        line += $", {rowsPerSecond:F1} samples/s.";
+        return WallClockBreakdown ? $"{line} Time: {engine.Timings}." : line;
     }
 }

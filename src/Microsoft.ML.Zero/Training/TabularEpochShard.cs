@@ -25,6 +25,6 @@ internal sealed class TabularEpochShard : IEpochShard
     {
         var x = tensor(_features.AsSpan(start * _featureCount, count * _featureCount).ToArray(), new long[] { count, _featureCount });
         var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
-        return nn.functional.cross_entropy(_model.forward(x), y, reduction: nn.Reduction.Sum);
+        return nn.functional.cross_entropy(_model.forward(x).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
     }
 }

@@ -26,6 +26,6 @@ internal sealed class TextEpochShard : IEpochShard
     {
         var batch = BertCollator.Collate(_rows, start, count, _paddingId);
         var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
-        return nn.functional.cross_entropy(_model.forward(batch), y, reduction: nn.Reduction.Sum);
+        return nn.functional.cross_entropy(_model.forward(batch).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
     }
 }

@@ -1,0 +1,19 @@
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// A ds_config <c>scheduler.params</c> object, read key by key with type checks. Absent keys and <c>"auto"</c> give
+/// null, except where a different DeepSpeed default for an absent key is passed in.
+/// </summary>
+internal interface IScheduleParameters
+{
+    double? Number(string key, double? whenAbsent = null);
+
+    int? Int(string key);
+
+    bool? Bool(string key);
+
+    string? String(string key);
+
+    /// <summary>An error naming the key by its JSON path.</summary>
+    Exception Error(string key, string message);
+}

@@ -1,0 +1,11 @@
+namespace Microsoft.ML.Zero;
+
+/// <summary>The one way options report a value out of range: the option's full name, its value and what was expected.</summary>
+internal static class OptionCheck
+{
+    public static void Require(bool condition, string option, object? value, string expected)
+    {
+        if (!condition)
+            throw new ArgumentOutOfRangeException(option, value, $"{option} is {value ?? "null"}; expected {expected}.");
+    }
+}

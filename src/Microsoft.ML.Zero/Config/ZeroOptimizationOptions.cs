@@ -1,0 +1,29 @@
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// DeepSpeed's <c>zero_optimization</c> block. This trainer does stage 0: every rank holds the whole model, optimizer
+/// state and gradients, and gradients are averaged with all-reduce.
+/// </summary>
+public sealed class ZeroOptimizationOptions
+{
+    /// <summary>The ZeRO stage; only 0 is done here [<c>zero_optimization.stage</c>].</summary>
+    public int Stage;
+
+    /// <summary>Overlap the gradient all-reduce with the backward pass [<c>zero_optimization.overlap_comm</c>].</summary>
+    public bool OverlapCommunication;
+
+    /// <summary>Gradient elements per all-reduce bucket [<c>zero_optimization.reduce_bucket_size</c>].</summary>
+    public long ReduceBucketSize = 500_000_000;
+
+    /// <summary>Gradients live in one contiguous buffer [<c>zero_optimization.contiguous_gradients</c>]; always so at stage 0 here.</summary>
+    public bool ContiguousGradients = true;
+
+    internal void Validate(string prefix)
+    {
+        if (Stage != 0)
+            throw new ArgumentOutOfRangeException(prefix + nameof(Stage), Stage,
+                $"{prefix}{nameof(Stage)} (zero_optimization.stage) is {Stage}; this trainer does ZeRO stage 0 (plain data parallelism: every rank " +
+                "holds the full model, gradients and optimizer state). Set the stage to 0.");
+        OptionCheck.Require(ReduceBucketSize >= 1, prefix + nameof(ReduceBucketSize), ReduceBucketSize, "at least 1 element");
+    }
+}

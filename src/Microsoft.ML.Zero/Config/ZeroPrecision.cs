@@ -1,0 +1,14 @@
+namespace Microsoft.ML.Zero;
+
+/// <summary>The number format the model computes in (DeepSpeed's <c>fp16.enabled</c> / <c>bf16.enabled</c>).</summary>
+public enum ZeroPrecision
+{
+    /// <summary>32-bit floats throughout.</summary>
+    Fp32,
+
+    /// <summary>bfloat16 forward and backward, fp32 master weights and loss; no loss scaling (bf16 has fp32's range).</summary>
+    Bf16,
+
+    /// <summary>IEEE half forward and backward, fp32 master weights and loss, with dynamic loss scaling.</summary>
+    Fp16,
+}

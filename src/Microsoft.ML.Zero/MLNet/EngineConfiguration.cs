@@ -1,0 +1,63 @@
+using Microsoft.ML.Zero.Training;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>The optimizer-related values a trainer's own options carry, as given and as defaulted.</summary>
+internal sealed record TrainerValues(
+    int BatchSize, ZeroOptimizer Optimizer, double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, double Momentum);
+
+/// <summary>
+/// A trainer's options merged with its <see cref="ZeroOptions"/>: values the ZeroOptions leave unset (or "auto") come
+/// from the trainer's options; a value both set, differently, is an error naming both (as the Hugging Face Trainer
+/// rejects a ds_config that contradicts its arguments).
+/// </summary>
+internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Settings, int StepsPerPrint, bool WallClockBreakdown, IReadOnlyList<string> Warnings)
+{
+    public static EngineConfiguration Resolve(string optionsName, ZeroOptions? zero, TrainerValues given, TrainerValues defaults, int worldSize,
+        Func<string, bool>? excludeFromWeightDecay)
+    {
+        zero ??= new ZeroOptions();
+        zero.Validate();
+        var optimizer = zero.Optimizer;
+        T Pick<T>(string option, Func<TrainerValues, T> value, string key, T? configured) where T : struct
+        {
+            if (configured is not { } set)
+                return value(given);
+            if (!EqualityComparer<T>.Default.Equals(value(given), value(defaults)) && !EqualityComparer<T>.Default.Equals(value(given), set))
+                throw new ArgumentException(
+                    $"{optionsName}.{option} is {value(given)} but the DeepSpeed settings set {key} to {set}. Set one of them, or write \"auto\" in the ds_config to take {optionsName}.{option}.");
+            return set;
+        }
+
+        // The trainer's BatchSize is the micro-batch unless the config pins it through train_batch_size and gradient_accumulation_steps.
+        bool configFixesMicroBatch = zero.TrainMicroBatchSizePerGpu is not null || (zero.TrainBatchSize is not null && zero.GradientAccumulationSteps is not null);
+        int? micro = configFixesMicroBatch ? zero.TrainMicroBatchSizePerGpu : given.BatchSize;
+        var batch = BatchSizes.Resolve(zero.TrainBatchSize, micro, zero.GradientAccumulationSteps, worldSize);
+        Pick("BatchSize", v => v.BatchSize, "train_micro_batch_size_per_gpu", (int?)batch.MicroBatchPerRank);
+
+        var settings = new OptimizerSettings(
+            Pick("Optimizer", v => v.Optimizer, "optimizer.type", optimizer.Type),
+            Pick("LearningRate", v => v.LearningRate, "optimizer.params.lr", optimizer.LearningRate),
+            Pick("Beta1", v => v.Beta1, "optimizer.params.betas[0]", optimizer.Beta1),
+            Pick("Beta2", v => v.Beta2, "optimizer.params.betas[1]", optimizer.Beta2),
+            Pick("Epsilon", v => v.Epsilon, "optimizer.params.eps", optimizer.Epsilon),
+            Pick("WeightDecay", v => v.WeightDecay, "optimizer.params.weight_decay", optimizer.WeightDecay),
+            Pick("Momentum", v => v.Momentum, "optimizer.params.momentum", optimizer.Momentum))
+        {
+            Dampening = optimizer.Dampening,
+            Nesterov = optimizer.Nesterov,
+            ExcludeFromWeightDecay = excludeFromWeightDecay,
+        };
+        if (settings.Nesterov && (settings.Momentum <= 0 || settings.Dampening != 0))
+            throw new ArgumentOutOfRangeException("ZeroOptions.Optimizer.Nesterov", "Nesterov momentum needs a momentum above 0 and dampening 0 (optimizer.params.nesterov).");
+        var engine = new EngineSettings(zero.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler);
+        return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings);
+    }
+
+    /// <summary>A one-line summary for the training log.</summary>
+    public string Describe(int worldSize) =>
+        $"{worldSize} rank(s) x micro-batch {Batch.MicroBatchPerRank} x {Batch.GradientAccumulationSteps} accumulation step(s) = batch {Batch.TrainBatchSize}, " +
+        $"{Settings.Precision}, {Settings.Optimizer.Kind} lr {Settings.Optimizer.LearningRate:G4}" +
+        (Settings.Schedule is { } schedule ? $" with {schedule.GetType().Name}" : "") +
+        (Settings.GradientClipping > 0 ? $", gradients clipped to norm {Settings.GradientClipping:G4}" : "");
+}
