@@ -181,13 +181,17 @@ internal sealed class DataParallelEngine : IDisposable
             parameter.copy_(view);
     }
 
+    // DeepSpeed's scheduler sets iteration -1's rate when built and steps after every optimizer step that was not
+    // skipped, so the step about to be taken uses iteration GlobalStep - 1.
+    private long ScheduleIteration => GlobalStep - 1;
+
     // The learning rate (and momentum, for OneCycle) of the step about to be taken, set on every parameter group.
     private double ApplySchedule()
     {
         if (_settings.Schedule is not { } schedule)
             return _settings.Optimizer.LearningRate;
-        double rate = schedule.LearningRate(GlobalStep, _settings.Optimizer.LearningRate);
-        double? momentum = schedule.Momentum(GlobalStep);
+        double rate = schedule.LearningRate(ScheduleIteration, _settings.Optimizer.LearningRate);
+        double? momentum = schedule.Momentum(ScheduleIteration);
         foreach (var group in _optimizer.ParamGroups)
         {
             group.LearningRate = rate;
@@ -197,7 +201,7 @@ internal sealed class DataParallelEngine : IDisposable
         return rate;
     }
 
-    private double CurrentLearningRate() => _settings.Schedule?.LearningRate(GlobalStep, _settings.Optimizer.LearningRate) ?? _settings.Optimizer.LearningRate;
+    private double CurrentLearningRate() => _settings.Schedule?.LearningRate(ScheduleIteration, _settings.Optimizer.LearningRate) ?? _settings.Optimizer.LearningRate;
 
     private static List<(string Name, Parameter Parameter)> TrainableParameters(nn.Module module) =>
         module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();

@@ -1,0 +1,195 @@
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Models;
+using Microsoft.ML.Zero.Training;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Tests;
+
+/// <summary>
+/// The engine's step on a small MLP and iris rows: precision, loss scaling, clipping, gradient averaging and schedules,
+/// on 1 and 2 in-process ranks.
+/// </summary>
+[TestClass]
+public sealed class EngineStepTests
+{
+    private static readonly MlpShape Shape = new(4, new[] { 8 }, 3, MlpActivation.Relu, 0);
+    private static readonly IrisRow[] Iris = Datasets.Iris();
+    private static readonly Dictionary<string, int> Species = Iris.Select(r => r.Label).Distinct().Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i);
+
+    private sealed record RankRun(StepResult[] Steps, float[][] WeightsAfterStep);
+
+    /// <summary>Runs <paramref name="steps"/> steps; rank r's micro-batch of step s is 4 iris rows (optionally poisoned).</summary>
+    private static RankRun[] Train(int world, EngineSettings settings, int steps, Func<int, int, bool>? poison = null)
+    {
+        TorchRuntimeForTests.Load();
+        manual_seed(1);
+        var replicas = Enumerable.Range(0, world).Select(rank => new MlpClassifier(Shape, new Generator((ulong)rank))).ToArray();
+        try
+        {
+            return InProcessLauncher.Run(world, TimeSpan.FromMinutes(1), communicator =>
+            {
+                var model = replicas[communicator.Rank];
+                using var engine = new DataParallelEngine(model, communicator, settings);
+                var results = new List<StepResult>();
+                var weights = new List<float[]>();
+                for (int step = 0; step < steps; step++)
+                {
+                    int first = (step * world + communicator.Rank) * 4 % (Iris.Length - 4);
+                    bool poisoned = poison?.Invoke(communicator.Rank, step) == true;
+                    results.Add(engine.Step(new Func<Tensor?>[] { () => LossSum(model, first, poisoned) }, 4 * world));
+                    weights.Add(Weights(model));
+                }
+                return new RankRun(results.ToArray(), weights.ToArray());
+            });
+        }
+        finally
+        {
+            foreach (var replica in replicas)
+                replica.Dispose();
+        }
+    }
+
+    // A poisoned batch has features far beyond fp16's range (65504), so its fp16 forward overflows.
+    private static Tensor LossSum(MlpClassifier model, int first, bool poisoned)
+    {
+        var rows = Iris.Skip(first).Take(4).ToArray();
+        var x = tensor(rows.SelectMany(r => r.Features).Select(v => poisoned ? v * 1e6f : v).ToArray(), new long[] { 4, 4 });
+        var y = tensor(rows.Select(r => (long)Species[r.Label]).ToArray(), new long[] { 4 });
+        return nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
+    }
+
+    private static float[] Weights(MlpClassifier model)
+    {
+        using var scope = NewDisposeScope();
+        return cat(model.parameters().Select(p => p.detach().to(ScalarType.Float32).flatten()).ToList()).data<float>().ToArray();
+    }
+
+    private static OptimizerSettings Sgd(double learningRate, double momentum = 0) => new(ZeroOptimizer.Sgd, learningRate, 0.9, 0.999, 1e-8, 0, momentum);
+
+    private static OptimizerSettings AdamW(double weightDecay = 0.01) => new(ZeroOptimizer.AdamW, 0.01, 0.9, 0.999, 1e-8, weightDecay, 0);
+
+    private static double Distance(float[] a, float[] b) => Math.Sqrt(a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Sum());
+
+    [TestMethod]
+    public void Fp16OverflowOnOneRankSkipsTheStepEverywhereAndTheScaleMovesAsDeepSpeeds()
+    {
+        // Rank 1's batches of steps 2, 3 and 4 overflow; with hysteresis 2 the first overflow only uses up the
+        // hysteresis, the next two halve the scale; 3 clean steps (the window) later it doubles.
+        var settings = new EngineSettings(ZeroPrecision.Fp16, new Fp16Options { InitialScalePower = 8, LossScaleWindow = 3 }, 0, false, 1, AdamW(),
+            new WarmupLR { WarmupMinLR = 0.001, WarmupMaxLR = 0.01, WarmupNumSteps = 4, Type = WarmupType.Linear });
+        var runs = Train(2, settings, 12, poison: (rank, step) => rank == 1 && step is 2 or 3 or 4);
+
+        for (int step = 0; step < 12; step++)
+        {
+            Assert.AreEqual(runs[0].Steps[step], runs[1].Steps[step], $"step {step}: ranks disagree");
+            CollectionAssert.AreEqual(runs[0].WeightsAfterStep[step], runs[1].WeightsAfterStep[step], $"step {step}: replicas differ");
+            Assert.IsTrue(runs[0].WeightsAfterStep[step].All(float.IsFinite), $"step {step}: non-finite weights");
+        }
+        var steps = runs[0].Steps;
+        CollectionAssert.AreEqual(new[] { false, false, true, true, true, false, false, false, false, false, false, false }, steps.Select(s => s.Skipped).ToArray());
+        CollectionAssert.AreEqual(new double[] { 256, 256, 256, 256, 128, 64, 64, 64, 64, 128, 128, 128 }, steps.Select(s => s.LossScale).ToArray());
+        for (int step = 2; step <= 4; step++)
+            CollectionAssert.AreEqual(runs[0].WeightsAfterStep[1], runs[0].WeightsAfterStep[step], $"skipped step {step} changed the weights");
+
+        // Skipped steps do not advance the schedule: optimizer steps 1..9 use iterations -1, 0, 1, 2, ... (k - 2).
+        double Warmup(int iteration) => iteration < 0 ? 0.001 : 0.001 + 0.009 * Math.Min(1.0, iteration / 4.0);
+        var applied = steps.Where(s => !s.Skipped).Select(s => s.LearningRate).ToArray();
+        for (int k = 1; k <= applied.Length; k++)
+            Assert.AreEqual(Warmup(k - 2), applied[k - 1], 1e-12, $"optimizer step {k}");
+    }
+
+    [TestMethod]
+    public void Fp16OverflowAtTheMinimumScaleStopsEveryRankWithAClearError()
+    {
+        var settings = new EngineSettings(ZeroPrecision.Fp16, new Fp16Options { InitialScalePower = 2, Hysteresis = 1, MinLossScale = 1 }, 0, false, 1, AdamW(), null);
+        var error = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(2, settings, 10, poison: (rank, _) => rank == 1));
+        StringAssert.Contains(error.ToString(), "fp16.min_loss_scale");
+    }
+
+    [TestMethod]
+    public void MixedPrecisionKeepsFp32MasterWeightsAndReturnsAnFp32Model()
+    {
+        foreach (var precision in new[] { ZeroPrecision.Bf16, ZeroPrecision.Fp16 })
+        {
+            TorchRuntimeForTests.Load();
+            manual_seed(1);
+            var model = new MlpClassifier(Shape, new Generator(0));
+            var settings = new EngineSettings(precision, new Fp16Options(), 0, false, 1, Sgd(1e-3), null);
+            InProcessLauncher.Run(1, TimeSpan.FromMinutes(1), communicator =>
+            {
+                using var engine = new DataParallelEngine(model, communicator, settings);
+                var before = Weights(model);
+                for (int step = 0; step < 20; step++)
+                    engine.Step(new Func<Tensor?>[] { () => LossSum(model, step * 4, false) }, 4);
+                Assert.AreEqual(precision == ZeroPrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float16, model.parameters().First().dtype);
+                var lowPrecision = Weights(model);
+                engine.RestoreFullPrecision();
+                Assert.AreEqual(ScalarType.Float32, model.parameters().First().dtype);
+                var master = Weights(model);
+                // Updates of lr 1e-3 are far below bf16's resolution near 0.3, yet the fp32 master weights keep them.
+                Assert.IsTrue(Distance(master, before) > 0, $"{precision}: master weights did not move");
+                Assert.IsTrue(master.Zip(lowPrecision).Any(p => p.First != p.Second), $"{precision}: master weights equal their low-precision copies");
+                double rounding = master.Zip(lowPrecision, (m, l) => Math.Abs(m - l) / Math.Max(Math.Abs(m), 1e-3)).Max();
+                Assert.IsTrue(rounding < (precision == ZeroPrecision.Bf16 ? 1e-2 : 1e-3), $"{precision}: model copy is not the rounded master ({rounding})");
+                return true;
+            });
+            model.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void ClippingLimitsTheAveragedGradientNormIdenticallyOnEveryRank()
+    {
+        var clipped = new EngineSettings(ZeroPrecision.Fp32, new Fp16Options(), 0.05, false, 1, Sgd(0.1), null);
+        var runs = Train(2, clipped, 1);
+        var unclipped = Train(2, clipped with { GradientClipping = 0 }, 1);
+        var initial = Train(2, clipped with { Optimizer = Sgd(0) }, 1)[0].WeightsAfterStep[0];
+
+        Assert.IsTrue(runs[0].Steps[0].GradientNorm > 0.05, $"gradient norm {runs[0].Steps[0].GradientNorm} is already below the clip");
+        CollectionAssert.AreEqual(runs[0].WeightsAfterStep[0], runs[1].WeightsAfterStep[0]);
+        // SGD without momentum moves the weights by lr x gradient: clipped, that is 0.1 x 0.05.
+        Assert.AreEqual(0.1 * 0.05, Distance(runs[0].WeightsAfterStep[0], initial), 1e-5);
+        Assert.AreEqual(0.1 * runs[0].Steps[0].GradientNorm, Distance(unclipped[0].WeightsAfterStep[0], initial), 1e-5);
+    }
+
+    [TestMethod]
+    public void PrescaleAndPredivideGiveTheSameAverage()
+    {
+        var plain = new EngineSettings(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, AdamW(), null);
+        var reference = Train(2, plain, 5)[0].WeightsAfterStep[^1];
+        foreach (var variant in new[] { plain with { PrescaleGradients = true }, plain with { GradientPredivideFactor = 4 } })
+        {
+            var weights = Train(2, variant, 5)[0].WeightsAfterStep[^1];
+            Assert.IsTrue(reference.Zip(weights, (a, b) => Math.Abs(a - b)).Max() < 1e-6, variant.ToString());
+        }
+    }
+
+    [TestMethod]
+    public void OptimizersFollowTheirDefinitions()
+    {
+        EngineSettings With(OptimizerSettings optimizer) => new(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, optimizer, null);
+        var adamW = Train(1, With(AdamW(weightDecay: 0.5)), 5)[0].WeightsAfterStep[^1];
+        var adam = Train(1, With(AdamW(weightDecay: 0.5) with { Kind = ZeroOptimizer.Adam }), 5)[0].WeightsAfterStep[^1];
+        var adamNoDecay = Train(1, With(AdamW(weightDecay: 0) with { Kind = ZeroOptimizer.Adam }), 5)[0].WeightsAfterStep[^1];
+        var adamWNoDecay = Train(1, With(AdamW(weightDecay: 0)), 5)[0].WeightsAfterStep[^1];
+        CollectionAssert.AreEqual(adamNoDecay, adamWNoDecay, "without weight decay Adam and AdamW are the same");
+        Assert.IsTrue(Distance(adam, adamW) > 1e-4, "L2 decay (Adam) and decoupled decay (AdamW) must differ");
+
+        var momentum = Train(1, With(Sgd(0.05, momentum: 0.9)), 5)[0].WeightsAfterStep[^1];
+        var nesterov = Train(1, With(Sgd(0.05, momentum: 0.9) with { Nesterov = true }), 5)[0].WeightsAfterStep[^1];
+        Assert.IsTrue(Distance(momentum, nesterov) > 1e-5, "Nesterov momentum had no effect");
+    }
+
+    [TestMethod]
+    public void TheScheduleSetsTheRateTheOptimizerUses()
+    {
+        // SGD without momentum moves by lr x gradient, so a step at rate 0 leaves the weights as they were.
+        var settings = new EngineSettings(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, Sgd(0.1),
+            new WarmupLR { WarmupMinLR = 0, WarmupNumSteps = 4, Type = WarmupType.Linear });
+        var run = Train(1, settings, 6)[0];
+        CollectionAssert.AreEqual(new[] { 0, 0, 0.025, 0.05, 0.075, 0.1 }, run.Steps.Select(s => Math.Round(s.LearningRate, 12)).ToArray());
+        var initial = Train(1, settings with { Optimizer = Sgd(0), Schedule = null }, 1)[0].WeightsAfterStep[0];
+        CollectionAssert.AreEqual(initial, run.WeightsAfterStep[1], "steps at rate 0 changed the weights");
+        Assert.IsTrue(Distance(run.WeightsAfterStep[1], run.WeightsAfterStep[2]) > 0);
+    }
+}
