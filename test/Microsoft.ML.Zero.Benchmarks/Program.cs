@@ -6,13 +6,17 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
 {
     switch (args[1])
     {
-        case FineTuneBenchmark.Name: ChildProcess.Report(FineTuneBenchmark.Measure(int.Parse(args[2]))); break;
+        case FineTuneBenchmark.Name: ChildProcess.Report(FineTuneBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         default: throw new ArgumentException($"Unknown benchmark '{args[1]}'.");
     }
     return 0;
 }
 
-var benchmarks = new Dictionary<string, Func<string>> { [FineTuneBenchmark.Name] = FineTuneBenchmark.Run };
+var benchmarks = new Dictionary<string, Func<string>>
+{
+    [FineTuneBenchmark.Name] = FineTuneBenchmark.Run,
+    ["precision"] = FineTuneBenchmark.RunPrecision,
+};
 string report = Path.GetFullPath(ReportPathArgument() ?? Path.Combine(RepositoryRoot(), "docs", "benchmarks.md"));
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) && a != ReportPathArgument()).ToList();
 if (chosen.Count == 0 || chosen.Any(name => name != "all" && !benchmarks.ContainsKey(name)))

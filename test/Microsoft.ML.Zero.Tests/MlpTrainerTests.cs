@@ -14,7 +14,7 @@ public sealed class MlpTrainerTests
             .Append(mlContext.Zero().Trainer(options))
             .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
-    private static IDataView PreparedIris(MLContext mlContext)
+    internal static IDataView PreparedIris(MLContext mlContext)
     {
         var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
         return mlContext.Transforms.Conversion.MapValueToKey("Label")
@@ -22,7 +22,7 @@ public sealed class MlpTrainerTests
             .Fit(data).Transform(data);
     }
 
-    private static float[] Weights(MlpClassifier model)
+    internal static float[] Weights(MlpClassifier model)
     {
         using var scope = NewDisposeScope();
         return cat(model.parameters().Select(p => p.detach().flatten()).ToList()).data<float>().ToArray();

@@ -7,17 +7,9 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class TrainerDeepSpeedTests
 {
-    private static IDataView PreparedIris(MLContext mlContext)
-    {
-        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
-        return mlContext.Transforms.Conversion.MapValueToKey("Label").Append(mlContext.Transforms.NormalizeMinMax("Features")).Fit(data).Transform(data);
-    }
+    private static IDataView PreparedIris(MLContext mlContext) => MlpTrainerTests.PreparedIris(mlContext);
 
-    private static float[] Weights(MlpClassifier model)
-    {
-        using var scope = NewDisposeScope();
-        return cat(model.parameters().Select(p => p.detach().flatten()).ToList()).data<float>().ToArray();
-    }
+    private static float[] Weights(MlpClassifier model) => MlpTrainerTests.Weights(model);
 
     private static ZeroTrainerOptions Options(int worldSize, int batch, ZeroOptions? deepSpeed) => new()
     {
@@ -92,5 +84,25 @@ public sealed class TrainerDeepSpeedTests
         var inconsistent = Options(2, 32, ZeroOptions.FromDeepSpeedConfig("""{ "train_batch_size": 32, "gradient_accumulation_steps": 3 }"""));
         var batch = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(inconsistent).Fit(data));
         StringAssert.Contains(batch.Message, "32 != 5 * 3 * 2");
+    }
+
+    [TestMethod]
+    public void StepsPerPrintAndWallClockBreakdownShapeTheProgressLines()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var lines = new List<string>();
+        mlContext.Log += (_, e) => { if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) lock (lines) lines.Add(e.RawMessage); };
+        // 150 rows in steps of 2 x 8 = 10 steps per epoch, 2 epochs: a line every 4 steps is 5 lines.
+        var options = Options(2, 8, ZeroOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "tensorboard": { "enabled": false } }"""));
+        options.MaxEpochs = 2;
+        mlContext.Zero().Trainer(options).Fit(PreparedIris(mlContext));
+
+        var progress = lines.Where(l => l.Contains(", step ", StringComparison.Ordinal)).ToList();
+        Assert.AreEqual(5, progress.Count, string.Join("\n", lines));
+        StringAssert.StartsWith(progress[0], "Epoch 1/2, step 4/10: loss ");
+        StringAssert.Contains(progress[0], "samples/s");
+        StringAssert.Contains(progress[0], "all-reduce");
+        Assert.IsTrue(lines.Any(l => l.Contains("keys this trainer does not use were ignored: tensorboard", StringComparison.Ordinal)), "no warning for the unused key");
+        Assert.IsTrue(lines.Any(l => l.Contains("micro-batch 8 x 1 accumulation step(s) = batch 16, Fp32", StringComparison.Ordinal)), "no summary of the settings");
     }
 }

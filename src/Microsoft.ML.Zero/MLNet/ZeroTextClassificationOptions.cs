@@ -25,7 +25,10 @@ public sealed class ZeroTextClassificationOptions
     /// <summary>The Hugging Face BERT folder: config.json, vocab.txt, model.safetensors or pytorch_model.bin.</summary>
     public string? CheckpointPath;
 
-    /// <summary>Rows per rank in each step [<c>train_micro_batch_size_per_gpu</c>].</summary>
+    /// <summary>
+    /// Rows per rank in each micro-batch [<c>train_micro_batch_size_per_gpu</c>]. The global batch is
+    /// BatchSize x gradient accumulation steps x WorldSize.
+    /// </summary>
     public int BatchSize = 32;
 
     /// <summary>Passes over the training data.</summary>
@@ -75,9 +78,6 @@ public sealed class ZeroTextClassificationOptions
         Require(!string.IsNullOrEmpty(CheckpointPath), nameof(CheckpointPath), CheckpointPath ?? "null", "the path of a Hugging Face BERT folder");
     }
 
-    private static void Require(bool condition, string option, object value, string expected)
-    {
-        if (!condition)
-            throw new ArgumentOutOfRangeException(option, value, $"ZeroTextClassificationOptions.{option} is {value}; expected {expected}.");
-    }
+    private static void Require(bool condition, string option, object value, string expected) =>
+        OptionCheck.Require(condition, "ZeroTextClassificationOptions." + option, value, expected);
 }

@@ -30,7 +30,10 @@ public sealed class ZeroTrainerOptions
     /// <summary>The number of data-parallel ranks run as threads of this process. Each holds a full replica.</summary>
     public int WorldSize = 1;
 
-    /// <summary>Rows per rank in each step [<c>train_micro_batch_size_per_gpu</c>]. The global batch is BatchSize x WorldSize.</summary>
+    /// <summary>
+    /// Rows per rank in each micro-batch [<c>train_micro_batch_size_per_gpu</c>]. The global batch is
+    /// BatchSize x gradient accumulation steps x WorldSize.
+    /// </summary>
     public int BatchSize = 32;
 
     /// <summary>Passes over the training data.</summary>
@@ -95,9 +98,6 @@ public sealed class ZeroTrainerOptions
         Require(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(" or ", Enum.GetNames<MlpActivation>()));
     }
 
-    private static void Require(bool condition, string option, object value, string expected)
-    {
-        if (!condition)
-            throw new ArgumentOutOfRangeException(option, value, $"ZeroTrainerOptions.{option} is {value}; expected {expected}.");
-    }
+    private static void Require(bool condition, string option, object value, string expected) =>
+        OptionCheck.Require(condition, "ZeroTrainerOptions." + option, value, expected);
 }
