@@ -149,7 +149,7 @@ public sealed class DeepSpeedConfigTests
             ("""{ "scheduler": { "type": "OneCycle", "params": { "cycle_max_lr": 0.1 } } }""", "scheduler.params.cycle_min_lr: required by OneCycle"),
             ("""{ "zero_optimization": [] }""", "zero_optimization: expected an object, got an array"),
             ("""{ "fp16": { "enabled": true }, "bf16": { "enabled": true } }""", "only one of fp16 and bf16"),
-            ("""{ "communication_data_type": "int8" }""", "communication_data_type: expected \"fp32\""),
+            ("""{ "communication_data_type": "int8" }""", "communication_data_type: expected \"fp32\", \"fp16\" or \"bf16\", got \"int8\""),
             ("""{ "train_batch_size": 32, """, "is not valid JSON"),
         };
         foreach (var (json, expected) in cases)
@@ -170,6 +170,10 @@ public sealed class DeepSpeedConfigTests
             """);
         Assert.AreEqual(1, options.ConfigWarnings.Count);
         StringAssert.Contains(options.ConfigWarnings[0], "tensorboard, fp16.auto_cast, scheduler.params.total_num_steps");
+
+        var bf16Wire = ZeroOptions.FromDeepSpeedConfig("""{ "communication_data_type": "bf16" }""");
+        Assert.AreEqual(1, bf16Wire.ConfigWarnings.Count);
+        StringAssert.Contains(bf16Wire.ConfigWarnings[0], "communication_data_type \"bf16\" is not applied");
     }
 
     [TestMethod]
