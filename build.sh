@@ -23,6 +23,16 @@ if ! need npm; then
   fi
 fi
 
+# The multi-process tests run two ranks under OpenMPI's mpirun.
+if [ "${1:-}" = "--test" ] && ! need mpirun; then
+  if need apt-get && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
+  else
+    echo "error: OpenMPI is required for the multi-process tests (sudo apt-get install -y openmpi-bin libopenmpi-dev)" >&2
+    exit 1
+  fi
+fi
+
 dotnet restore Microsoft.ML.Zero.sln
 dotnet build Microsoft.ML.Zero.sln -c Release --no-restore
 

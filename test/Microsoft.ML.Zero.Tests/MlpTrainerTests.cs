@@ -14,13 +14,12 @@ public sealed class MlpTrainerTests
             .Append(mlContext.Zero().Trainer(options))
             .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
-    internal static IDataView PreparedIris(MLContext mlContext)
-    {
-        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
-        return mlContext.Transforms.Conversion.MapValueToKey("Label")
+    internal static IDataView PreparedIris(MLContext mlContext) => Prepare(mlContext, mlContext.Data.LoadFromEnumerable(Datasets.Iris()));
+
+    internal static IDataView Prepare(MLContext mlContext, IDataView data) =>
+        mlContext.Transforms.Conversion.MapValueToKey("Label")
             .Append(mlContext.Transforms.NormalizeMinMax("Features"))
             .Fit(data).Transform(data);
-    }
 
     internal static float[] Weights(MlpClassifier model)
     {

@@ -5,15 +5,19 @@ namespace Microsoft.ML.Zero.Tests;
 
 /// <summary>
 /// Entry point of the test assembly when a test starts it as a child process: loads a saved model in a fresh process
-/// (no training code has run there) and writes its scores, so tests can compare them with the parent's.
+/// (no training code has run there) and writes its scores, so tests can compare them with the parent's; or runs one
+/// process of a test MPI job.
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args is ["mpi-train", var weightsPath, var fault, var faultRank])
+            return MpiJob.Run(weightsPath, fault, int.Parse(faultRank));
         if (args is not ["score", var modelPath, var dataPath, var outputPath])
         {
-            Console.Error.WriteLine("usage: Microsoft.ML.Zero.Tests score <model.zip> <iris.json> <scores.tsv>");
+            Console.Error.WriteLine("usage: Microsoft.ML.Zero.Tests score <model.zip> <iris.json> <scores.tsv>\n" +
+                "       mpirun -np 2 Microsoft.ML.Zero.Tests mpi-train <weights.bin> none|fail-rank|kill-rank|stall-rank <rank>");
             return 2;
         }
         var mlContext = new MLContext();

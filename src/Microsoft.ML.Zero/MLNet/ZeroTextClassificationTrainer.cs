@@ -39,39 +39,42 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength);
 
         using var channel = _host.Start("Training");
-        long rowCount = columns.CountValidRows();
-        int worldSize = _options.WorldSize;
-        var config = EngineConfiguration.Resolve(nameof(ZeroTextClassificationOptions), _options.DeepSpeed, TrainerValues(_options),
-            TrainerValues(new ZeroTextClassificationOptions()), worldSize, IsBiasOrLayerNorm);
-        foreach (var warning in config.Warnings)
-            channel.Warning(warning);
-        channel.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
-            $"on {rowCount} rows, {columns.ClassCount} classes, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
-
-        var replicas = new BertClassifier[worldSize];
-        torch.manual_seed(_options.Seed);
-        for (int rank = 0; rank < worldSize; rank++)
-            replicas[rank] = new BertClassifier(checkpoint.Config, columns.ClassCount, new torch.Generator((ulong)(uint)_options.Seed + (ulong)rank));
-        // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
-        checkpoint.LoadInto(replicas[0].Encoder);
-
-        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-        var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
+        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTextClassificationOptions.WorldSize", _options.CommunicationTimeout);
+        var log = new RankZeroLog(channel, layout);
+        return layout.Guard(() =>
         {
-            EpochCompleted = (epoch, loss) => channel.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}." + ValidationReport(replicas[0], encoder, outputs)),
-            Log = channel.Info,
-            StepsPerPrint = config.StepsPerPrint,
-            WallClockBreakdown = config.WallClockBreakdown,
-        };
-        InProcessReplicas.Train(replicas, _options.CommunicationTimeout, (model, communicator) =>
-            training.Run(model, communicator, rows =>
+            long rowCount = columns.CountValidRows();
+            int worldSize = layout.WorldSize;
+            var config = EngineConfiguration.Resolve(nameof(ZeroTextClassificationOptions), _options.DeepSpeed, TrainerValues(_options),
+                TrainerValues(new ZeroTextClassificationOptions()), worldSize, IsBiasOrLayerNorm);
+            foreach (var warning in config.Warnings)
+                log.Warning(warning);
+            log.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
+                $"on {rowCount} rows, {columns.ClassCount} classes, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
+
+            var replicas = layout.CreateReplicas(_options.Seed, generator => new BertClassifier(checkpoint.Config, columns.ClassCount, generator));
+            // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
+            if (layout.IsMainProcess)
+                checkpoint.LoadInto(replicas[0].Encoder);
+
+            var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
+            var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
             {
-                var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder);
-                return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
-            }));
-        for (int rank = 1; rank < worldSize; rank++)
-            replicas[rank].Dispose();
-        return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
+                EpochCompleted = (epoch, loss) => log.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}." + ValidationReport(replicas[0], encoder, outputs)),
+                Log = log.Info,
+                StepsPerPrint = config.StepsPerPrint,
+                WallClockBreakdown = config.WallClockBreakdown,
+            };
+            layout.Train(replicas, (model, communicator) =>
+                training.Run(model, communicator, rows =>
+                {
+                    var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder);
+                    return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
+                }));
+            foreach (var replica in replicas.Skip(1))
+                replica.Dispose();
+            return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
+        });
     }
 
     private BertScorer Scorer(BertClassifier model, BertTextEncoder encoder) =>

@@ -27,8 +27,8 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
     public ZeroTransformer Fit(IDataView input)
     {
         var replicas = TrainReplicas(input, out var labels);
-        for (int rank = 1; rank < replicas.Length; rank++)
-            replicas[rank].Dispose();
+        foreach (var replica in replicas.Skip(1))
+            replica.Dispose();
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictedLabelColumnName, labels);
         return new ZeroTransformer(new MlpScorer(replicas[0], _options.FeatureColumnName), outputs, _options.ScoringBatchSize);
     }
@@ -43,32 +43,37 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         TorchRuntime.EnsureLoaded();
 
         using var channel = _host.Start("Training");
-        long rowCount = columns.CountValidRows();
-        int worldSize = _options.WorldSize;
-        var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
-        foreach (var warning in config.Warnings)
-            channel.Warning(warning);
-        channel.Info($"Training an MLP on {rowCount} rows, {columns.FeatureCount} features, {columns.ClassCount} classes, " +
-            $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
-
-        var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
-        var replicas = CreateReplicas(shape, worldSize);
-        var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
+        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTrainerOptions.WorldSize", _options.CommunicationTimeout);
+        var log = new RankZeroLog(channel, layout);
+        return layout.Guard(() =>
         {
-            EpochCompleted = (epoch, loss) => channel.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
-            Log = channel.Info,
-            StepsPerPrint = config.StepsPerPrint,
-            WallClockBreakdown = config.WallClockBreakdown,
-        };
-        InProcessReplicas.Train(replicas, _options.CommunicationTimeout, (model, communicator) =>
-            training.Run(model, communicator, rows =>
+            long rowCount = columns.CountValidRows();
+            int worldSize = layout.WorldSize;
+            var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
+            foreach (var warning in config.Warnings)
+                log.Warning(warning);
+            log.Info($"Training an MLP on {rowCount} rows, {columns.FeatureCount} features, {columns.ClassCount} classes, " +
+                $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
+
+            var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
+            var replicas = layout.CreateReplicas(_options.Seed, generator => new MlpClassifier(shape, generator));
+            var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
             {
-                var features = new float[rows.Length * columns.FeatureCount];
-                var labels = new long[rows.Length];
-                columns.ReadRows(rows, rowCount, features, labels);
-                return new TabularEpochShard(model, features, labels);
-            }));
-        return replicas;
+                EpochCompleted = (epoch, loss) => log.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
+                Log = log.Info,
+                StepsPerPrint = config.StepsPerPrint,
+                WallClockBreakdown = config.WallClockBreakdown,
+            };
+            layout.Train(replicas, (model, communicator) =>
+                training.Run(model, communicator, rows =>
+                {
+                    var features = new float[rows.Length * columns.FeatureCount];
+                    var labels = new long[rows.Length];
+                    columns.ReadRows(rows, rowCount, features, labels);
+                    return new TabularEpochShard(model, features, labels);
+                }));
+            return replicas;
+        });
     }
 
     /// <summary>Checks the input columns and returns the schema the trained model will produce.</summary>
@@ -86,13 +91,4 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
     private static TrainerValues TrainerValues(ZeroTrainerOptions o) =>
         new(o.BatchSize, o.Optimizer, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, o.Momentum);
 
-    // Every rank gets its own replica; rank 0's seeded weights are broadcast to the others when training starts.
-    private MlpClassifier[] CreateReplicas(MlpShape shape, int worldSize)
-    {
-        var replicas = new MlpClassifier[worldSize];
-        torch.manual_seed(_options.Seed);
-        for (int rank = 0; rank < worldSize; rank++)
-            replicas[rank] = new MlpClassifier(shape, new torch.Generator((ulong)(uint)_options.Seed + (ulong)rank));
-        return replicas;
-    }
 }

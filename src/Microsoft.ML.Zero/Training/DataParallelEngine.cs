@@ -170,6 +170,31 @@ internal sealed class DataParallelEngine : IDisposable
             _modelParameters[i].copy_(_optimizedParameters[i]);
     }
 
+    /// <summary>
+    /// Confirms that every rank ends with the same weights, bit for bit: each rank hashes its weights and the hashes are
+    /// gathered. A difference means the ranks did not take the same steps, and is an error naming the ranks.
+    /// </summary>
+    public void VerifyReplicasMatch()
+    {
+        var checksums = _communicator.AllGather(WeightChecksum());
+        var differing = Enumerable.Range(0, checksums.Length).Where(rank => checksums[rank] != checksums[0]).ToList();
+        if (differing.Count > 0)
+            throw new ZeroCommunicationException(_communicator.Rank,
+                $"After training, rank(s) {string.Join(", ", differing)} hold weights that differ from rank 0's: the replicas drifted apart.");
+    }
+
+    // FNV-1a over the weights' bits, folded to 52 bits so the value travels exactly as a double.
+    private double WeightChecksum()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var flat = cat(_modelParameters.Select(p => p.detach().to(ScalarType.Float32).flatten()).ToList()).contiguous();
+        ulong hash = 14695981039346656037;
+        foreach (uint bits in System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(TensorMemory.AsSpan(flat)))
+            hash = (hash ^ bits) * 1099511628211;
+        return hash & ((1UL << 52) - 1);
+    }
+
     /// <summary>Copies rank <paramref name="root"/>'s weights to every rank, so replicas start equal.</summary>
     public void BroadcastParameters(int root)
     {

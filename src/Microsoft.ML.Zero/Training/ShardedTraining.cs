@@ -88,6 +88,7 @@ internal sealed class ShardedTraining
                 EpochCompleted?.Invoke(epoch + 1, lossTotal / _rowCount);
         }
         engine.RestoreFullPrecision();
+        engine.VerifyReplicasMatch();
         model.eval();
     }
 

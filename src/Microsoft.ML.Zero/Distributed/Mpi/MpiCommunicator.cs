@@ -1,0 +1,156 @@
+namespace Microsoft.ML.Zero.Distributed.Mpi;
+
+/// <summary>
+/// The ranks of an OpenMPI job (one process per rank, on one machine or many) over MPI_COMM_WORLD. MPI's blocking
+/// collectives cannot time out and a dead peer is not reported to the survivors, so a watchdog guards every call: a
+/// rank that waits longer than the timeout prints which collective it was in and aborts the whole job. A rank that
+/// fails calls <see cref="Abort"/>, which makes mpirun end every process within about a second.
+/// </summary>
+internal sealed unsafe class MpiCommunicator : ICommunicator
+{
+    private const int MaxCount = int.MaxValue;
+    private static readonly object InitLock = new();
+    private static MpiCommunicator? _world;
+
+    private readonly OpenMpiLibrary _mpi;
+    private readonly Timer _watchdog;
+    private TimeSpan _timeout;
+    private string _operation = "";
+
+    private MpiCommunicator(OpenMpiLibrary mpi, TimeSpan timeout)
+    {
+        _mpi = mpi;
+        _timeout = timeout;
+        int rank, size;
+        Check(_mpi.CommRank(_mpi.CommWorld, &rank), -1, "MPI_Comm_rank");
+        Check(_mpi.CommSize(_mpi.CommWorld, &size), -1, "MPI_Comm_size");
+        Rank = rank;
+        WorldSize = size;
+        _watchdog = new Timer(_ => Abort($"waited more than {_timeout} in {_operation} for the other ranks; one of them has failed or stalled"));
+    }
+
+    public int Rank { get; }
+
+    public int WorldSize { get; }
+
+    /// <summary>MPI_COMM_WORLD, initializing MPI on first use (finalized when the process exits).</summary>
+    public static MpiCommunicator World(MpiLaunchEnvironment launch, TimeSpan timeout)
+    {
+        lock (InitLock)
+        {
+            if (_world is null)
+            {
+                var mpi = OpenMpiLibrary.Load();
+                int initialized, provided;
+                mpi.Initialized(&initialized);
+                if (initialized == 0)
+                {
+                    // MPI_Init waits for every process of the job, and MPI_Abort is not available before it returns:
+                    // a rank that never arrives ends this process, which makes mpirun end the job.
+                    using (new Timer(_ => ExitWaiting(launch, timeout), null, timeout, Timeout.InfiniteTimeSpan))
+                        Check(mpi.InitThread(null, 0, OpenMpiLibrary.ThreadMultiple, &provided), -1, "MPI_Init_thread");
+                    if (provided < OpenMpiLibrary.ThreadMultiple)
+                        throw new ZeroCommunicationException(-1, $"This OpenMPI build provides thread level {provided}; MPI_THREAD_MULTIPLE (3) is needed, since ranks call MPI from worker threads.");
+                    AppDomain.CurrentDomain.ProcessExit += (_, _) => FinalizeOnce(mpi);
+                }
+                _world = new MpiCommunicator(mpi, timeout);
+            }
+            _world._timeout = timeout;
+            return _world;
+        }
+    }
+
+    public void AllReduce(Span<float> buffer, ReduceOperation operation)
+    {
+        nint op = operation == ReduceOperation.Sum ? _mpi.Sum : _mpi.Max;
+        fixed (float* data = buffer)
+        {
+            // MPI counts are ints: reduce buffers past 2^31 - 1 elements in pieces.
+            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
+            {
+                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
+                using (Guard("all-reduce"))
+                    Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.Float, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
+            }
+        }
+    }
+
+    public void Broadcast(Span<float> buffer, int root)
+    {
+        if (root < 0 || root >= WorldSize)
+            throw new ArgumentOutOfRangeException(nameof(root), root, $"The root must be a rank from 0 to {WorldSize - 1}.");
+        fixed (float* data = buffer)
+        {
+            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
+            {
+                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
+                using (Guard("broadcast"))
+                    Check(_mpi.Bcast(data + offset, count, _mpi.Float, root, _mpi.CommWorld), Rank, "MPI_Bcast");
+            }
+        }
+    }
+
+    public double[] AllGather(double value)
+    {
+        var values = new double[WorldSize];
+        fixed (double* result = values)
+        {
+            using (Guard("all-gather"))
+                Check(_mpi.Allgather(&value, 1, _mpi.Double, result, 1, _mpi.Double, _mpi.CommWorld), Rank, "MPI_Allgather");
+        }
+        return values;
+    }
+
+    public void Barrier()
+    {
+        using (Guard("barrier"))
+            Check(_mpi.Barrier(_mpi.CommWorld), Rank, "MPI_Barrier");
+    }
+
+    /// <summary>Prints why this rank stops, then ends every process of the job (MPI_Abort). Does not return.</summary>
+    public void Abort(string reason)
+    {
+        Console.Error.WriteLine($"Microsoft.ML.Zero: rank {Rank} of {WorldSize} {reason}. Aborting the MPI job.");
+        Console.Error.Flush();
+        _mpi.Abort(_mpi.CommWorld, 1);
+    }
+
+    public void Dispose()
+    {
+    }
+
+    // Arms the watchdog for one collective; disposing the scope disarms it.
+    private WatchdogScope Guard(string operation)
+    {
+        _operation = operation;
+        _watchdog.Change(_timeout, Timeout.InfiniteTimeSpan);
+        return new WatchdogScope(_watchdog);
+    }
+
+    private readonly struct WatchdogScope(Timer watchdog) : IDisposable
+    {
+        public void Dispose() => watchdog.Change(Timeout.Infinite, Timeout.Infinite);
+    }
+
+    private static void Check(int result, int rank, string call)
+    {
+        if (result != 0)
+            throw new ZeroCommunicationException(rank, $"Rank {rank}: {call} failed with MPI error code {result}.");
+    }
+
+    private static void ExitWaiting(MpiLaunchEnvironment launch, TimeSpan timeout)
+    {
+        Console.Error.WriteLine($"Microsoft.ML.Zero: rank {launch.Rank} of {launch.WorldSize} waited more than {timeout} in MPI initialization " +
+            "for the other ranks; one of them has failed or stalled. Ending this process so that mpirun ends the job.");
+        Console.Error.Flush();
+        Environment.Exit(1);
+    }
+
+    private static void FinalizeOnce(OpenMpiLibrary mpi)
+    {
+        int finalized;
+        mpi.Finalized(&finalized);
+        if (finalized == 0)
+            mpi.Finalize();
+    }
+}

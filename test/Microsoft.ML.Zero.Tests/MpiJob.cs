@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Microsoft.ML.Zero.Models;
+
+namespace Microsoft.ML.Zero.Tests;
+
+/// <summary>
+/// What each process of a test MPI job runs (the test assembly's "mpi-train" mode): the iris MLP on 2 ranks, with an
+/// optional fault on one rank. Rank 0 writes the trained weights.
+/// </summary>
+public static class MpiJob
+{
+    public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout) => new()
+    {
+        WorldSize = 2, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
+        CommunicationTimeout = timeout,
+    };
+
+    /// <summary>mpi-train &lt;weights.bin&gt; [none | fail-rank R | kill-rank R | stall-rank R]</summary>
+    public static int Run(string weightsPath, string fault, int faultRank)
+    {
+        int rank = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0");
+        bool faulty = rank == faultRank;
+        var mlContext = new MLContext(seed: 0);
+        var data = MlpTrainerTests.PreparedIris(mlContext);
+        int epochs = 3;
+        var timeout = TimeSpan.FromSeconds(60);
+        switch (fault)
+        {
+            case "fail-rank" when faulty:
+                // This rank's copy of the data has a row with a missing measurement: reading its shard fails.
+                var rows = Datasets.Iris();
+                rows[17].Features[2] = float.NaN;
+                data = MlpTrainerTests.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(rows));
+                break;
+            case "kill-rank":
+                epochs = 100_000;
+                if (faulty)
+                    _ = new Timer(_ => Process.GetCurrentProcess().Kill(), null, TimeSpan.FromSeconds(3), Timeout.InfiniteTimeSpan);
+                break;
+            case "stall-rank":
+                timeout = TimeSpan.FromSeconds(5);
+                if (faulty)
+                {
+                    // Counting rows is the first pass over the data; this rank hangs in the second, reading its shard,
+                    // while the other rank has gone on to the first all-reduce.
+                    int seen = 0;
+                    data = mlContext.Data.FilterByCustomPredicate<IrisFeatures>(data, _ =>
+                    {
+                        if (Interlocked.Increment(ref seen) > 160)
+                            Thread.Sleep(Timeout.Infinite);
+                        return false;
+                    });
+                }
+                break;
+        }
+        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout)).TrainReplicas(data, out _);
+        if (rank == 0)
+        {
+            var weights = MlpTrainerTests.Weights(replicas[0]);
+            string temp = weightsPath + ".tmp";
+            File.WriteAllBytes(temp, System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.AsSpan()).ToArray());
+            File.Move(temp, weightsPath, overwrite: true);
+        }
+        foreach (var replica in replicas)
+            replica.Dispose();
+        return 0;
+    }
+
+    public static float[] ReadWeights(string path) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(path)).ToArray();
+}
+
+public sealed class IrisFeatures
+{
+    [Microsoft.ML.Data.VectorType(4)]
+    public float[] Features { get; set; } = Array.Empty<float>();
+}

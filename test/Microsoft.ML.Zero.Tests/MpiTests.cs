@@ -1,0 +1,113 @@
+using System.Diagnostics;
+
+namespace Microsoft.ML.Zero.Tests;
+
+/// <summary>
+/// Two processes under OpenMPI's mpirun, each one rank, running the test assembly's "mpi-train" mode: the same
+/// training as two in-process ranks, and what happens when a rank fails, dies or stalls.
+/// </summary>
+[TestClass]
+public sealed class MpiTests
+{
+    private static (int ExitCode, string Output, TimeSpan Elapsed) MpiRun(string weightsPath, string fault = "none", int faultRank = -1)
+    {
+        string mpirun = new[] { "/usr/bin/mpirun", "/usr/local/bin/mpirun" }.FirstOrDefault(File.Exists)
+            ?? throw new AssertFailedException("OpenMPI's mpirun is missing: apt-get install -y openmpi-bin libopenmpi-dev (.ci/run does).");
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
+        var start = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "--allow-run-as-root", "--oversubscribe", "-np", "2", host, typeof(Program).Assembly.Location,
+                     "mpi-train", weightsPath, fault, faultRank.ToString() })
+            start.ArgumentList.Add(argument);
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"mpirun did not finish in 3 minutes: {stdout.Result}{stderr.Result}");
+        }
+        return (process.ExitCode, stdout.Result + stderr.Result, watch.Elapsed);
+    }
+
+    private static string WeightsPath() => Path.Combine(Directory.CreateTempSubdirectory("zero-mpi-").FullName, "weights.bin");
+
+    [TestMethod]
+    public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks()
+    {
+        string weightsPath = WeightsPath();
+        try
+        {
+            var (exitCode, output, _) = MpiRun(weightsPath);
+            Assert.AreEqual(0, exitCode, output);
+            var mpi = MpiJob.ReadWeights(weightsPath);
+
+            var mlContext = new MLContext(seed: 0);
+            var inProcess = mlContext.Zero().Trainer(MpiJob.Options(3, TimeSpan.FromMinutes(1))).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
+            var expected = MlpTrainerTests.Weights(inProcess[0]);
+            foreach (var replica in inProcess)
+                replica.Dispose();
+            Assert.AreEqual(expected.Length, mpi.Length);
+            double maxDiff = expected.Zip(mpi, (a, b) => Math.Abs(a - b)).Max();
+            Assert.IsTrue(maxDiff <= 1e-5, $"max |in-process - MPI| = {maxDiff}");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void ARankThatThrowsEndsTheJobWithItsRankAndReason()
+    {
+        string weightsPath = WeightsPath();
+        try
+        {
+            var (exitCode, output, elapsed) = MpiRun(weightsPath, "fail-rank", 1);
+            Assert.AreNotEqual(0, exitCode, output);
+            StringAssert.Contains(output, "rank 1 of 2 failed:");
+            StringAssert.Contains(output, "Features");
+            // The collective timeout is 60 s: the job ended because the failing rank aborted it, not by the watchdog.
+            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+            Assert.IsFalse(File.Exists(weightsPath), "a failed job wrote a model");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void AKilledRankEndsTheJobWithinSeconds()
+    {
+        string weightsPath = WeightsPath();
+        try
+        {
+            var (exitCode, output, elapsed) = MpiRun(weightsPath, "kill-rank", 1);
+            Assert.AreNotEqual(0, exitCode, output);
+            StringAssert.Contains(output, "rank 1");
+            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void ARankWaitingPastTheTimeoutNamesItselfAndTheCollectiveAndAbortsTheJob()
+    {
+        string weightsPath = WeightsPath();
+        try
+        {
+            var (exitCode, output, elapsed) = MpiRun(weightsPath, "stall-rank", 1);
+            Assert.AreNotEqual(0, exitCode, output);
+            StringAssert.Contains(output, "rank 0 of 2 waited more than 00:00:05 in all-reduce");
+            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
+        }
+    }
+}
