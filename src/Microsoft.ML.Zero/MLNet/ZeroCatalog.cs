@@ -8,6 +8,18 @@ public sealed class ZeroCatalog
     internal ZeroCatalog(MLContext mlContext) => _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
 
     /// <summary>
+    /// This process's rank when an MPI launcher (mpirun) started it, one process per rank; 0 when the ranks are
+    /// threads of this process.
+    /// </summary>
+    public int ProcessRank => Distributed.Mpi.MpiLaunchEnvironment.Detect()?.Rank ?? 0;
+
+    /// <summary>
+    /// True in the process that holds rank 0. Under mpirun every process trains and gets the same model; let only
+    /// this one save it or write reports.
+    /// </summary>
+    public bool IsMainProcess => ProcessRank == 0;
+
+    /// <summary>
     /// A data-parallel (ZeRO stage 0) MLP classifier over a numeric feature vector and a key-typed label.
     /// </summary>
     public ZeroTrainer Trainer(ZeroTrainerOptions options)
