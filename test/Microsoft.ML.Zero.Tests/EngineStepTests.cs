@@ -192,4 +192,38 @@ public sealed class EngineStepTests
         CollectionAssert.AreEqual(initial, run.WeightsAfterStep[1], "steps at rate 0 changed the weights");
         Assert.IsTrue(Distance(run.WeightsAfterStep[1], run.WeightsAfterStep[2]) > 0);
     }
+
+    [TestMethod]
+    public void RanksWithUnevenShardsTrainWithoutHangingAndEndEqual()
+    {
+        // Rank 0 holds 75 rows and rank 1 30 (shards 5+ micro-batches apart); in-process ranks stand in for processes
+        // that each read their own file.
+        TorchRuntimeForTests.Load();
+        manual_seed(1);
+        var replicas = Enumerable.Range(0, 2).Select(rank => new MlpClassifier(Shape, new Generator((ulong)rank))).ToArray();
+        var shards = new[] { Iris.Take(75).ToArray(), Iris.Skip(75).Take(30).ToArray() };
+        var losses = new double[3];
+        try
+        {
+            InProcessLauncher.Run(2, TimeSpan.FromSeconds(30), communicator =>
+            {
+                var own = shards[communicator.Rank];
+                var rankTraining = new ShardedTraining(own.Length, new BatchSizes(16, 8, 1), 3, 5, EngineSettings.Fp32(AdamW()))
+                {
+                    InputPerRank = true,
+                    EpochCompleted = (epoch, loss) => losses[epoch - 1] = loss,
+                };
+                rankTraining.Run(replicas[communicator.Rank], communicator, rows => new TabularEpochShard(replicas[communicator.Rank],
+                    rows.SelectMany(r => own[r].Features).ToArray(), rows.Select(r => (long)Species[own[r].Label]).ToArray()));
+                return true;
+            });
+            CollectionAssert.AreEqual(Weights(replicas[0]), Weights(replicas[1]));
+            Assert.IsTrue(losses.All(double.IsFinite) && losses[2] < losses[0], $"losses {string.Join(", ", losses)}");
+        }
+        finally
+        {
+            foreach (var replica in replicas)
+                replica.Dispose();
+        }
+    }
 }

@@ -9,23 +9,31 @@ namespace Microsoft.ML.Zero.Tests;
 /// </summary>
 public static class MpiJob
 {
-    public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout) => new()
+    public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout, ZeroDataSharding sharding = ZeroDataSharding.SplitRows) => new()
     {
         WorldSize = 2, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
-        CommunicationTimeout = timeout,
+        CommunicationTimeout = timeout, Sharding = sharding,
     };
 
-    /// <summary>mpi-train &lt;weights.bin&gt; [none | fail-rank R | kill-rank R | stall-rank R]</summary>
+    /// <summary>mpi-train &lt;weights.bin&gt; none|fail-rank|kill-rank|stall-rank|uneven|uneven-split &lt;rank&gt;</summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
         int rank = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0");
         bool faulty = rank == faultRank;
         var mlContext = new MLContext(seed: 0);
+        mlContext.Log += (_, e) => { if (e.Kind == Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) Console.WriteLine(e.RawMessage); };
         var data = MlpTrainerTests.PreparedIris(mlContext);
         int epochs = 3;
         var timeout = TimeSpan.FromSeconds(60);
+        var sharding = ZeroDataSharding.SplitRows;
         switch (fault)
         {
+            case "uneven" or "uneven-split":
+                // Each rank reads its own rows, all three species on both: 112 on rank 0, 38 on rank 1, shards 9 batches apart.
+                var own = Datasets.Iris().Where((_, i) => (i % 4 == 0) == (rank == 1));
+                data = MlpTrainerTests.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(own));
+                sharding = fault == "uneven" ? ZeroDataSharding.InputPerRank : ZeroDataSharding.SplitRows;
+                break;
             case "fail-rank" when faulty:
                 // This rank's copy of the data has a row with a missing measurement: reading its shard fails.
                 var rows = Datasets.Iris();
@@ -53,7 +61,7 @@ public static class MpiJob
                 }
                 break;
         }
-        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout)).TrainReplicas(data, out _);
+        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding)).TrainReplicas(data, out _);
         if (rank == 0)
         {
             var weights = MlpTrainerTests.Weights(replicas[0]);

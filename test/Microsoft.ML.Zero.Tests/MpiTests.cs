@@ -110,4 +110,29 @@ public sealed class MpiTests
             Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
         }
     }
+
+    [TestMethod]
+    public void RanksWithShardsOfDifferentSizesAgreeOnTheSteps()
+    {
+        string weightsPath = WeightsPath();
+        try
+        {
+            var (exitCode, output, elapsed) = MpiRun(weightsPath, "uneven");
+            Assert.AreEqual(0, exitCode, output);
+            StringAssert.Contains(output, "150 training rows over 2 rank(s) (shards of 112, 38 rows): 14 optimizer steps per epoch.");
+            Assert.IsTrue(MpiJob.ReadWeights(weightsPath).All(float.IsFinite));
+            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+
+            // Splitting "the same data" that is not the same on every rank is refused on every rank, before any step.
+            File.Delete(weightsPath);
+            var (splitExit, splitOutput, _) = MpiRun(weightsPath, "uneven-split");
+            Assert.AreNotEqual(0, splitExit, splitOutput);
+            StringAssert.Contains(splitOutput, "Rank 1 reads 38 training rows but rank 0 reads 112");
+            Assert.IsFalse(File.Exists(weightsPath));
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
+        }
+    }
 }

@@ -55,6 +55,9 @@ public sealed class ZeroTextClassificationOptions
     /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
     public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>How the ranks divide the rows: the same data split by position (default), or each rank's own input.</summary>
+    public ZeroDataSharding Sharding = ZeroDataSharding.SplitRows;
+
     /// <summary>
     /// DeepSpeed-style engine settings: gradient accumulation, bf16/fp16 with loss scaling, clipping, optimizer and
     /// learning-rate schedule, typed or read from a ds_config with <see cref="ZeroOptions.FromDeepSpeedConfig"/>. Values
@@ -74,6 +77,7 @@ public sealed class ZeroTextClassificationOptions
         Require(ScoringBatchSize >= 1, nameof(ScoringBatchSize), ScoringBatchSize, "at least 1");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
         Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "0 or more");
+        Require(Enum.IsDefined(Sharding), nameof(Sharding), Sharding, string.Join(" or ", Enum.GetNames<ZeroDataSharding>()));
         Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
         Require(!string.IsNullOrEmpty(CheckpointPath), nameof(CheckpointPath), CheckpointPath ?? "null", "the path of a Hugging Face BERT folder");
     }

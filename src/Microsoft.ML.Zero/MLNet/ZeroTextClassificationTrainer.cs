@@ -50,7 +50,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
             foreach (var warning in config.Warnings)
                 log.Warning(warning);
             log.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
-                $"on {rowCount} rows, {columns.ClassCount} classes, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
+                $"as a {columns.ClassCount}-class classifier, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
             var replicas = layout.CreateReplicas(_options.Seed, generator => new BertClassifier(checkpoint.Config, columns.ClassCount, generator));
             // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
@@ -63,6 +63,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 EpochCompleted = (epoch, loss) => log.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}." + ValidationReport(replicas[0], encoder, outputs)),
                 Log = log.Info,
                 StepsPerPrint = config.StepsPerPrint,
+                InputPerRank = _options.Sharding == ZeroDataSharding.InputPerRank,
                 WallClockBreakdown = config.WallClockBreakdown,
             };
             layout.Train(replicas, (model, communicator) =>

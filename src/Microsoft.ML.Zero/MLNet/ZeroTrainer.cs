@@ -52,7 +52,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
             var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
             foreach (var warning in config.Warnings)
                 log.Warning(warning);
-            log.Info($"Training an MLP on {rowCount} rows, {columns.FeatureCount} features, {columns.ClassCount} classes, " +
+            log.Info($"Training an MLP: {columns.FeatureCount} features, {columns.ClassCount} classes, " +
                 $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
             var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
@@ -62,6 +62,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                 EpochCompleted = (epoch, loss) => log.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
                 Log = log.Info,
                 StepsPerPrint = config.StepsPerPrint,
+                InputPerRank = _options.Sharding == ZeroDataSharding.InputPerRank,
                 WallClockBreakdown = config.WallClockBreakdown,
             };
             layout.Train(replicas, (model, communicator) =>

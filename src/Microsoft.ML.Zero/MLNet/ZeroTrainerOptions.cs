@@ -66,6 +66,9 @@ public sealed class ZeroTrainerOptions
     /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
     public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>How the ranks divide the rows: the same data split by position (default), or each rank's own input.</summary>
+    public ZeroDataSharding Sharding = ZeroDataSharding.SplitRows;
+
     /// <summary>
     /// DeepSpeed-style engine settings: gradient accumulation, bf16/fp16 with loss scaling, clipping, optimizer and
     /// learning-rate schedule, typed or read from a ds_config with <see cref="ZeroOptions.FromDeepSpeedConfig"/>. Values
@@ -90,6 +93,7 @@ public sealed class ZeroTrainerOptions
         Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "0 or more");
         Require(Momentum >= 0, nameof(Momentum), Momentum, "0 or more");
         Require(Dropout is >= 0 and < 1, nameof(Dropout), Dropout, "in [0, 1)");
+        Require(Enum.IsDefined(Sharding), nameof(Sharding), Sharding, string.Join(" or ", Enum.GetNames<ZeroDataSharding>()));
         Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
         Require(HiddenLayerSizes is not null, nameof(HiddenLayerSizes), "null", "an array (empty for no hidden layer)");
         for (int i = 0; i < HiddenLayerSizes!.Length; i++)

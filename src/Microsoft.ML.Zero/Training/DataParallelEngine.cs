@@ -41,6 +41,7 @@ internal sealed class DataParallelEngine : IDisposable
         var named = TrainableParameters(module);
         _modelParameters = named.Select(p => p.Parameter).ToArray();
         _count = _modelParameters.Sum(p => p.numel());
+        RequireSameModelOnEveryRank();
         BroadcastParameters(root: 0);
         _gradients = zeros(_count + 1);
 
@@ -168,6 +169,19 @@ internal sealed class DataParallelEngine : IDisposable
         using var _ = no_grad();
         for (int i = 0; i < _modelParameters.Length; i++)
             _modelParameters[i].copy_(_optimizedParameters[i]);
+    }
+
+    // Ranks that built different models (say, label columns with different class counts in per-rank inputs) would
+    // exchange buffers of different lengths: compare the sizes first and name the odd ranks.
+    private void RequireSameModelOnEveryRank()
+    {
+        var counts = _communicator.AllGather(_count);
+        var differing = Enumerable.Range(0, counts.Length).Where(rank => counts[rank] != counts[0]).ToList();
+        if (differing.Count > 0)
+            throw new InvalidOperationException(
+                $"The ranks built different models: rank 0's has {counts[0]} trainable values, " +
+                string.Join(", ", differing.Select(rank => $"rank {rank}'s {counts[rank]}")) +
+                ". Every rank must see the same columns and classes (the label's key type must have the same values everywhere).");
     }
 
     /// <summary>

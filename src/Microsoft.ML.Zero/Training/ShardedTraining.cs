@@ -35,24 +35,23 @@ internal sealed class ShardedTraining
 
     public int StepsPerPrint { get; init; } = 10;
 
+    /// <summary>Each rank's input is its own shard, rather than the same data split by position.</summary>
+    public bool InputPerRank { get; init; }
+
     /// <summary>Adds the forward/backward/all-reduce/step times to each progress line.</summary>
     public bool WallClockBreakdown { get; init; }
-
-    /// <summary>Optimizer steps in one epoch over <paramref name="worldSize"/> ranks.</summary>
-    public int StepsPerEpoch(int worldSize)
-    {
-        long globalMicroBatch = (long)_batch.MicroBatchPerRank * worldSize;
-        long microSteps = (_rowCount + globalMicroBatch - 1) / globalMicroBatch;
-        return (int)((microSteps + _batch.GradientAccumulationSteps - 1) / _batch.GradientAccumulationSteps);
-    }
 
     /// <summary>Trains <paramref name="model"/>; <paramref name="readEpoch"/> reads the listed rows (positions in the data).</summary>
     public void Run(nn.Module model, ICommunicator communicator, Func<int[], IEpochShard> readEpoch)
     {
-        var plan = new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.MicroBatchPerRank, _seed);
-        int stepsPerEpoch = StepsPerEpoch(communicator.WorldSize), accumulation = _batch.GradientAccumulationSteps;
+        var plan = AgreeOnPlan(communicator);
+        int accumulation = _batch.GradientAccumulationSteps;
+        int stepsPerEpoch = (plan.StepsPerEpoch + accumulation - 1) / accumulation;
         var settings = _settings with { Schedule = _settings.Schedule?.Resolve((long)stepsPerEpoch * _epochs) };
         bool reports = communicator.Rank == 0;
+        if (reports)
+            Log?.Invoke($"{plan.RowCount} training rows over {plan.WorldSize} rank(s)" +
+                (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
         model.train();
         using var engine = new DataParallelEngine(model, communicator, settings);
         var sincePrint = Stopwatch.StartNew();
@@ -85,11 +84,25 @@ internal sealed class ShardedTraining
                 }
             }
             if (reports)
-                EpochCompleted?.Invoke(epoch + 1, lossTotal / _rowCount);
+                EpochCompleted?.Invoke(epoch + 1, lossTotal / plan.RowCount);
         }
         engine.RestoreFullPrecision();
         engine.VerifyReplicasMatch();
         model.eval();
+    }
+
+    // Every rank learns every rank's row count before the first step, so all derive the same steps and batch sizes.
+    private ShardPlan AgreeOnPlan(ICommunicator communicator)
+    {
+        var counts = communicator.AllGather(_rowCount).Select(c => (long)c).ToArray();
+        if (InputPerRank)
+            return ShardPlan.PerRank(counts, communicator.Rank, _batch.MicroBatchPerRank, _seed);
+        int differing = Array.FindIndex(counts, c => c != counts[0]);
+        if (differing > 0)
+            throw new InvalidOperationException(
+                $"Rank {differing} reads {counts[differing]} training rows but rank 0 reads {counts[0]}: with Sharding = SplitRows every rank must read " +
+                "the same data. Set Sharding = InputPerRank when each rank's input holds only its own rows.");
+        return new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.MicroBatchPerRank, _seed);
     }
 
     private string Progress(int epoch, int step, int stepsPerEpoch, StepResult result, DataParallelEngine engine, double rowsPerSecond)
