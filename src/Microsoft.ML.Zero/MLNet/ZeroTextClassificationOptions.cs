@@ -55,6 +55,19 @@ public sealed class ZeroTextClassificationOptions
     /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
     public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// A folder for checkpoints (DeepSpeed's layout: <c>global_step{N}/</c> and a <c>latest</c> file). When it holds
+    /// one, Fit resumes from it: same weights, optimizer state, loss scale, schedule position, random streams and place
+    /// in the data, so the run ends as if never stopped. Under mpirun it must be a folder every process can reach.
+    /// </summary>
+    public string? CheckpointDirectory;
+
+    /// <summary>Write a checkpoint every this many optimizer steps; 0 writes none (a present checkpoint is still resumed).</summary>
+    public int CheckpointEverySteps;
+
+    /// <summary>Checkpoints kept; older ones are deleted after each new one is complete.</summary>
+    public int KeepCheckpoints = 2;
+
     /// <summary>How the ranks divide the rows: the same data split by position (default), or each rank's own input.</summary>
     public ZeroDataSharding Sharding = ZeroDataSharding.SplitRows;
 
@@ -77,6 +90,10 @@ public sealed class ZeroTextClassificationOptions
         Require(ScoringBatchSize >= 1, nameof(ScoringBatchSize), ScoringBatchSize, "at least 1");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
         Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "0 or more");
+        Require(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), CheckpointEverySteps, "0 (none) or more");
+        Require(KeepCheckpoints >= 1, nameof(KeepCheckpoints), KeepCheckpoints, "at least 1");
+        Require(CheckpointEverySteps == 0 || !string.IsNullOrWhiteSpace(CheckpointDirectory), nameof(CheckpointDirectory), CheckpointDirectory ?? "null",
+            "a folder when CheckpointEverySteps is above 0");
         Require(Enum.IsDefined(Sharding), nameof(Sharding), Sharding, string.Join(" or ", Enum.GetNames<ZeroDataSharding>()));
         Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
         Require(!string.IsNullOrEmpty(CheckpointPath), nameof(CheckpointPath), CheckpointPath ?? "null", "the path of a Hugging Face BERT folder");

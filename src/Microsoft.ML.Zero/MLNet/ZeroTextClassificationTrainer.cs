@@ -52,7 +52,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
             log.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
                 $"as a {columns.ClassCount}-class classifier, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
-            var replicas = layout.CreateReplicas(_options.Seed, generator => new BertClassifier(checkpoint.Config, columns.ClassCount, generator));
+            var replicas = layout.CreateReplicas(_options.Seed, generator => new BertClassifier(checkpoint.Config, columns.ClassCount, generator), out var generators);
             // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
             if (layout.IsMainProcess)
                 checkpoint.LoadInto(replicas[0].Encoder);
@@ -64,6 +64,8 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 Log = log.Info,
                 StepsPerPrint = config.StepsPerPrint,
                 InputPerRank = _options.Sharding == ZeroDataSharding.InputPerRank,
+                Checkpoints = _options.CheckpointDirectory is { } checkpoints ? new CheckpointStore(checkpoints, _options.KeepCheckpoints) : null,
+                CheckpointEverySteps = _options.CheckpointEverySteps,
                 WallClockBreakdown = config.WallClockBreakdown,
             };
             layout.Train(replicas, (model, communicator) =>
@@ -71,7 +73,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 {
                     var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder);
                     return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
-                }));
+                }, generators[Array.IndexOf(replicas, model)]));
             foreach (var replica in replicas.Skip(1))
                 replica.Dispose();
             return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);

@@ -56,13 +56,15 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                 $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
             var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
-            var replicas = layout.CreateReplicas(_options.Seed, generator => new MlpClassifier(shape, generator));
+            var replicas = layout.CreateReplicas(_options.Seed, generator => new MlpClassifier(shape, generator), out var generators);
             var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
             {
                 EpochCompleted = (epoch, loss) => log.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
                 Log = log.Info,
                 StepsPerPrint = config.StepsPerPrint,
                 InputPerRank = _options.Sharding == ZeroDataSharding.InputPerRank,
+                Checkpoints = _options.CheckpointDirectory is { } checkpoints ? new CheckpointStore(checkpoints, _options.KeepCheckpoints) : null,
+                CheckpointEverySteps = _options.CheckpointEverySteps,
                 WallClockBreakdown = config.WallClockBreakdown,
             };
             layout.Train(replicas, (model, communicator) =>
@@ -72,7 +74,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                     var labels = new long[rows.Length];
                     columns.ReadRows(rows, rowCount, features, labels);
                     return new TabularEpochShard(model, features, labels);
-                }));
+                }, generators[Array.IndexOf(replicas, model)]));
             return replicas;
         });
     }

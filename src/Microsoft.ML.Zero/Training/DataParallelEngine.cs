@@ -78,6 +78,45 @@ internal sealed class DataParallelEngine : IDisposable
 
     public EngineTimings Timings { get; } = new();
 
+    /// <summary>The number of trainable values (the length of the weights a checkpoint holds).</summary>
+    public long ParameterCount => _count;
+
+    public LossScalerState? LossScalerState => _lossScaler?.State;
+
+    /// <summary>Writes the fp32 weights the optimizer updates (master weights in bf16/fp16) and the optimizer state.</summary>
+    public void SaveState(string folder)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var flat = cat(_optimizedParameters.Select(p => p.detach().flatten()).ToList()).contiguous();
+        File.WriteAllBytes(Path.Combine(folder, CheckpointStore.WeightsFileName), System.Runtime.InteropServices.MemoryMarshal.AsBytes(TensorMemory.AsSpan(flat)).ToArray());
+        ((OptimizerHelper)_optimizer).save_state_dict(Path.Combine(folder, CheckpointStore.OptimizerFileName));
+    }
+
+    /// <summary>Restores what <see cref="SaveState"/> wrote and the step counters and loss scale of <paramref name="state"/>.</summary>
+    public void LoadState(string folder, TrainingState state)
+    {
+        string weightsPath = Path.Combine(folder, CheckpointStore.WeightsFileName);
+        byte[] bytes = File.ReadAllBytes(weightsPath);
+        if (bytes.Length != _count * sizeof(float))
+            throw new InvalidDataException($"Checkpoint weights '{weightsPath}' hold {bytes.Length / sizeof(float)} values; the model has {_count}.");
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var flat = torch.tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray());
+            foreach (var (parameter, view) in _optimizedParameters.Zip(Views(_optimizedParameters, flat)))
+                parameter.copy_(view);
+            if (_masterWeights is not null)
+                for (int i = 0; i < _modelParameters.Length; i++)
+                    _modelParameters[i].copy_(_optimizedParameters[i]);
+        }
+        ((OptimizerHelper)_optimizer).load_state_dict(Path.Combine(folder, CheckpointStore.OptimizerFileName));
+        GlobalStep = state.GlobalStep;
+        SkippedSteps = state.SkippedSteps;
+        if (_lossScaler is not null && state.LossScaler is { } scaler)
+            _lossScaler.Restore(scaler);
+    }
+
     /// <summary>
     /// Runs one optimizer step over this rank's micro-batches. Each function returns the summed (not averaged) loss of
     /// its micro-batch, or null when this rank has no rows there. <paramref name="globalRows"/> is the step's rows over

@@ -25,6 +25,17 @@ internal sealed class DynamicLossScaler
 
     public double Scale { get; private set; }
 
+    /// <summary>The position a checkpoint records.</summary>
+    public LossScalerState State => new(Scale, _hysteresisLeft, _iteration, _lastOverflowIteration);
+
+    public void Restore(LossScalerState state)
+    {
+        Scale = state.Scale;
+        _hysteresisLeft = state.HysteresisLeft;
+        _iteration = state.Iteration;
+        _lastOverflowIteration = state.LastOverflowIteration;
+    }
+
     /// <summary>Records one step's outcome. Throws when an overflow happens at the minimum scale: training cannot go on.</summary>
     public void Update(bool overflow)
     {

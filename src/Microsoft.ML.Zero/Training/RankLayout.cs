@@ -22,10 +22,11 @@ internal abstract class RankLayout
     /// One replica per local rank. Each gets its own dropout generator (seed + rank); the weights rank 0 draws right
     /// after seeding are the ones the engine broadcasts, so every layout starts from the same model.
     /// </summary>
-    public TModel[] CreateReplicas<TModel>(int seed, Func<torch.Generator, TModel> create)
+    public TModel[] CreateReplicas<TModel>(int seed, Func<torch.Generator, TModel> create, out torch.Generator[] generators)
     {
         torch.manual_seed(seed);
-        return LocalRanks.Select(rank => create(new torch.Generator((ulong)(uint)seed + (ulong)rank))).ToArray();
+        generators = LocalRanks.Select(rank => new torch.Generator((ulong)(uint)seed + (ulong)rank)).ToArray();
+        return generators.Select(create).ToArray();
     }
 
     /// <summary>

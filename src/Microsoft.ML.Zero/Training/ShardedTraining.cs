@@ -38,11 +38,21 @@ internal sealed class ShardedTraining
     /// <summary>Each rank's input is its own shard, rather than the same data split by position.</summary>
     public bool InputPerRank { get; init; }
 
+    /// <summary>Where checkpoints are written and resumed from, or null.</summary>
+    public CheckpointStore? Checkpoints { get; init; }
+
+    /// <summary>Write a checkpoint every this many optimizer steps (skipped ones included); 0 writes none.</summary>
+    public int CheckpointEverySteps { get; init; }
+
     /// <summary>Adds the forward/backward/all-reduce/step times to each progress line.</summary>
     public bool WallClockBreakdown { get; init; }
 
-    /// <summary>Trains <paramref name="model"/>; <paramref name="readEpoch"/> reads the listed rows (positions in the data).</summary>
-    public void Run(nn.Module model, ICommunicator communicator, Func<int[], IEpochShard> readEpoch)
+    /// <summary>
+    /// Trains <paramref name="model"/>, resuming from the latest checkpoint if there is one; <paramref name="readEpoch"/>
+    /// reads the listed rows (positions in the data). <paramref name="dropoutGenerator"/> is this rank's random stream,
+    /// saved and restored with checkpoints.
+    /// </summary>
+    public void Run(nn.Module model, ICommunicator communicator, Func<int[], IEpochShard> readEpoch, Generator? dropoutGenerator = null)
     {
         var plan = AgreeOnPlan(communicator);
         int accumulation = _batch.GradientAccumulationSteps;
@@ -54,13 +64,14 @@ internal sealed class ShardedTraining
                 (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
         model.train();
         using var engine = new DataParallelEngine(model, communicator, settings);
+        var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, dropoutGenerator);
         var sincePrint = Stopwatch.StartNew();
         long rowsSincePrint = 0;
-        for (int epoch = 0; epoch < _epochs; epoch++)
+        for (int epoch = startEpoch; epoch < _epochs; epoch++)
         {
             var shard = readEpoch(plan.RowsForEpoch(epoch));
-            double lossTotal = 0;
-            for (int step = 0; step < stepsPerEpoch; step++)
+            double lossTotal = epoch == startEpoch ? resumedLoss : 0;
+            for (int step = epoch == startEpoch ? startStep : 0; step < stepsPerEpoch; step++)
             {
                 int first = step * accumulation, last = Math.Min(first + accumulation, plan.StepsPerEpoch);
                 var microBatches = new List<Func<Tensor?>>();
@@ -82,6 +93,11 @@ internal sealed class ShardedTraining
                     sincePrint.Restart();
                     rowsSincePrint = 0;
                 }
+                if (Checkpoints is not null && CheckpointEverySteps > 0 && taken % CheckpointEverySteps == 0)
+                {
+                    bool epochDone = step + 1 == stepsPerEpoch;
+                    Save(engine, communicator, plan, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal);
+                }
             }
             if (reports)
                 EpochCompleted?.Invoke(epoch + 1, lossTotal / plan.RowCount);
@@ -89,6 +105,79 @@ internal sealed class ShardedTraining
         engine.RestoreFullPrecision();
         engine.VerifyReplicasMatch();
         model.eval();
+    }
+
+    // Every rank writes its random stream into the partial folder; rank 0 writes the weights, optimizer and state,
+    // then renames the folder once all are done.
+    private void Save(DataParallelEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int stepInEpoch, double lossTotal)
+    {
+        var store = Checkpoints!;
+        long step = engine.GlobalStep + engine.SkippedSteps;
+        string folder = store.PartialFolder(step);
+        if (communicator.Rank == 0)
+        {
+            if (Directory.Exists(folder))
+                Directory.Delete(folder, recursive: true);
+            Directory.CreateDirectory(folder);
+        }
+        communicator.Barrier();
+        if (generator is not null)
+        {
+            using var state = generator.get_state();
+            File.WriteAllBytes(Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank)), state.bytes.ToArray());
+        }
+        if (communicator.Rank == 0)
+        {
+            engine.SaveState(folder);
+            CheckpointStore.WriteState(folder, new TrainingState
+            {
+                GlobalStep = engine.GlobalStep, SkippedSteps = engine.SkippedSteps, Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal,
+                LossScaler = engine.LossScalerState, WorldSize = communicator.WorldSize, TrainBatchSize = _batch.TrainBatchSize,
+                MicroBatchPerRank = _batch.MicroBatchPerRank, GradientAccumulationSteps = _batch.GradientAccumulationSteps,
+                RowCount = plan.RowCount, Seed = _seed, ParameterCount = engine.ParameterCount, Precision = _settings.Precision.ToString(),
+                Optimizer = _settings.Optimizer.Kind.ToString(),
+            });
+        }
+        communicator.Barrier();
+        if (communicator.Rank == 0)
+        {
+            store.Commit(step);
+            Log?.Invoke($"Saved checkpoint global_step{step} in {store.Directory}.");
+        }
+        communicator.Barrier();
+    }
+
+    // Loads the latest checkpoint, if any, after checking it belongs to this run: the same model, data, seed and
+    // global batch (so each step sees the same rows); the number of ranks may differ.
+    private (int Epoch, int Step, double LossTotal) Resume(DataParallelEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator)
+    {
+        if (Checkpoints?.Latest() is not { } folder)
+            return (0, 0, 0);
+        var state = CheckpointStore.ReadState(folder);
+        void Require(bool same, string what, object saved, object now)
+        {
+            if (!same)
+                throw new InvalidOperationException($"Checkpoint '{folder}' was written with {what} {saved}; this run has {now}. " +
+                    "Resuming continues the same run: use a new CheckpointDirectory to start another.");
+        }
+        Require(state.ParameterCount == engine.ParameterCount, "a model of", state.ParameterCount + " trainable values", engine.ParameterCount);
+        Require(state.RowCount == plan.RowCount, "training rows", state.RowCount, plan.RowCount);
+        Require(state.Seed == _seed, "seed", state.Seed, _seed);
+        Require(state.Optimizer == _settings.Optimizer.Kind.ToString(), "optimizer", state.Optimizer, _settings.Optimizer.Kind);
+        Require(state.TrainBatchSize == _batch.TrainBatchSize, "train_batch_size",
+            $"{state.TrainBatchSize} ({state.WorldSize} rank(s) x {state.MicroBatchPerRank} x {state.GradientAccumulationSteps})",
+            $"{_batch.TrainBatchSize} ({communicator.WorldSize} rank(s) x {_batch.MicroBatchPerRank} x {_batch.GradientAccumulationSteps}); the global batch must stay the same");
+        engine.LoadState(folder, state);
+        string rng = Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank));
+        if (generator is not null && File.Exists(rng))
+        {
+            using var saved = tensor(File.ReadAllBytes(rng));
+            generator.set_state(saved);
+        }
+        if (communicator.Rank == 0)
+            Log?.Invoke($"Resuming from {folder}: epoch {state.Epoch + 1}, step {state.StepInEpoch} of it, global step {state.GlobalStep}" +
+                (state.WorldSize != communicator.WorldSize ? $" (written by {state.WorldSize} rank(s), now {communicator.WorldSize})." : "."));
+        return (state.Epoch, state.StepInEpoch, state.EpochLossTotal);
     }
 
     // Every rank learns every rank's row count before the first step, so all derive the same steps and batch sizes.

@@ -1,0 +1,77 @@
+using System.Text.Json;
+
+namespace Microsoft.ML.Zero.Training;
+
+/// <summary>
+/// A checkpoint folder laid out as DeepSpeed's: one <c>global_step{N}</c> folder per checkpoint and a <c>latest</c>
+/// file naming the newest. A checkpoint is written into <c>global_step{N}.partial</c> and renamed when complete, and
+/// <c>latest</c> is replaced by rename, so a run killed while saving leaves the previous checkpoint intact.
+/// </summary>
+internal sealed class CheckpointStore
+{
+    public const string LatestFileName = "latest", StateFileName = "state.json", WeightsFileName = "model_states.bin", OptimizerFileName = "optim_states.pt";
+    private const string TagPrefix = "global_step", PartialSuffix = ".partial";
+
+    public CheckpointStore(string directory, int keep)
+    {
+        Directory = directory;
+        Keep = keep;
+    }
+
+    public string Directory { get; }
+
+    public int Keep { get; }
+
+    /// <summary>The newest complete checkpoint's folder, or null when there is none.</summary>
+    public string? Latest()
+    {
+        string latest = Path.Combine(Directory, LatestFileName);
+        if (!File.Exists(latest))
+            return null;
+        string tag = File.ReadAllText(latest).Trim();
+        string folder = Path.Combine(Directory, tag);
+        if (!System.IO.Directory.Exists(folder) || !File.Exists(Path.Combine(folder, StateFileName)))
+            throw new InvalidDataException($"Checkpoint folder '{Directory}': '{LatestFileName}' names '{tag}', which is missing or incomplete.");
+        return folder;
+    }
+
+    /// <summary>The folder that ranks write step <paramref name="step"/>'s files into before <see cref="Commit"/>.</summary>
+    public string PartialFolder(long step) => Path.Combine(Directory, TagPrefix + step + PartialSuffix);
+
+    /// <summary>Rank 0, once every rank has written: makes the partial folder the checkpoint, points latest at it, prunes old ones.</summary>
+    public void Commit(long step)
+    {
+        string tag = TagPrefix + step, folder = Path.Combine(Directory, tag);
+        if (System.IO.Directory.Exists(folder))
+            System.IO.Directory.Delete(folder, recursive: true);
+        System.IO.Directory.Move(PartialFolder(step), folder);
+        string temp = Path.Combine(Directory, LatestFileName + ".tmp");
+        File.WriteAllText(temp, tag);
+        File.Move(temp, Path.Combine(Directory, LatestFileName), overwrite: true);
+        var older = System.IO.Directory.GetDirectories(Directory, TagPrefix + "*")
+            .Select(path => (Path: path, Step: long.TryParse(Path.GetFileName(path)[TagPrefix.Length..], out long s) ? s : -1))
+            .Where(c => c.Step >= 0 && c.Step != step)
+            .OrderByDescending(c => c.Step)
+            .Skip(Keep - 1);
+        foreach (var (path, _) in older)
+            System.IO.Directory.Delete(path, recursive: true);
+    }
+
+    public static void WriteState(string folder, TrainingState state) =>
+        File.WriteAllText(Path.Combine(folder, StateFileName), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
+
+    public static TrainingState ReadState(string folder)
+    {
+        string path = Path.Combine(folder, StateFileName);
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(path)) ?? throw new InvalidDataException($"'{path}' is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"Checkpoint state '{path}' is not valid: {e.Message}", e);
+        }
+    }
+
+    public static string RngFileName(int rank) => $"rng_rank{rank}.bin";
+}

@@ -1,0 +1,46 @@
+namespace Microsoft.ML.Zero.Training;
+
+/// <summary>
+/// Everything beyond tensors that a checkpoint must carry to continue a run exactly: where in the data the run is,
+/// the step counters (the LR schedule's position is the global step), the loss scaler, and what the run was, so a
+/// resume can refuse a checkpoint that does not fit.
+/// </summary>
+internal sealed record TrainingState
+{
+    public int FormatVersion { get; init; } = 1;
+
+    public long GlobalStep { get; init; }
+
+    public long SkippedSteps { get; init; }
+
+    /// <summary>The epoch in progress (from 0) and the optimizer steps of it already taken.</summary>
+    public int Epoch { get; init; }
+
+    public int StepInEpoch { get; init; }
+
+    /// <summary>Rows x loss summed so far in the epoch, so the epoch's mean loss is reported as without the break.</summary>
+    public double EpochLossTotal { get; init; }
+
+    public LossScalerState? LossScaler { get; init; }
+
+    public int WorldSize { get; init; }
+
+    public int TrainBatchSize { get; init; }
+
+    public int MicroBatchPerRank { get; init; }
+
+    public int GradientAccumulationSteps { get; init; }
+
+    public long RowCount { get; init; }
+
+    public int Seed { get; init; }
+
+    public long ParameterCount { get; init; }
+
+    public string Precision { get; init; } = "";
+
+    public string Optimizer { get; init; } = "";
+}
+
+/// <summary>The dynamic loss scaler's position (DeepSpeed's cur_scale, cur_hysteresis, cur_iter, last_overflow_iter).</summary>
+internal sealed record LossScalerState(double Scale, int HysteresisLeft, long Iteration, long LastOverflowIteration);

@@ -1,0 +1,115 @@
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Models;
+
+namespace Microsoft.ML.Zero.Tests;
+
+/// <summary>Checkpoints written during training, and runs that resume from them.</summary>
+[TestClass]
+public sealed class CheckpointTests
+{
+    // 150 iris rows, 2 ranks x 8: 10 steps per epoch, 30 in all; bf16 with fp32 master weights, dropout, a schedule.
+    private static ZeroTrainerOptions Options(string? checkpoints, int worldSize = 2, int batch = 8) => new()
+    {
+        WorldSize = worldSize, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, Dropout = 0.2f, LearningRate = 0.01,
+        CheckpointDirectory = checkpoints, CheckpointEverySteps = checkpoints is null ? 0 : 3, KeepCheckpoints = 2,
+        DeepSpeed = new ZeroOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupDecayLR { WarmupNumSteps = 5 } },
+    };
+
+    private static float[] Train(MLContext mlContext, ZeroTrainerOptions options, IDataView data)
+    {
+        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
+        var weights = MlpTrainerTests.Weights(replicas[0]);
+        foreach (var replica in replicas)
+            replica.Dispose();
+        return weights;
+    }
+
+    // The data fails when read for the third epoch: one pass counts the rows, then each rank reads every epoch.
+    private static IDataView FailingInEpoch3(MLContext mlContext, IDataView data)
+    {
+        int read = 0;
+        return mlContext.Data.FilterByCustomPredicate<IrisFeatures>(data, _ =>
+            Interlocked.Increment(ref read) > 150 * 5 ? throw new IOException("the disk went away") : false);
+    }
+
+    [TestMethod]
+    public void ARunStoppedMidEpochResumesToTheSameWeightsAsAnUninterruptedRun()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var lines = new List<string>();
+        mlContext.Log += (_, e) => { if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) lock (lines) lines.Add(e.RawMessage); };
+        var data = MlpTrainerTests.PreparedIris(mlContext);
+        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
+        try
+        {
+            float[] uninterrupted = Train(mlContext, Options(null), data);
+
+            var failure = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory), FailingInEpoch3(mlContext, data)));
+            StringAssert.Contains(failure.ToString(), "the disk went away");
+            // Checkpoints every 3 steps: the last before the failure is step 18, in epoch 2 (steps 11-20); 2 are kept.
+            Assert.AreEqual("global_step18", File.ReadAllText(Path.Combine(directory, "latest")));
+            CollectionAssert.AreEquivalent(new[] { "global_step15", "global_step18", "latest" },
+                Directory.GetFileSystemEntries(directory).Select(Path.GetFileName).ToArray());
+            CollectionAssert.IsSubsetOf(new[] { "state.json", "model_states.bin", "optim_states.pt", "rng_rank0.bin", "rng_rank1.bin" },
+                Directory.GetFiles(Path.Combine(directory, "global_step18")).Select(Path.GetFileName).ToArray());
+
+            float[] resumed = Train(mlContext, Options(directory), data);
+            Assert.IsTrue(lines.Any(l => l.Contains("Resuming from", StringComparison.Ordinal) && l.Contains("epoch 2, step 8 of it, global step 18", StringComparison.Ordinal)),
+                string.Join("\n", lines));
+            CollectionAssert.AreEqual(uninterrupted, resumed, "resumed weights differ from the uninterrupted run's");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void ResumingOnOtherRanksNeedsTheSameGlobalBatch()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var lines = new List<string>();
+        mlContext.Log += (_, e) => { if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) lock (lines) lines.Add(e.RawMessage); };
+        var data = MlpTrainerTests.PreparedIris(mlContext);
+        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
+        try
+        {
+            Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory), FailingInEpoch3(mlContext, data)));
+
+            var error = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory, worldSize: 1, batch: 8), data));
+            StringAssert.Contains(error.ToString(), "train_batch_size 16 (2 rank(s) x 8 x 1); this run has 8 (1 rank(s) x 8 x 1)");
+
+            // One rank with batch 16 takes the same global steps: it continues the run.
+            float[] weights = Train(mlContext, Options(directory, worldSize: 1, batch: 16), data);
+            Assert.IsTrue(weights.All(float.IsFinite));
+            Assert.IsTrue(lines.Any(l => l.Contains("(written by 2 rank(s), now 1)", StringComparison.Ordinal)), string.Join("\n", lines));
+            Assert.AreEqual("global_step30", File.ReadAllText(Path.Combine(directory, "latest")));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void CheckpointOptionsAreChecked()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var noFolder = new ZeroTrainerOptions { CheckpointEverySteps = 5 };
+        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().Trainer(noFolder));
+        StringAssert.Contains(error.Message, "ZeroTrainerOptions.CheckpointDirectory");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().Trainer(new ZeroTrainerOptions { KeepCheckpoints = 0 }));
+
+        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "latest"), "global_step99");
+            var broken = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory), MlpTrainerTests.PreparedIris(mlContext)));
+            StringAssert.Contains(broken.ToString(), "'latest' names 'global_step99', which is missing or incomplete");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
