@@ -9,13 +9,20 @@ namespace Microsoft.ML.Zero.Tests;
 /// </summary>
 public static class MpiJob
 {
-    public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout, ZeroDataSharding sharding = ZeroDataSharding.SplitRows) => new()
+    public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout, ZeroDataSharding sharding = ZeroDataSharding.SplitRows, string? checkpoints = null) => new()
     {
         WorldSize = 2, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
-        CommunicationTimeout = timeout, Sharding = sharding,
+        CommunicationTimeout = timeout, Sharding = sharding, CheckpointDirectory = checkpoints, CheckpointEverySteps = checkpoints is null ? 0 : 100,
     };
 
-    /// <summary>mpi-train &lt;weights.bin&gt; none|fail-rank|kill-rank|stall-rank|uneven|uneven-split &lt;rank&gt;</summary>
+    /// <summary>The long run of the kill-and-resume test: 200 epochs of 10 steps.</summary>
+    public const int LongRunEpochs = 200;
+
+    public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
+
+    /// <summary>
+    /// mpi-train &lt;weights.bin&gt; none|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
         int rank = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0");
@@ -26,8 +33,26 @@ public static class MpiJob
         int epochs = 3;
         var timeout = TimeSpan.FromSeconds(60);
         var sharding = ZeroDataSharding.SplitRows;
+        string? checkpoints = null;
         switch (fault)
         {
+            case "long":
+                epochs = LongRunEpochs;
+                break;
+            case "checkpoint-resume":
+                epochs = LongRunEpochs;
+                checkpoints = CheckpointFolder(weightsPath);
+                break;
+            case "checkpoint-kill":
+                epochs = LongRunEpochs;
+                checkpoints = CheckpointFolder(weightsPath);
+                if (faulty)
+                {
+                    // Dies (SIGKILL, no clean-up) soon after the first checkpoint is complete, in the middle of training.
+                    string latest = Path.Combine(checkpoints, "latest");
+                    _ = new Timer(_ => { if (File.Exists(latest)) Process.GetCurrentProcess().Kill(); }, null, TimeSpan.Zero, TimeSpan.FromMilliseconds(20));
+                }
+                break;
             case "uneven" or "uneven-split":
                 // Each rank reads its own rows, all three species on both: 112 on rank 0, 38 on rank 1, shards 9 batches apart.
                 var own = Datasets.Iris().Where((_, i) => (i % 4 == 0) == (rank == 1));
@@ -61,7 +86,7 @@ public static class MpiJob
                 }
                 break;
         }
-        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding)).TrainReplicas(data, out _);
+        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints)).TrainReplicas(data, out _);
         if (rank == 0)
         {
             var weights = MlpTrainerTests.Weights(replicas[0]);

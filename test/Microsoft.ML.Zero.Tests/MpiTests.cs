@@ -135,4 +135,31 @@ public sealed class MpiTests
             Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
         }
     }
+
+    [TestMethod]
+    public void AnMpiJobKilledMidRunResumesFromItsCheckpointToTheUninterruptedWeights()
+    {
+        string weightsPath = WeightsPath();
+        try
+        {
+            var (killedExit, killedOutput, _) = MpiRun(weightsPath, "checkpoint-kill", 1);
+            Assert.AreNotEqual(0, killedExit, killedOutput);
+            Assert.IsFalse(File.Exists(weightsPath), "the killed job finished training");
+            string latest = File.ReadAllText(Path.Combine(MpiJob.CheckpointFolder(weightsPath), "latest"));
+            Assert.IsTrue(int.Parse(latest["global_step".Length..]) < MpiJob.LongRunEpochs * 10, $"latest is {latest}: the job was killed after its end");
+
+            var (resumedExit, resumedOutput, _) = MpiRun(weightsPath, "checkpoint-resume");
+            Assert.AreEqual(0, resumedExit, resumedOutput);
+            StringAssert.Contains(resumedOutput, "Resuming from");
+            var resumed = MpiJob.ReadWeights(weightsPath);
+
+            var (exitCode, output, _) = MpiRun(weightsPath, "long");
+            Assert.AreEqual(0, exitCode, output);
+            CollectionAssert.AreEqual(MpiJob.ReadWeights(weightsPath), resumed, "the resumed job ended with other weights than an uninterrupted one");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
+        }
+    }
 }
