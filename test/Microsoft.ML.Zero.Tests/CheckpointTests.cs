@@ -50,8 +50,15 @@ public sealed class CheckpointTests
             Assert.AreEqual("global_step18", File.ReadAllText(Path.Combine(directory, "latest")));
             CollectionAssert.AreEquivalent(new[] { "global_step15", "global_step18", "latest" },
                 Directory.GetFileSystemEntries(directory).Select(Path.GetFileName).ToArray());
-            CollectionAssert.IsSubsetOf(new[] { "state.json", "model_states.bin", "optim_states.pt", "rng_rank0.bin", "rng_rank1.bin" },
+            CollectionAssert.IsSubsetOf(new[] { "state.json", "config.json", "model_states.bin", "optim_states.pt", "rng_rank0.bin", "rng_rank1.bin" },
                 Directory.GetFiles(Path.Combine(directory, "global_step18")).Select(Path.GetFileName).ToArray());
+            using (var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "global_step18", "config.json"))))
+            {
+                Assert.AreEqual(16, config.RootElement.GetProperty("train_batch_size").GetInt32());
+                Assert.AreEqual("Bf16", config.RootElement.GetProperty("precision").GetString());
+                                Assert.AreEqual("WarmupDecayLR", config.RootElement.GetProperty("scheduler").GetProperty("type").GetString());
+                Assert.AreEqual(30, config.RootElement.GetProperty("scheduler").GetProperty("params").GetProperty("TotalNumSteps").GetInt32());
+            }
 
             float[] resumed = Train(mlContext, Options(directory), data);
             Assert.IsTrue(lines.Any(l => l.Contains("Resuming from", StringComparison.Ordinal) && l.Contains("epoch 2, step 8 of it, global step 18", StringComparison.Ordinal)),

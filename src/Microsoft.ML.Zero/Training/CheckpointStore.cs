@@ -9,7 +9,8 @@ namespace Microsoft.ML.Zero.Training;
 /// </summary>
 internal sealed class CheckpointStore
 {
-    public const string LatestFileName = "latest", StateFileName = "state.json", WeightsFileName = "model_states.bin", OptimizerFileName = "optim_states.pt";
+    public const string LatestFileName = "latest", StateFileName = "state.json", ConfigFileName = "config.json",
+        WeightsFileName = "model_states.bin", OptimizerFileName = "optim_states.pt";
     private const string TagPrefix = "global_step", PartialSuffix = ".partial";
 
     public CheckpointStore(string directory, int keep)
@@ -59,6 +60,33 @@ internal sealed class CheckpointStore
 
     public static void WriteState(string folder, TrainingState state) =>
         File.WriteAllText(Path.Combine(folder, StateFileName), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
+
+    /// <summary>The run's resolved engine settings, for people reading the checkpoint; resuming checks state.json.</summary>
+    public static void WriteConfig(string folder, EngineSettings settings, BatchSizes batch)
+    {
+        var optimizer = settings.Optimizer;
+        var config = new
+        {
+            train_batch_size = batch.TrainBatchSize,
+            train_micro_batch_size_per_gpu = batch.MicroBatchPerRank,
+            gradient_accumulation_steps = batch.GradientAccumulationSteps,
+            precision = settings.Precision.ToString(),
+            fp16 = settings.Precision == ZeroPrecision.Fp16 ? settings.LossScaling : null,
+            gradient_clipping = settings.GradientClipping,
+            prescale_gradients = settings.PrescaleGradients,
+            gradient_predivide_factor = settings.GradientPredivideFactor,
+            optimizer = new
+            {
+                type = optimizer.Kind.ToString(),
+                @params = new { lr = optimizer.LearningRate, betas = new[] { optimizer.Beta1, optimizer.Beta2 }, eps = optimizer.Epsilon,
+                    weight_decay = optimizer.WeightDecay, momentum = optimizer.Momentum, dampening = optimizer.Dampening, nesterov = optimizer.Nesterov },
+            },
+            scheduler = settings.Schedule is { } schedule ? new { type = schedule.GetType().Name, @params = (object)schedule } : null,
+        };
+        var options = new JsonSerializerOptions { WriteIndented = true, IncludeFields = true };
+        options.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+        File.WriteAllText(Path.Combine(folder, ConfigFileName), JsonSerializer.Serialize(config, options));
+    }
 
     public static TrainingState ReadState(string folder)
     {

@@ -96,7 +96,7 @@ internal sealed class ShardedTraining
                 if (Checkpoints is not null && CheckpointEverySteps > 0 && taken % CheckpointEverySteps == 0)
                 {
                     bool epochDone = step + 1 == stepsPerEpoch;
-                    Save(engine, communicator, plan, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal);
+                    Save(engine, communicator, plan, settings, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal);
                 }
             }
             if (reports)
@@ -109,7 +109,8 @@ internal sealed class ShardedTraining
 
     // Every rank writes its random stream into the partial folder; rank 0 writes the weights, optimizer and state,
     // then renames the folder once all are done.
-    private void Save(DataParallelEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int stepInEpoch, double lossTotal)
+    private void Save(DataParallelEngine engine, ICommunicator communicator, ShardPlan plan, EngineSettings settings, Generator? generator,
+        int epoch, int stepInEpoch, double lossTotal)
     {
         var store = Checkpoints!;
         long step = engine.GlobalStep + engine.SkippedSteps;
@@ -129,6 +130,7 @@ internal sealed class ShardedTraining
         if (communicator.Rank == 0)
         {
             engine.SaveState(folder);
+            CheckpointStore.WriteConfig(folder, settings, _batch);
             CheckpointStore.WriteState(folder, new TrainingState
             {
                 GlobalStep = engine.GlobalStep, SkippedSteps = engine.SkippedSteps, Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal,
