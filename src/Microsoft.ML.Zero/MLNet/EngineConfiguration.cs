@@ -6,6 +6,9 @@ namespace Microsoft.ML.Zero;
 internal sealed record TrainerValues(
     int BatchSize, ZeroOptimizer Optimizer, double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, double Momentum);
 
+/// <summary>How long a trainer runs, over which rows, and where it keeps checkpoints: the same options on every trainer.</summary>
+internal sealed record RunValues(int MaxEpochs, int Seed, ZeroDataSharding Sharding, string? CheckpointDirectory, int CheckpointEverySteps, int KeepCheckpoints);
+
 /// <summary>
 /// A trainer's options merged with its <see cref="ZeroOptions"/>: values the ZeroOptions leave unset (or "auto") come
 /// from the trainer's options; a value both set, differently, is an error naming both (as the Hugging Face Trainer
@@ -53,6 +56,19 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         var engine = new EngineSettings(zero.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler);
         return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings);
     }
+
+    /// <summary>The per-rank training loop for <paramref name="rowCount"/> rows; <paramref name="afterEpoch"/> adds to each epoch's log line.</summary>
+    public ShardedTraining CreateTraining(long rowCount, RunValues run, Action<string> log, Func<string>? afterEpoch = null) =>
+        new(rowCount, Batch, run.MaxEpochs, run.Seed, Settings)
+        {
+            EpochCompleted = (epoch, loss) => log($"Epoch {epoch}/{run.MaxEpochs}: mean training loss {loss:F4}." + afterEpoch?.Invoke()),
+            Log = log,
+            StepsPerPrint = StepsPerPrint,
+            WallClockBreakdown = WallClockBreakdown,
+            InputPerRank = run.Sharding == ZeroDataSharding.InputPerRank,
+            Checkpoints = run.CheckpointDirectory is { } directory ? new CheckpointStore(directory, run.KeepCheckpoints) : null,
+            CheckpointEverySteps = run.CheckpointEverySteps,
+        };
 
     /// <summary>A one-line summary for the training log.</summary>
     public string Describe(int worldSize) =>

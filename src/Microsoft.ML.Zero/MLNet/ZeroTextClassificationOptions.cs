@@ -99,6 +99,8 @@ public sealed class ZeroTextClassificationOptions
         Require(!string.IsNullOrEmpty(CheckpointPath), nameof(CheckpointPath), CheckpointPath ?? "null", "the path of a Hugging Face BERT folder");
     }
 
+    internal RunValues Run => new(MaxEpochs, Seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints);
+
     private static void Require(bool condition, string option, object value, string expected) =>
         OptionCheck.Require(condition, "ZeroTextClassificationOptions." + option, value, expected);
 }

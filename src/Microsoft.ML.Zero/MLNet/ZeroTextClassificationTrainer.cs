@@ -58,16 +58,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 checkpoint.LoadInto(replicas[0].Encoder);
 
             var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-            var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
-            {
-                EpochCompleted = (epoch, loss) => log.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}." + ValidationReport(replicas[0], encoder, outputs)),
-                Log = log.Info,
-                StepsPerPrint = config.StepsPerPrint,
-                InputPerRank = _options.Sharding == ZeroDataSharding.InputPerRank,
-                Checkpoints = _options.CheckpointDirectory is { } checkpoints ? new CheckpointStore(checkpoints, _options.KeepCheckpoints) : null,
-                CheckpointEverySteps = _options.CheckpointEverySteps,
-                WallClockBreakdown = config.WallClockBreakdown,
-            };
+            var training = config.CreateTraining(rowCount, _options.Run, log.Info, () => ValidationReport(replicas[0], encoder, outputs));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
                 {

@@ -57,16 +57,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
 
             var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
             var replicas = layout.CreateReplicas(_options.Seed, generator => new MlpClassifier(shape, generator), out var generators);
-            var training = new ShardedTraining(rowCount, config.Batch, _options.MaxEpochs, _options.Seed, config.Settings)
-            {
-                EpochCompleted = (epoch, loss) => log.Info($"Epoch {epoch}/{_options.MaxEpochs}: mean training loss {loss:F4}."),
-                Log = log.Info,
-                StepsPerPrint = config.StepsPerPrint,
-                InputPerRank = _options.Sharding == ZeroDataSharding.InputPerRank,
-                Checkpoints = _options.CheckpointDirectory is { } checkpoints ? new CheckpointStore(checkpoints, _options.KeepCheckpoints) : null,
-                CheckpointEverySteps = _options.CheckpointEverySteps,
-                WallClockBreakdown = config.WallClockBreakdown,
-            };
+            var training = config.CreateTraining(rowCount, _options.Run, log.Info);
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
                 {

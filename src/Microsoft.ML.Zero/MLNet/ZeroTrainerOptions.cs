@@ -119,6 +119,8 @@ public sealed class ZeroTrainerOptions
         Require(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(" or ", Enum.GetNames<MlpActivation>()));
     }
 
+    internal RunValues Run => new(MaxEpochs, Seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints);
+
     private static void Require(bool condition, string option, object value, string expected) =>
         OptionCheck.Require(condition, "ZeroTrainerOptions." + option, value, expected);
 }
