@@ -11,15 +11,22 @@ internal static class ChildProcess
 {
     public const string Flag = "--child";
 
-    public static T Run<T>(params string[] arguments)
+    public static T Run<T>(params string[] arguments) => Start<T>(null, arguments);
+
+    /// <summary>Runs the measurement as an OpenMPI job of <paramref name="ranks"/> processes; rank 0's last line is the result.</summary>
+    public static T RunUnderMpi<T>(int ranks, params string[] arguments) =>
+        Start<T>(new[] { "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", ranks.ToString() }, arguments);
+
+    private static T Start<T>(string[]? launcher, string[] arguments)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
-        start.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
-        start.ArgumentList.Add(Flag);
-        foreach (var argument in arguments)
+        var command = new List<string>(launcher ?? Array.Empty<string>()) { Environment.ProcessPath! };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+            command.Add(typeof(ChildProcess).Assembly.Location); // running through the dotnet host, not the apphost
+        command.Add(Flag);
+        command.AddRange(arguments);
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true };
+        foreach (var argument in command.Skip(1))
             start.ArgumentList.Add(argument);
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) != "dotnet")
-            start.ArgumentList.RemoveAt(0); // running as the apphost: no dll argument
         using var process = Process.Start(start)!;
         string? last = null;
         while (process.StandardOutput.ReadLine() is { } line)
@@ -30,9 +37,14 @@ internal static class ChildProcess
         process.WaitForExit();
         if (process.ExitCode != 0 || last is null)
             throw new InvalidOperationException($"The benchmark child '{string.Join(' ', arguments)}' failed with exit code {process.ExitCode}.");
-        return JsonSerializer.Deserialize<T>(last)!;
+        // Under mpirun the line may start with terminal control codes the runtime writes first.
+        return JsonSerializer.Deserialize<T>(last[Math.Max(0, last.IndexOf('{'))..])!;
     }
 
-    /// <summary>Prints the result as the child's last output line.</summary>
-    public static void Report<T>(T result) => Console.WriteLine(JsonSerializer.Serialize(result));
+    /// <summary>Prints the result as the child's last output line (only rank 0's under mpirun).</summary>
+    public static void Report<T>(T result)
+    {
+        if ((Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0") == "0")
+            Console.WriteLine(JsonSerializer.Serialize(result));
+    }
 }

@@ -7,6 +7,7 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
     switch (args[1])
     {
         case FineTuneBenchmark.Name: ChildProcess.Report(FineTuneBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
+        case AllReduceBenchmark.MpiChild: ChildProcess.Report(AllReduceBenchmark.MeasureMpi(int.Parse(args[2]))); break;
         default: throw new ArgumentException($"Unknown benchmark '{args[1]}'.");
     }
     return 0;
@@ -16,6 +17,7 @@ var benchmarks = new Dictionary<string, Func<string>>
 {
     [FineTuneBenchmark.Name] = FineTuneBenchmark.Run,
     ["precision"] = FineTuneBenchmark.RunPrecision,
+    [AllReduceBenchmark.Name] = AllReduceBenchmark.Run,
 };
 string report = Path.GetFullPath(ReportPathArgument() ?? Path.Combine(RepositoryRoot(), "docs", "benchmarks.md"));
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) && a != ReportPathArgument()).ToList();

@@ -45,6 +45,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                 mpi.Initialized(&initialized);
                 if (initialized == 0)
                 {
+                    OpenMpiTuning.Apply();
                     // MPI_Init waits for every process of the job, and MPI_Abort is not available before it returns:
                     // a rank that never arrives ends this process, which makes mpirun end the job.
                     using (new Timer(_ => ExitWaiting(launch, timeout), null, timeout, Timeout.InfiniteTimeSpan))
