@@ -100,7 +100,7 @@ internal static class FineTuneBenchmark
         var texts = split.TrainSet.GetColumn<string>("Text").ToList();
         long tokens = texts.Sum(text => (long)encoder.Encode(text, null).Ids.Length) * Epochs;
         int steps = (texts.Count + GlobalBatch - 1) / GlobalBatch * Epochs;
-        return new Result(ranks, options.BatchSize, precision.ToString(), metrics.MicroAccuracy, seconds, steps, texts.Count, tokens, PeakMemory.ResidentBytes());
+        return new Result(ranks, options.BatchSize, precision.ToString(), metrics.MicroAccuracy, seconds, steps, texts.Count, tokens, ResidentMemory.Peak());
     }
 
     private static double BaselineAccuracy()
