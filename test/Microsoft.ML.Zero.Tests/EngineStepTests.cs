@@ -58,7 +58,7 @@ public sealed class EngineStepTests
         return nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
     }
 
-    private static float[] Weights(MlpClassifier model)
+    private static float[] Weights(nn.Module model)
     {
         using var scope = NewDisposeScope();
         return cat(model.parameters().Select(p => p.detach().to(ScalarType.Float32).flatten()).ToList()).data<float>().ToArray();
@@ -225,5 +225,97 @@ public sealed class EngineStepTests
             foreach (var replica in replicas)
                 replica.Dispose();
         }
+    }
+
+    [TestMethod]
+    public void OverlappedBucketsGiveTheSameWeightsAsOneAllReduceAfterBackward()
+    {
+        // 2 ranks, 2 micro-batches per step; buckets of 16 values split the MLP into [layer 1] and [layer 0]: layer 1's
+        // bucket leaves during backward, layer 0's (its input needs no gradient) after it.
+        foreach (var precision in new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 })
+        {
+            var plain = new EngineSettings(precision, new Fp16Options(), 1.0, false, 1, AdamW(), null);
+            var overlapped = plain with { OverlapCommunication = true, ReduceBucketSize = 16 };
+            var (plainWeights, _) = TrainAccumulating(plain);
+            var (overlappedWeights, early) = TrainAccumulating(overlapped);
+            CollectionAssert.AreEqual(plainWeights, overlappedWeights, $"{precision}: overlapped buckets changed the result");
+            Assert.AreEqual(6, early, $"{precision}: one bucket per step should leave during backward");
+        }
+    }
+
+    private static (float[] Weights, int BucketsDuringBackward) TrainAccumulating(EngineSettings settings)
+    {
+        TorchRuntimeForTests.Load();
+        manual_seed(1);
+        var replicas = Enumerable.Range(0, 2).Select(rank => new MlpClassifier(Shape, new Generator((ulong)rank))).ToArray();
+        try
+        {
+            var results = InProcessLauncher.Run(2, TimeSpan.FromMinutes(1), communicator =>
+            {
+                var model = replicas[communicator.Rank];
+                using var engine = new DataParallelEngine(model, communicator, settings);
+                for (int step = 0; step < 6; step++)
+                {
+                    int first = (step * 4 + communicator.Rank * 2) * 4 % (Iris.Length - 8);
+                    engine.Step(new Func<Tensor?>[] { () => LossSum(model, first, false), () => LossSum(model, first + 4, false) }, 16);
+                }
+                engine.RestoreFullPrecision();
+                return (Weights(model), engine.BucketsReducedDuringBackward);
+            });
+            CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
+            return results[0];
+        }
+        finally
+        {
+            foreach (var replica in replicas)
+                replica.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void OverlappedBucketsMatchOnABertWithDropout()
+    {
+        // A small random BERT: every layer's buckets but the embeddings' leave during backward.
+        var config = new Models.Bert.BertConfig(100, 32, 2, 4, 64, "gelu", 0.1, 0.1, 32, 2, 1e-12, 0);
+        float[] Run(bool overlap, out int early)
+        {
+            TorchRuntimeForTests.Load();
+            manual_seed(3);
+            var generators = new[] { new Generator(10), new Generator(11) };
+            var replicas = generators.Select(g => new Models.Bert.BertClassifier(config, 2, g)).ToArray();
+            var settings = new EngineSettings(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, AdamW(), null)
+                { OverlapCommunication = overlap, ReduceBucketSize = 3000 };
+            try
+            {
+                var results = InProcessLauncher.Run(2, TimeSpan.FromMinutes(1), communicator =>
+                {
+                    var model = replicas[communicator.Rank];
+                    model.train();
+                    using var engine = new DataParallelEngine(model, communicator, settings);
+                    var random = new Random(communicator.Rank);
+                    for (int step = 0; step < 4; step++)
+                    {
+                        var ids = tensor(Enumerable.Range(0, 4 * 12).Select(_ => (long)random.Next(1, 100)).ToArray(), new long[] { 4, 12 });
+                        var batch = new Models.Bert.BertBatch(ids, zeros_like(ids), ones(4, 12, dtype: ScalarType.Bool));
+                        var labels = tensor(new long[] { 0, 1, 1, 0 });
+                        engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(batch), labels, reduction: nn.Reduction.Sum) }, 8);
+                    }
+                    return (Weights(model), engine.BucketsReducedDuringBackward);
+                });
+                CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
+                early = results[0].Item2;
+                return results[0].Item1;
+            }
+            finally
+            {
+                foreach (var replica in replicas)
+                    replica.Dispose();
+            }
+        }
+
+        var plain = Run(false, out _);
+        var overlapped = Run(true, out int early);
+        CollectionAssert.AreEqual(plain, overlapped, "overlapped buckets changed the result");
+        Assert.IsTrue(early >= 4 * 3, $"only {early} buckets left during backward over 4 steps");
     }
 }

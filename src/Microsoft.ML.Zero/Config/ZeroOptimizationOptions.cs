@@ -9,11 +9,17 @@ public sealed class ZeroOptimizationOptions
     /// <summary>The ZeRO stage; only 0 is done here [<c>zero_optimization.stage</c>].</summary>
     public int Stage;
 
-    /// <summary>Overlap the gradient all-reduce with the backward pass [<c>zero_optimization.overlap_comm</c>].</summary>
+    /// <summary>25 MiB of fp32 values, PyTorch DDP's bucket size.</summary>
+    internal const long DefaultReduceBucketSize = 25 << 18;
+
+    /// <summary>
+    /// All-reduce gradients in buckets while the backward pass runs, on a communication thread, instead of the whole
+    /// buffer after it [<c>zero_optimization.overlap_comm</c>].
+    /// </summary>
     public bool OverlapCommunication;
 
-    /// <summary>Gradient elements per all-reduce bucket [<c>zero_optimization.reduce_bucket_size</c>].</summary>
-    public long ReduceBucketSize = 500_000_000;
+    /// <summary>Gradient values per all-reduce bucket when overlapping; 25 MiB of fp32 by default [<c>zero_optimization.reduce_bucket_size</c>].</summary>
+    public long ReduceBucketSize = DefaultReduceBucketSize;
 
     /// <summary>Gradients live in one contiguous buffer [<c>zero_optimization.contiguous_gradients</c>]; always so at stage 0 here.</summary>
     public bool ContiguousGradients = true;

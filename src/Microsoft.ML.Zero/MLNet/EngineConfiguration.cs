@@ -53,7 +53,11 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         };
         if (settings.Nesterov && (settings.Momentum <= 0 || settings.Dampening != 0))
             throw new ArgumentOutOfRangeException("ZeroOptions.Optimizer.Nesterov", "Nesterov momentum needs a momentum above 0 and dampening 0 (optimizer.params.nesterov).");
-        var engine = new EngineSettings(zero.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler);
+        var engine = new EngineSettings(zero.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler)
+        {
+            OverlapCommunication = zero.ZeroOptimization.OverlapCommunication,
+            ReduceBucketSize = zero.ZeroOptimization.ReduceBucketSize,
+        };
         return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings);
     }
 

@@ -32,7 +32,7 @@ internal sealed class MlpClassifier : nn.Module<Tensor, Tensor>
     public MlpShape Shape { get; }
 
     // Features arrive in fp32; in bf16/fp16 training the layers hold low-precision weights.
-    public override Tensor forward(Tensor features) => layers.forward(features.to(_firstLayer.weight!.dtype));
+    public override Tensor forward(Tensor features) => layers.call(features.to(_firstLayer.weight!.dtype));
 
     private static nn.Module<Tensor, Tensor> Activation(MlpActivation activation) => activation switch
     {

@@ -32,6 +32,7 @@ internal sealed class DataParallelEngine : IDisposable
 
     private readonly optim.Optimizer _optimizer;
     private readonly DynamicLossScaler? _lossScaler;
+    private readonly OverlappedReducer? _reducer;
 
     public DataParallelEngine(nn.Module module, ICommunicator communicator, EngineSettings settings)
     {
@@ -64,6 +65,8 @@ internal sealed class DataParallelEngine : IDisposable
         }
         if (settings.Precision == ZeroPrecision.Fp16)
             _lossScaler = new DynamicLossScaler(settings.LossScaling);
+        if (settings.OverlapCommunication)
+            _reducer = new OverlappedReducer(module, _modelParameters, _gradients, _lowPrecisionGradients, communicator, settings.ReduceBucketSize);
         _optimizer = settings.Optimizer.Create(named.Select((p, i) => (p.Name, _optimizedParameters[i])).ToList());
     }
 
@@ -77,6 +80,9 @@ internal sealed class DataParallelEngine : IDisposable
     public double LossScale => _lossScaler?.Scale ?? 1;
 
     public EngineTimings Timings { get; } = new();
+
+    /// <summary>With overlap_comm: how many gradient buckets left while backward was still running.</summary>
+    public int BucketsReducedDuringBackward => _reducer?.LaunchedDuringBackward ?? 0;
 
     /// <summary>The number of trainable values (the length of the weights a checkpoint holds).</summary>
     public long ParameterCount => _count;
@@ -136,27 +142,45 @@ internal sealed class DataParallelEngine : IDisposable
 
         (_lowPrecisionGradients ?? _gradients).zero_();
         double localLoss = 0;
-        foreach (var microBatch in microBatches)
+        for (int micro = 0; micro < microBatches.Count; micro++)
         {
             using var microScope = NewDisposeScope();
+            // Only the last micro-batch's layers signal (they are wrapped during its forward pass).
+            bool overlapping = _reducer is not null && micro == microBatches.Count - 1;
+            if (overlapping)
+            {
+                _reducer!.BeginBoundary();
+                _reducer.Active = true;
+            }
             long started = EngineTimings.Start();
-            var lossSum = microBatch();
+            var lossSum = microBatches[micro]();
             Timings.Forward += Stopwatch.GetElapsedTime(started);
-            if (lossSum is null)
+            var loss = lossSum is null ? null : lossSum.to(ScalarType.Float32) * wireScale;
+            if (loss is not null)
+                localLoss += loss.item<float>();
+            // The loss rides in the first bucket, which may leave while backward is still running.
+            if (overlapping)
+                _gradients[_count] = localLoss;
+            if (loss is null)
                 continue;
             started = EngineTimings.Start();
-            var loss = lossSum.to(ScalarType.Float32) * wireScale;
-            localLoss += loss.item<float>();
             (lossScale == 1 ? loss : loss * lossScale).backward();
             Timings.Backward += Stopwatch.GetElapsedTime(started);
         }
 
         long reduceStarted = EngineTimings.Start();
         var gradients = _gradients.narrow(0, 0, _count);
-        if (_lowPrecisionGradients is not null)
-            gradients.copy_(_lowPrecisionGradients);
-        _gradients[_count] = localLoss;
-        _communicator.AllReduce(TensorMemory.AsSpan(_gradients), ReduceOperation.Sum);
+        if (_reducer is not null)
+        {
+            _reducer.Finish();
+        }
+        else
+        {
+            if (_lowPrecisionGradients is not null)
+                gradients.copy_(_lowPrecisionGradients);
+            _gradients[_count] = localLoss;
+            _communicator.AllReduce(TensorMemory.AsSpan(_gradients), ReduceOperation.Sum);
+        }
         Timings.AllReduce += Stopwatch.GetElapsedTime(reduceStarted);
 
         long stepStarted = EngineTimings.Start();
@@ -303,6 +327,7 @@ internal sealed class DataParallelEngine : IDisposable
 
     public void Dispose()
     {
+        _reducer?.Dispose();
         foreach (var parameter in _modelParameters.Concat(_optimizedParameters))
             parameter.grad = null;
         _optimizer.Dispose();

@@ -10,6 +10,12 @@ internal sealed record EngineSettings(
     OptimizerSettings Optimizer,
     LearningRateSchedule? Schedule)
 {
+    /// <summary>All-reduce gradient buckets while backward runs (overlap_comm), rather than the whole buffer after it.</summary>
+    public bool OverlapCommunication { get; init; }
+
+    /// <summary>Values per all-reduce bucket when overlapping (reduce_bucket_size).</summary>
+    public long ReduceBucketSize { get; init; } = ZeroOptimizationOptions.DefaultReduceBucketSize;
+
     /// <summary>Plain fp32 training with a constant learning rate.</summary>
     public static EngineSettings Fp32(OptimizerSettings optimizer) => new(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, optimizer, null);
 }

@@ -27,5 +27,5 @@ internal sealed class BertClassifier : nn.Module<BertBatch, Tensor>
     /// <summary>The encoder, for loading a pretrained checkpoint into it.</summary>
     public BertModel Encoder => bert;
 
-    public override Tensor forward(BertBatch batch) => classifier.forward(dropout.forward(bert.forward(batch).Pooled));
+    public override Tensor forward(BertBatch batch) => classifier.call(dropout.call(bert.call(batch).Pooled));
 }

@@ -27,11 +27,11 @@ internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor 
 
     public override (Tensor Sequence, Tensor Pooled) forward(BertBatch batch)
     {
-        var hidden = embeddings.forward(batch.InputIds, batch.TokenTypeIds);
+        var hidden = embeddings.call(batch.InputIds, batch.TokenTypeIds);
         // [batch, 1, 1, tokens]: every query position may attend to the real tokens of its row.
         var mask = batch.AttentionMask.unsqueeze(1).unsqueeze(1);
-        var sequence = encoder.forward(hidden, mask);
-        return (sequence, pooler.forward(sequence));
+        var sequence = encoder.call(hidden, mask);
+        return (sequence, pooler.call(sequence));
     }
 }
 
@@ -56,8 +56,8 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor inputIds, Tensor tokenTypeIds)
     {
         var positions = arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        var sum = word_embeddings.forward(inputIds) + position_embeddings.forward(positions) + token_type_embeddings.forward(tokenTypeIds);
-        return dropout.forward(LayerNorm.forward(sum));
+        var sum = word_embeddings.call(inputIds) + position_embeddings.call(positions) + token_type_embeddings.call(tokenTypeIds);
+        return dropout.call(LayerNorm.call(sum));
     }
 }
 
@@ -74,7 +74,7 @@ internal sealed class BertEncoder : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor mask)
     {
         foreach (var block in layer)
-            hidden = block.forward(hidden, mask);
+            hidden = block.call(hidden, mask);
         return hidden;
     }
 }
@@ -95,8 +95,8 @@ internal sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
 
     public override Tensor forward(Tensor hidden, Tensor mask)
     {
-        var attended = attention.forward(hidden, mask);
-        return output.forward(intermediate.forward(attended), attended);
+        var attended = attention.call(hidden, mask);
+        return output.call(intermediate.call(attended), attended);
     }
 }
 
@@ -112,7 +112,7 @@ internal sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden, Tensor mask) => output.forward(self.forward(hidden, mask), hidden);
+    public override Tensor forward(Tensor hidden, Tensor mask) => output.call(self.call(hidden, mask), hidden);
 }
 
 /// <summary>
@@ -138,7 +138,7 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor mask)
     {
         long batch = hidden.shape[0], tokens = hidden.shape[1], width = hidden.shape[2];
-        Tensor Heads(Linear projection) => projection.forward(hidden).view(batch, tokens, _heads, width / _heads).transpose(1, 2);
+        Tensor Heads(Linear projection) => projection.call(hidden).view(batch, tokens, _heads, width / _heads).transpose(1, 2);
         var context = nn.functional.scaled_dot_product_attention(Heads(query), Heads(key), Heads(value), mask);
         return context.transpose(1, 2).reshape(batch, tokens, width);
     }
@@ -159,7 +159,7 @@ internal sealed class BertOutput : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(input)) + residual);
+    public override Tensor forward(Tensor input, Tensor residual) => LayerNorm.call(dropout.call(dense.call(input)) + residual);
 }
 
 internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>
@@ -179,7 +179,7 @@ internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden) => activation.forward(dense.forward(hidden));
+    public override Tensor forward(Tensor hidden) => activation.call(dense.call(hidden));
 }
 
 internal sealed class BertPooler : nn.Module<Tensor, Tensor>
@@ -193,5 +193,5 @@ internal sealed class BertPooler : nn.Module<Tensor, Tensor>
     }
 
     // The [CLS] token's final hidden state through dense + tanh, as BERT's next-sentence head was trained.
-    public override Tensor forward(Tensor sequence) => dense.forward(sequence.select(1, 0)).tanh();
+    public override Tensor forward(Tensor sequence) => dense.call(sequence.select(1, 0)).tanh();
 }
