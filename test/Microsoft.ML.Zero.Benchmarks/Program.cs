@@ -10,7 +10,7 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
         case EngineBenchmark.MemoryChild: ChildProcess.Report(EngineBenchmark.MeasureMemory(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]))); break;
         case EngineBenchmark.LeakChild: ChildProcess.Report(EngineBenchmark.MeasureLongRun()); break;
         case OverlapBenchmark.Child: ChildProcess.Report(OverlapBenchmark.Measure(args[2])); break;
-        case AllReduceBenchmark.MpiChild: ChildProcess.Report(AllReduceBenchmark.MeasureMpi(int.Parse(args[2]), args[3] == "shared-memory")); break;
+        case AllReduceBenchmark.MpiChild: ChildProcess.Report(AllReduceBenchmark.MeasureMpi(int.Parse(args[2]))); break;
         default: throw new ArgumentException($"Unknown benchmark '{args[1]}'.");
     }
     return 0;

@@ -26,8 +26,6 @@ public static class MpiJob
     public static int Run(string weightsPath, string fault, int faultRank)
     {
         int rank = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0");
-        if (fault == "allreduce")
-            return CheckAllReduce(weightsPath);
         bool faulty = rank == faultRank;
         var mlContext = new MLContext(seed: 0);
         mlContext.Log += (_, e) => { if (e.Kind == Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) Console.WriteLine(e.RawMessage); };
@@ -98,41 +96,6 @@ public static class MpiJob
         }
         foreach (var replica in replicas)
             replica.Dispose();
-        return 0;
-    }
-
-    // Sums and maxima of buffers large enough for the same-host shared-memory path, and small ones through OpenMPI,
-    // against the values each rank can compute for itself; rank 0 writes what it found.
-    private static int CheckAllReduce(string reportPath)
-    {
-        var launch = Distributed.Mpi.MpiLaunchEnvironment.Detect()!;
-        var communicator = Distributed.Mpi.MpiCommunicator.World(launch, TimeSpan.FromSeconds(60));
-        var report = new List<string>();
-        foreach (int length in new[] { 1000, 3_000_001, 5_000_000 })
-        {
-            float Value(int r, int i) => (float)Math.Sin(i * 0.001 + r) * (r + 1);
-            var buffer = new float[length];
-            for (int i = 0; i < length; i++)
-                buffer[i] = Value(communicator.Rank, i);
-            var maxima = (float[])buffer.Clone();
-            communicator.AllReduce(buffer, Distributed.ReduceOperation.Sum);
-            communicator.AllReduce(maxima, Distributed.ReduceOperation.Max);
-            int wrong = 0;
-            for (int i = 0; i < length; i++)
-            {
-                float sum = Value(0, i);
-                for (int r = 1; r < communicator.WorldSize; r++)
-                    sum += Value(r, i);
-                float max = Enumerable.Range(0, communicator.WorldSize).Max(r => Value(r, i));
-                if (BitConverter.SingleToInt32Bits(sum) != BitConverter.SingleToInt32Bits(buffer[i]) || max != maxima[i])
-                    wrong++;
-            }
-            report.Add($"{length}: {wrong} wrong");
-        }
-        report.Add($"shared memory: {communicator.UsedSharedMemory}");
-        if (communicator.Rank == 0)
-            File.WriteAllLines(reportPath, report);
-        communicator.Barrier();
         return 0;
     }
 

@@ -33,18 +33,6 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
 
     public int WorldSize { get; }
 
-    /// <summary>
-    /// Same-host all-reduce through shared memory for buffers of at least this many values, when every rank runs on
-    /// this machine; 0 turns it off (OpenMPI's own all-reduce then carries everything).
-    /// </summary>
-    public int SharedMemoryThreshold { get; set; } = 1 << 18;
-
-    /// <summary>True once a large all-reduce went through the same-host shared-memory path.</summary>
-    public bool UsedSharedMemory => _sharedMemory is not null;
-
-    private SharedMemoryAllReduce? _sharedMemory;
-    private bool _sharedMemoryChecked;
-
     /// <summary>MPI_COMM_WORLD, initializing MPI on first use (finalized when the process exits).</summary>
     public static MpiCommunicator World(MpiLaunchEnvironment launch, TimeSpan timeout)
     {
@@ -75,11 +63,6 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
 
     public void AllReduce(Span<float> buffer, ReduceOperation operation)
     {
-        if (SharedMemoryThreshold > 0 && buffer.Length >= SharedMemoryThreshold && SharedMemory() is { } shared)
-        {
-            shared.AllReduce(buffer, operation);
-            return;
-        }
         nint op = operation == ReduceOperation.Sum ? _mpi.Sum : _mpi.Max;
         fixed (float* data = buffer)
         {
@@ -117,20 +100,6 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                 Check(_mpi.Allgather(&value, 1, _mpi.Double, result, 1, _mpi.Double, _mpi.CommWorld), Rank, "MPI_Allgather");
         }
         return values;
-    }
-
-    // Decided once, by all ranks together: every rank on one machine (mpirun's local size is the world size).
-    private SharedMemoryAllReduce? SharedMemory()
-    {
-        if (!_sharedMemoryChecked)
-        {
-            _sharedMemoryChecked = true;
-            bool oneHost = MpiLaunchEnvironment.Detect() is { } launch && launch.LocalSize == WorldSize;
-            var allOnOneHost = AllGather(oneHost ? 1 : 0);
-            if (allOnOneHost.All(v => v == 1))
-                _sharedMemory = SharedMemoryAllReduce.TryCreate(this);
-        }
-        return _sharedMemory;
     }
 
     public void Barrier()
