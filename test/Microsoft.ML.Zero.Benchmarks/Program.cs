@@ -24,6 +24,7 @@ var benchmarks = new Dictionary<string, Func<string>>
     [EngineBenchmark.OverheadName] = EngineBenchmark.RunOverhead,
     [EngineBenchmark.MemoryName] = EngineBenchmark.RunMemory,
     [OverlapBenchmark.Name] = OverlapBenchmark.Run,
+    [MicroBenchmarks.Name] = MicroBenchmarks.Run,
 };
 string report = Path.GetFullPath(ReportPathArgument() ?? Path.Combine(RepositoryRoot(), "docs", "benchmarks.md"));
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) && a != ReportPathArgument()).ToList();
