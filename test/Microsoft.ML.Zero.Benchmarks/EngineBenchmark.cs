@@ -43,12 +43,8 @@ internal static class EngineBenchmark
 
     private static (Samples Bare, Samples Engine) MeasureOverhead()
     {
-        TorchRuntime.EnsureLoaded();
-        var checkpoint = BertCheckpoint.Open(MiniLm.Directory());
-        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, SequenceLength);
-        var rows = SentimentData.All().Take(BatchRows).ToArray();
-        var encoded = rows.Select(r => encoder.Encode(r.Text, null)).ToArray();
-        var labels = rows.Select(r => long.Parse(r.Label)).ToArray();
+        var data = SentimentBatch.Load(BatchRows, SequenceLength);
+        var checkpoint = data.Checkpoint;
         var bare = new List<double>();
         var engineTimes = new List<double>();
         InProcessLauncher.Run(1, TimeSpan.FromMinutes(5), communicator =>
@@ -67,11 +63,8 @@ internal static class EngineBenchmark
             using var optimizer = optim.AdamW(bareModel.parameters(), 5e-5);
             using var engine = new DataParallelEngine(engineModel, communicator,
                 EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)));
-            Tensor Loss(BertClassifier model, nn.Reduction reduction)
-            {
-                var batch = BertCollator.Collate(encoded, 0, BatchRows, encoder.PaddingId);
-                return nn.functional.cross_entropy(model.forward(batch), tensor(labels), reduction: reduction);
-            }
+            Tensor Loss(BertClassifier model, nn.Reduction reduction) =>
+                nn.functional.cross_entropy(model.forward(data.Collate()), tensor(data.Labels), reduction: reduction);
             void BareStep()
             {
                 using var scope = NewDisposeScope();
@@ -121,12 +114,8 @@ internal static class EngineBenchmark
     /// <summary>The child side: peak memory of 5 steps in one precision.</summary>
     public static MemoryResult MeasureMemory(ZeroPrecision precision)
     {
-        TorchRuntime.EnsureLoaded();
-        var checkpoint = BertCheckpoint.Open(MiniLm.Directory());
-        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, SequenceLength);
-        var rows = SentimentData.All().Take(BatchRows).ToArray();
-        var encoded = rows.Select(r => encoder.Encode(r.Text, null)).ToArray();
-        var labels = rows.Select(r => long.Parse(r.Label)).ToArray();
+        var data = SentimentBatch.Load(BatchRows, SequenceLength);
+        var checkpoint = data.Checkpoint;
         long baseline = ResidentMemory.Current();
         var result = InProcessLauncher.Run(1, TimeSpan.FromMinutes(5), communicator =>
         {
@@ -138,8 +127,8 @@ internal static class EngineBenchmark
             var settings = EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision };
             using var engine = new DataParallelEngine(model, communicator, settings);
             for (int step = 0; step < 5; step++)
-                engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(BertCollator.Collate(encoded, 0, BatchRows, encoder.PaddingId)).to(ScalarType.Float32),
-                    tensor(labels), reduction: nn.Reduction.Sum) }, BatchRows);
+                engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(data.Collate()).to(ScalarType.Float32),
+                    tensor(data.Labels), reduction: nn.Reduction.Sum) }, BatchRows);
             // weights + fp32 gradients (+ 16-bit gradients and fp32 master weights) + AdamW's exp_avg and exp_avg_sq
             long state = precision == ZeroPrecision.Fp32 ? parameters * (4 + 4 + 8) : parameters * (2 + 2 + 4 + 4 + 8);
             return new MemoryResult(precision.ToString(), parameters, baseline, ResidentMemory.Peak(), state);

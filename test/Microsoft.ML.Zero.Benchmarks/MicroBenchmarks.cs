@@ -4,8 +4,6 @@ using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using Microsoft.ML.Zero.Data;
-using Microsoft.ML.Zero.Models.Bert;
 using Microsoft.ML.Zero.SampleData;
 
 namespace Microsoft.ML.Zero.Benchmarks;
@@ -17,28 +15,23 @@ namespace Microsoft.ML.Zero.Benchmarks;
 [MemoryDiagnoser]
 public class DataPathBenchmarks
 {
-    private BertTextEncoder _encoder = null!;
-    private (int[] Ids, int[] TokenTypes)[] _encoded = null!;
+    private SentimentBatch _data = null!;
     private string _sentence = "";
 
     [GlobalSetup]
     public void Setup()
     {
-        TorchRuntime.EnsureLoaded();
-        var checkpoint = BertCheckpoint.Open(MiniLm.Directory());
-        _encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, 64);
-        var rows = SentimentData.All().Take(16).ToArray();
-        _encoded = rows.Select(r => _encoder.Encode(r.Text, null)).ToArray();
-        _sentence = rows[0].Text;
+        _data = SentimentBatch.Load(16, 64);
+        _sentence = SentimentData.All()[0].Text;
     }
 
     [Benchmark]
-    public int EncodeSentence() => _encoder.Encode(_sentence, null).Ids.Length;
+    public int EncodeSentence() => _data.Encoder.Encode(_sentence, null).Ids.Length;
 
     [Benchmark]
     public long CollateBatchOf16()
     {
-        var batch = BertCollator.Collate(_encoded, 0, 16, _encoder.PaddingId);
+        var batch = _data.Collate();
         long tokens = batch.InputIds.numel();
         batch.InputIds.Dispose();
         batch.TokenTypeIds.Dispose();

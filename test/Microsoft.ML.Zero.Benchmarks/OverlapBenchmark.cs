@@ -56,23 +56,18 @@ internal static class OverlapBenchmark
     /// <summary>The child side: "compute" (1 rank, no communication), or 2 ranks with overlap "on" or "off" (in-process or MPI).</summary>
     public static Result Measure(string mode)
     {
-        TorchRuntime.EnsureLoaded();
-        var checkpoint = BertCheckpoint.Open(MiniLm.Directory());
-        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, SequenceLength);
-        var all = SentimentData.All();
         var settings = EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { OverlapCommunication = mode == "on" };
 
         Samples RankLoop(ICommunicator communicator)
         {
-            var rows = all.Skip(communicator.Rank * RowsPerRank).Take(RowsPerRank).ToArray();
-            var encoded = rows.Select(r => encoder.Encode(r.Text, null)).ToArray();
-            var labels = tensor(rows.Select(r => long.Parse(r.Label)).ToArray());
-            using var model = new BertClassifier(checkpoint.Config, 2, new Generator((ulong)communicator.Rank));
-            checkpoint.LoadInto(model.Encoder);
+            var data = SentimentBatch.Load(RowsPerRank, SequenceLength, skip: communicator.Rank * RowsPerRank);
+            var labels = tensor(data.Labels);
+            using var model = new BertClassifier(data.Checkpoint.Config, 2, new Generator((ulong)communicator.Rank));
+            data.Checkpoint.LoadInto(model.Encoder);
             model.train();
             using var engine = new DataParallelEngine(model, communicator, settings);
             void Step() => engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(
-                model.forward(BertCollator.Collate(encoded, 0, RowsPerRank, encoder.PaddingId)), labels, reduction: nn.Reduction.Sum) }, RowsPerRank * communicator.WorldSize);
+                model.forward(data.Collate()), labels, reduction: nn.Reduction.Sum) }, RowsPerRank * communicator.WorldSize);
             return Samples.Measure(Step, Steps, warmup: 2);
         }
 
