@@ -22,14 +22,15 @@ internal static class OverlapBenchmark
     public static string Run()
     {
         Samples InProcess(string mode) => new(ChildProcess.Run<Result>(Child, mode).Seconds);
-        Samples Mpi(string mode) => new(ChildProcess.RunUnderMpi<Result>(2, Child, mode).Seconds);
-        var rows = new (string Label, Samples Time)[]
+        Samples Mpi(int processes, string mode) => new(ChildProcess.RunUnderMpi<Result>(processes, Child, mode).Seconds);
+        var rows = new (string Label, int Ranks, Samples Time)[]
         {
-            ("compute alone: 1 rank on half the cores, no all-reduce", InProcess("compute")),
-            ("2 in-process ranks, all-reduce after backward", InProcess("off")),
-            ("2 in-process ranks, overlapped buckets (overlap_comm)", InProcess("on")),
-            ("2 MPI processes, all-reduce after backward", Mpi("off")),
-            ("2 MPI processes, overlapped buckets (overlap_comm)", Mpi("on")),
+            ("compute alone: 1 rank on half the cores, no all-reduce", 1, InProcess("compute")),
+            ("2 in-process ranks, all-reduce after backward", 2, InProcess("off")),
+            ("2 in-process ranks, overlapped buckets (overlap_comm)", 2, InProcess("on")),
+            ("1 MPI process on all the cores", 1, Mpi(1, "off")),
+            ("2 MPI processes, all-reduce after backward", 2, Mpi(2, "off")),
+            ("2 MPI processes, overlapped buckets (overlap_comm)", 2, Mpi(2, "on")),
         };
         var lines = new List<string>
         {
@@ -39,13 +40,15 @@ internal static class OverlapBenchmark
             $"{Steps} steps after warm-up, rank 0's step times: median with interquartile range. Each rank gets half of this machine's cores, " +
             "so \"compute alone\" is the floor a rank's step could reach with free communication.",
             "",
-            "| run | step time | vs compute alone |",
-            "|---|---|---|",
+            "| run | step time | vs compute alone | rows/s |",
+            "|---|---|---|---|",
         };
-        foreach (var (label, time) in rows)
-            lines.Add($"| {label} | {time.Milliseconds()} | {time.Median / rows[0].Time.Median:F2}x |");
+        foreach (var (label, ranks, time) in rows)
+            lines.Add($"| {label} | {time.Milliseconds()} | {time.Median / rows[0].Time.Median:F2}x | {ranks * RowsPerRank / time.Median:F1} |");
         lines.Add("");
-        lines.Add($"Overlap on / off: {rows[2].Time.Median / rows[1].Time.Median:F2}x in-process, {rows[4].Time.Median / rows[3].Time.Median:F2}x under MPI. " +
+        lines.Add($"Scaling on this 2-core machine: 2 MPI processes train {2 * rows[3].Time.Median / rows[4].Time.Median:F2}x the rows per second " +
+            "of 1 process using both cores. " +
+            $"Overlap on / off: {rows[2].Time.Median / rows[1].Time.Median:F2}x in-process, {rows[5].Time.Median / rows[4].Time.Median:F2}x under MPI. " +
             "This model's gradients are 91 MB, reduced in tens of milliseconds against a step of about a second, so there is little to hide, " +
             "and on 2 cores the communication thread competes with backward for the same cores; the interquartile ranges overlap. " +
             "Separate processes ran faster than threads of one process here, so compute alone (measured in-process) is no floor for the MPI rows. " +
