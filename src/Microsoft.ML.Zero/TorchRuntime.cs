@@ -25,6 +25,7 @@ internal static class TorchRuntime
         try
         {
             RequestReproducibleMkl();
+            KeepFreedMemory();
             torch.InitializeDeviceType(DeviceType.CPU);
             return null;
         }
@@ -53,6 +54,27 @@ internal static class TorchRuntime
 
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int SetNativeEnvironmentVariable(string name, string value, int overwrite);
+
+    /// <summary>
+    /// glibc serves large allocations (activations, optimizer temporaries, MPI buffers) with fresh mmap calls and unmaps
+    /// them when freed, so every training step faults in and zeroes its memory again. Keeping freed memory in the heap
+    /// instead made a one-thread MiniLM step 1.1 s -> 0.6 s here, and a 440 MB MPI all-reduce 1.1 s -> 0.1 s. The cost:
+    /// the process keeps its peak memory until it exits. Skipped when the user set the glibc variables themselves.
+    /// </summary>
+    internal static void KeepFreedMemory()
+    {
+        const int TrimThreshold = -1, MmapMax = -4;
+        if (!OperatingSystem.IsLinux())
+            return;
+        // MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_ are read at process start; mallopt sets the same in a running process.
+        if (Environment.GetEnvironmentVariable("MALLOC_MMAP_MAX_") is null)
+            Mallopt(MmapMax, 0);
+        if (Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is null)
+            Mallopt(TrimThreshold, int.MaxValue);
+    }
+
+    [DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int Mallopt(int parameter, int value);
 
     /// <summary>
     /// Gives each of <paramref name="ranksInProcess"/> rank threads an equal share of the cores until the returned scope
