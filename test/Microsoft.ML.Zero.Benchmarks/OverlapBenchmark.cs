@@ -49,9 +49,7 @@ internal static class OverlapBenchmark
         lines.Add($"Scaling on this 2-core machine: 2 MPI processes train {2 * rows[3].Time.Median / rows[4].Time.Median:F2}x the rows per second " +
             "of 1 process using both cores. " +
             $"Overlap on / off: {rows[2].Time.Median / rows[1].Time.Median:F2}x in-process, {rows[5].Time.Median / rows[4].Time.Median:F2}x under MPI. " +
-            "This model's gradients are 91 MB, reduced in tens of milliseconds against a step of about a second, so there is little to hide, " +
-            "and on 2 cores the communication thread competes with backward for the same cores; the interquartile ranges overlap. " +
-            "Separate processes ran faster than threads of one process here, so compute alone (measured in-process) is no floor for the MPI rows. " +
+            "This model's gradients are 91 MB; on 2 cores the communication thread competes with backward for the same cores. " +
             FineTuneBenchmark.MachineNote());
         return string.Join('\n', lines);
     }
