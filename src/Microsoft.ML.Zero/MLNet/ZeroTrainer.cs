@@ -9,7 +9,7 @@ using TorchSharp;
 namespace Microsoft.ML.Zero;
 
 /// <summary>
-/// Trains an MLP classifier data-parallel on <see cref="ZeroTrainerOptions.WorldSize"/> in-process ranks: each rank
+/// Trains an MLP classifier data-parallel on <see cref="ZeroTrainingOptions.WorldSize"/> in-process ranks: each rank
 /// holds a full replica, reads its shard of the data, and the ranks average gradients before every optimizer step.
 /// </summary>
 public sealed class ZeroTrainer : IEstimator<ZeroTransformer>

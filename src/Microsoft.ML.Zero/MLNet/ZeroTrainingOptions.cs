@@ -1,0 +1,76 @@
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// What every Microsoft.ML.Zero trainer shares: the ranks, batch and epochs, the seed, checkpoints, how the ranks divide
+/// the data, and the DeepSpeed-style engine settings. The names in brackets are the matching DeepSpeed config keys.
+/// </summary>
+public abstract class ZeroTrainingOptions
+{
+    private protected ZeroTrainingOptions()
+    {
+    }
+
+    /// <summary>
+    /// The number of data-parallel ranks run as threads of this process; each holds a full replica. Under mpirun each
+    /// process is one rank: leave it at 1 or set it to the job's size.
+    /// </summary>
+    public int WorldSize = 1;
+
+    /// <summary>
+    /// Rows per rank in each micro-batch [<c>train_micro_batch_size_per_gpu</c>]. The global batch is
+    /// BatchSize x gradient accumulation steps x WorldSize.
+    /// </summary>
+    public int BatchSize = 32;
+
+    /// <summary>Passes over the training data.</summary>
+    public int MaxEpochs = 10;
+
+    /// <summary>Seeds the initial weights, the data order of every epoch and dropout: equal seeds give equal models.</summary>
+    public int Seed;
+
+    /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
+    public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// A folder for checkpoints (DeepSpeed's layout: <c>global_step{N}/</c> and a <c>latest</c> file). When it holds
+    /// one, Fit resumes from it: same weights, optimizer state, loss scale, schedule position, random streams and place
+    /// in the data, so the run ends as if never stopped. Under mpirun it must be a folder every process can reach.
+    /// </summary>
+    public string? CheckpointDirectory;
+
+    /// <summary>Write a checkpoint every this many optimizer steps; 0 writes none (a present checkpoint is still resumed).</summary>
+    public int CheckpointEverySteps;
+
+    /// <summary>Checkpoints kept; older ones are deleted after each new one is complete.</summary>
+    public int KeepCheckpoints = 2;
+
+    /// <summary>How the ranks divide the rows: the same data split by position (default), or each rank's own input.</summary>
+    public ZeroDataSharding Sharding = ZeroDataSharding.SplitRows;
+
+    /// <summary>
+    /// DeepSpeed-style engine settings: gradient accumulation, bf16/fp16 with loss scaling, clipping, optimizer and
+    /// learning-rate schedule, typed or read from a ds_config with <see cref="ZeroOptions.FromDeepSpeedConfig"/>. Values
+    /// it leaves unset or "auto" come from this object's options (BatchSize is the micro-batch per rank); null trains in fp32.
+    /// </summary>
+    public ZeroOptions? DeepSpeed;
+
+    internal RunValues Run => new(MaxEpochs, Seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints);
+
+    /// <summary>Throws for a shared option outside its range, naming it and the expected values.</summary>
+    private protected void ValidateTrainingOptions()
+    {
+        Require(WorldSize >= 1, nameof(WorldSize), WorldSize, "at least 1");
+        Require(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
+        Require(MaxEpochs >= 1, nameof(MaxEpochs), MaxEpochs, "at least 1");
+        Require(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), CheckpointEverySteps, "0 (none) or more");
+        Require(KeepCheckpoints >= 1, nameof(KeepCheckpoints), KeepCheckpoints, "at least 1");
+        Require(CheckpointEverySteps == 0 || !string.IsNullOrWhiteSpace(CheckpointDirectory), nameof(CheckpointDirectory), CheckpointDirectory ?? "null",
+            "a folder when CheckpointEverySteps is above 0");
+        Require(Enum.IsDefined(Sharding), nameof(Sharding), Sharding, string.Join(" or ", Enum.GetNames<ZeroDataSharding>()));
+        Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
+    }
+
+    /// <summary>An out-of-range error naming the option as <c>TypeName.Option</c>.</summary>
+    private protected void Require(bool condition, string option, object value, string expected) =>
+        OptionCheck.Require(condition, GetType().Name + "." + option, value, expected);
+}
