@@ -36,8 +36,7 @@ public sealed class CheckpointTests
     public void ARunStoppedMidEpochResumesToTheSameWeightsAsAnUninterruptedRun()
     {
         var mlContext = new MLContext(seed: 0);
-        var lines = new List<string>();
-        mlContext.Log += (_, e) => { if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) lock (lines) lines.Add(e.RawMessage); };
+        var lines = TrainerLog.Capture(mlContext);
         var data = MlpTrainerTests.PreparedIris(mlContext);
         string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
         try
@@ -75,8 +74,7 @@ public sealed class CheckpointTests
     public void ResumingOnOtherRanksNeedsTheSameGlobalBatch()
     {
         var mlContext = new MLContext(seed: 0);
-        var lines = new List<string>();
-        mlContext.Log += (_, e) => { if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) lock (lines) lines.Add(e.RawMessage); };
+        var lines = TrainerLog.Capture(mlContext);
         var data = MlpTrainerTests.PreparedIris(mlContext);
         string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
         try

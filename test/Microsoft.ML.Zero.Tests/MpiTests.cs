@@ -30,13 +30,24 @@ public sealed class MpiTests
         return (process.ExitCode, stdout.Result + stderr.Result, watch.Elapsed);
     }
 
-    private static string WeightsPath() => Path.Combine(Directory.CreateTempSubdirectory("zero-mpi-").FullName, "weights.bin");
+    // Runs a test with the path of a file in a fresh temporary folder, deleted afterwards.
+    private static void InTempFolder(Action<string> test)
+    {
+        string folder = Directory.CreateTempSubdirectory("zero-mpi-").FullName;
+        try
+        {
+            test(Path.Combine(folder, "weights.bin"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 
     [TestMethod]
     public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks()
     {
-        string weightsPath = WeightsPath();
-        try
+        InTempFolder(weightsPath =>
         {
             var (exitCode, output, _) = MpiRun(weightsPath);
             Assert.AreEqual(0, exitCode, output);
@@ -50,18 +61,13 @@ public sealed class MpiTests
             Assert.AreEqual(expected.Length, mpi.Length);
             double maxDiff = expected.Zip(mpi, (a, b) => Math.Abs(a - b)).Max();
             Assert.IsTrue(maxDiff <= 1e-5, $"max |in-process - MPI| = {maxDiff}");
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
-        }
+        });
     }
 
     [TestMethod]
     public void ARankThatThrowsEndsTheJobWithItsRankAndReason()
     {
-        string weightsPath = WeightsPath();
-        try
+        InTempFolder(weightsPath =>
         {
             var (exitCode, output, elapsed) = MpiRun(weightsPath, "fail-rank", 1);
             Assert.AreNotEqual(0, exitCode, output);
@@ -70,52 +76,37 @@ public sealed class MpiTests
             // The collective timeout is 60 s: the job ended because the failing rank aborted it, not by the watchdog.
             Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
             Assert.IsFalse(File.Exists(weightsPath), "a failed job wrote a model");
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
-        }
+        });
     }
 
     [TestMethod]
     public void AKilledRankEndsTheJobWithinSeconds()
     {
-        string weightsPath = WeightsPath();
-        try
+        InTempFolder(weightsPath =>
         {
             var (exitCode, output, elapsed) = MpiRun(weightsPath, "kill-rank", 1);
             Assert.AreNotEqual(0, exitCode, output);
             StringAssert.Contains(output, "rank 1");
             Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
-        }
+        });
     }
 
     [TestMethod]
     public void ARankWaitingPastTheTimeoutNamesItselfAndTheCollectiveAndAbortsTheJob()
     {
-        string weightsPath = WeightsPath();
-        try
+        InTempFolder(weightsPath =>
         {
             var (exitCode, output, elapsed) = MpiRun(weightsPath, "stall-rank", 1);
             Assert.AreNotEqual(0, exitCode, output);
             StringAssert.Contains(output, "rank 0 of 2 waited more than 00:00:05 in all-reduce");
             Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
-        }
+        });
     }
 
     [TestMethod]
     public void RanksWithShardsOfDifferentSizesAgreeOnTheSteps()
     {
-        string weightsPath = WeightsPath();
-        try
+        InTempFolder(weightsPath =>
         {
             var (exitCode, output, elapsed) = MpiRun(weightsPath, "uneven");
             Assert.AreEqual(0, exitCode, output);
@@ -129,18 +120,13 @@ public sealed class MpiTests
             Assert.AreNotEqual(0, splitExit, splitOutput);
             StringAssert.Contains(splitOutput, "Rank 1 reads 38 training rows but rank 0 reads 112");
             Assert.IsFalse(File.Exists(weightsPath));
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
-        }
+        });
     }
 
     [TestMethod]
     public void AnMpiJobKilledMidRunResumesFromItsCheckpointToTheUninterruptedWeights()
     {
-        string weightsPath = WeightsPath();
-        try
+        InTempFolder(weightsPath =>
         {
             var (killedExit, killedOutput, _) = MpiRun(weightsPath, "checkpoint-kill", 1);
             Assert.AreNotEqual(0, killedExit, killedOutput);
@@ -156,10 +142,6 @@ public sealed class MpiTests
             var (exitCode, output, _) = MpiRun(weightsPath, "long");
             Assert.AreEqual(0, exitCode, output);
             CollectionAssert.AreEqual(MpiJob.ReadWeights(weightsPath), resumed, "the resumed job ended with other weights than an uninterrupted one");
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(weightsPath)!, recursive: true);
-        }
+        });
     }
 }

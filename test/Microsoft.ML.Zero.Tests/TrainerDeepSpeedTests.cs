@@ -90,8 +90,7 @@ public sealed class TrainerDeepSpeedTests
     public void StepsPerPrintAndWallClockBreakdownShapeTheProgressLines()
     {
         var mlContext = new MLContext(seed: 0);
-        var lines = new List<string>();
-        mlContext.Log += (_, e) => { if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) lock (lines) lines.Add(e.RawMessage); };
+        var lines = TrainerLog.Capture(mlContext);
         // 150 rows in steps of 2 x 8 = 10 steps per epoch, 2 epochs: a line every 4 steps is 5 lines.
         var options = Options(2, 8, ZeroOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "tensorboard": { "enabled": false } }"""));
         options.MaxEpochs = 2;
