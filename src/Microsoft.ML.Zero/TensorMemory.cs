@@ -14,4 +14,12 @@ internal static class TensorMemory
             throw new ArgumentException($"Expected a contiguous Float32 CPU tensor; got {tensor.dtype} on {tensor.device}.", nameof(tensor));
         return MemoryMarshal.Cast<byte, float>(tensor.bytes);
     }
+
+    /// <summary>The raw bits of a contiguous CPU bf16 or fp16 tensor's storage, without copying.</summary>
+    public static Span<ushort> AsBits(Tensor tensor)
+    {
+        if (tensor.dtype is not (ScalarType.BFloat16 or ScalarType.Float16) || !tensor.is_contiguous() || tensor.device_type != DeviceType.CPU)
+            throw new ArgumentException($"Expected a contiguous BFloat16 or Float16 CPU tensor; got {tensor.dtype} on {tensor.device}.", nameof(tensor));
+        return MemoryMarshal.Cast<byte, ushort>(tensor.bytes);
+    }
 }

@@ -170,10 +170,16 @@ public sealed class DeepSpeedConfigTests
             """);
         Assert.AreEqual(1, options.ConfigWarnings.Count);
         StringAssert.Contains(options.ConfigWarnings[0], "tensorboard, fp16.auto_cast, scheduler.params.total_num_steps");
+    }
 
-        var bf16Wire = ZeroOptions.FromDeepSpeedConfig("""{ "communication_data_type": "bf16" }""");
-        Assert.AreEqual(1, bf16Wire.ConfigWarnings.Count);
-        StringAssert.Contains(bf16Wire.ConfigWarnings[0], "communication_data_type \"bf16\" is not applied");
+    [TestMethod]
+    public void CommunicationDataTypeIsRead()
+    {
+        Assert.AreEqual(ZeroPrecision.Bf16, ZeroOptions.FromDeepSpeedConfig("""{ "communication_data_type": "bf16" }""").CommunicationDataType);
+        Assert.AreEqual(ZeroPrecision.Fp16, ZeroOptions.FromDeepSpeedConfig("""{ "communication_data_type": "FP16" }""").CommunicationDataType);
+        var options = ZeroOptions.FromDeepSpeedConfig("""{ "train_batch_size": 8 }""");
+        Assert.IsNull(options.CommunicationDataType);
+        Assert.AreEqual(0, options.ConfigWarnings.Count);
     }
 
     [TestMethod]

@@ -243,6 +243,26 @@ public sealed class EngineStepTests
         }
     }
 
+    [TestMethod]
+    public void GradientsAllReducedInSixteenBitsAreRoundedTheSameWithAndWithoutOverlap()
+    {
+        // fp32 training with a bf16 and an fp16 wire, bf16 training with a bf16 wire (its own gradients, sent uncopied):
+        // the wire changes the result (its sums are rounded) but stays close, and overlapped buckets give the same bits.
+        foreach (var (precision, wire) in new[] { (ZeroPrecision.Fp32, ZeroPrecision.Bf16), (ZeroPrecision.Fp32, ZeroPrecision.Fp16), (ZeroPrecision.Bf16, ZeroPrecision.Bf16) })
+        {
+            var fp32Wire = new EngineSettings(precision, new Fp16Options(), 1.0, false, 1, AdamW(), null);
+            var sixteenBitWire = fp32Wire with { CommunicationDataType = wire };
+            var (exact, _) = TrainAccumulating(fp32Wire);
+            var (rounded, _) = TrainAccumulating(sixteenBitWire);
+            var (overlapped, _) = TrainAccumulating(sixteenBitWire with { OverlapCommunication = true, ReduceBucketSize = 16 });
+            string name = $"{precision} training, {wire} wire";
+            CollectionAssert.AreEqual(rounded, overlapped, $"{name}: overlapped buckets changed the result");
+            CollectionAssert.AreNotEqual(exact, rounded, $"{name}: the wire type made no difference");
+            double distance = Distance(exact, rounded), size = Math.Sqrt(exact.Sum(v => (double)v * v));
+            Assert.IsTrue(distance < 0.05 * size, $"{name}: |fp32 wire - 16-bit wire| = {distance} against |weights| = {size}");
+        }
+    }
+
     private static (float[] Weights, int BucketsDuringBackward) TrainAccumulating(EngineSettings settings)
     {
         TorchRuntimeForTests.Load();

@@ -9,8 +9,10 @@ namespace Microsoft.ML.Zero.Tests;
 /// </summary>
 public static class MpiJob
 {
-    public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout, ZeroDataSharding sharding = ZeroDataSharding.SplitRows, string? checkpoints = null) => new()
+    public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout, ZeroDataSharding sharding = ZeroDataSharding.SplitRows, string? checkpoints = null,
+        ZeroPrecision? communicationDataType = null) => new()
     {
+        DeepSpeed = new ZeroOptions { CommunicationDataType = communicationDataType },
         WorldSize = 2, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
         CommunicationTimeout = timeout, Sharding = sharding, CheckpointDirectory = checkpoints, CheckpointEverySteps = checkpoints is null ? 0 : 100,
     };
@@ -21,7 +23,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|bf16-wire|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -34,8 +36,12 @@ public static class MpiJob
         var timeout = TimeSpan.FromSeconds(60);
         var sharding = ZeroDataSharding.SplitRows;
         string? checkpoints = null;
+        ZeroPrecision? wire = null;
         switch (fault)
         {
+            case "bf16-wire":
+                wire = ZeroPrecision.Bf16;
+                break;
             case "long":
                 epochs = LongRunEpochs;
                 break;
@@ -86,7 +92,7 @@ public static class MpiJob
                 }
                 break;
         }
-        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints)).TrainReplicas(data, out _);
+        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire)).TrainReplicas(data, out _);
         if (rank == 0)
         {
             var weights = MlpTrainerTests.Weights(replicas[0]);

@@ -45,23 +45,36 @@ public sealed class MpiTests
     }
 
     [TestMethod]
-    public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks()
+    public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks() => CompareWithInProcess("none", null);
+
+    [TestMethod]
+    public void GradientsSentAsBf16OverMpiGiveTheInProcessResult() => CompareWithInProcess("bf16-wire", ZeroPrecision.Bf16);
+
+    private static void CompareWithInProcess(string mode, ZeroPrecision? wire)
     {
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, _) = MpiRun(weightsPath);
+            var (exitCode, output, _) = MpiRun(weightsPath, mode);
             Assert.AreEqual(0, exitCode, output);
             var mpi = MpiJob.ReadWeights(weightsPath);
 
             var mlContext = new MLContext(seed: 0);
-            var inProcess = mlContext.Zero().Trainer(MpiJob.Options(3, TimeSpan.FromMinutes(1))).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
-            var expected = MlpTrainerTests.Weights(inProcess[0]);
-            foreach (var replica in inProcess)
-                replica.Dispose();
+            var expected = InProcessWeights(mlContext, wire);
             Assert.AreEqual(expected.Length, mpi.Length);
             double maxDiff = expected.Zip(mpi, (a, b) => Math.Abs(a - b)).Max();
             Assert.IsTrue(maxDiff <= 1e-5, $"max |in-process - MPI| = {maxDiff}");
+            if (wire is not null)
+                CollectionAssert.AreNotEqual(InProcessWeights(mlContext, null), mpi, $"the {wire} wire made no difference");
         });
+    }
+
+    private static float[] InProcessWeights(MLContext mlContext, ZeroPrecision? wire)
+    {
+        var replicas = mlContext.Zero().Trainer(MpiJob.Options(3, TimeSpan.FromMinutes(1), communicationDataType: wire)).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
+        var weights = MlpTrainerTests.Weights(replicas[0]);
+        foreach (var replica in replicas)
+            replica.Dispose();
+        return weights;
     }
 
     [TestMethod]

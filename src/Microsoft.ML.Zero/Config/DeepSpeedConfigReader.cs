@@ -11,7 +11,6 @@ internal sealed class DeepSpeedConfigReader
 {
     private readonly string _source;
     private readonly List<string> _unknownKeys = new();
-    private readonly List<string> _notApplied = new();
 
     private DeepSpeedConfigReader(string source) => _source = source;
 
@@ -30,7 +29,7 @@ internal sealed class DeepSpeedConfigReader
         {
             var reader = new DeepSpeedConfigReader(source);
             var options = reader.ReadRoot(document.RootElement);
-            var warnings = new List<string>(reader._notApplied.Select(note => $"{source}: {note}"));
+            var warnings = new List<string>();
             if (reader._unknownKeys.Count > 0)
                 warnings.Add($"{source}: keys this trainer does not use were ignored: {string.Join(", ", reader._unknownKeys)}.");
             options.ConfigWarnings = warnings;
@@ -61,7 +60,7 @@ internal sealed class DeepSpeedConfigReader
                 case "optimizer": ReadOptimizer(value, path, options.Optimizer); break;
                 case "scheduler": options.Scheduler = ReadScheduler(value, path); break;
                 case "zero_optimization": ReadZeroOptimization(value, path, options.ZeroOptimization); break;
-                case "communication_data_type": ReadCommunicationDataType(value, path); break;
+                case "communication_data_type": options.CommunicationDataType = ReadCommunicationDataType(value, path); break;
                 default: _unknownKeys.Add(path); break;
             }
         }
@@ -238,15 +237,13 @@ internal sealed class DeepSpeedConfigReader
             throw Error(path, "offloading needs ZeRO stage 1 or more; this trainer does stage 0, which keeps everything on each rank. Remove it or set it to false");
     }
 
-    private void ReadCommunicationDataType(JsonElement value, string path)
+    private ZeroPrecision ReadCommunicationDataType(JsonElement value, string path) => String(value, path).ToLowerInvariant() switch
     {
-        string type = String(value, path).ToLowerInvariant();
-        if (type is not ("fp32" or "fp16" or "bf16"))
-            throw Error(path, $"expected \"fp32\", \"fp16\" or \"bf16\", got \"{type}\"");
-        // Ranks in one process share memory: there is no wire whose traffic 16-bit values would halve.
-        if (type != "fp32")
-            _notApplied.Add($"{path} \"{type}\" is not applied: the in-process communicator all-reduces gradients in fp32.");
-    }
+        "fp32" => ZeroPrecision.Fp32,
+        "fp16" => ZeroPrecision.Fp16,
+        "bf16" => ZeroPrecision.Bf16,
+        var type => throw Error(path, $"expected \"fp32\", \"fp16\" or \"bf16\", got \"{type}\""),
+    };
 
     private IEnumerable<(string Key, JsonElement Value, string Path)> Properties(JsonElement element, string path)
     {

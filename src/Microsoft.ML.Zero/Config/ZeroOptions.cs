@@ -35,6 +35,13 @@ public sealed class ZeroOptions
     /// </summary>
     public double GradientPredivideFactor = 1;
 
+    /// <summary>
+    /// The type gradients are all-reduced in [<c>communication_data_type</c>]. Null or Fp32 sums them in fp32; Bf16 or
+    /// Fp16 halves the traffic between processes at the cost of rounding each sum to 16 bits (fp16 sums of large
+    /// gradients may overflow, which the fp16 loss scaler treats as an overflowed step).
+    /// </summary>
+    public ZeroPrecision? CommunicationDataType;
+
     /// <summary>The optimizer [<c>optimizer</c>].</summary>
     public ZeroOptimizerOptions Optimizer = new();
 
@@ -74,6 +81,7 @@ public sealed class ZeroOptions
         OptionCheck.Require(TrainMicroBatchSizePerGpu is null or >= 1, Prefix + nameof(TrainMicroBatchSizePerGpu), TrainMicroBatchSizePerGpu, "at least 1");
         OptionCheck.Require(GradientAccumulationSteps is null or >= 1, Prefix + nameof(GradientAccumulationSteps), GradientAccumulationSteps, "at least 1");
         OptionCheck.Require(Enum.IsDefined(Precision), Prefix + nameof(Precision), Precision, string.Join(" or ", Enum.GetNames<ZeroPrecision>()));
+        OptionCheck.Require(CommunicationDataType is null || Enum.IsDefined(CommunicationDataType.Value), Prefix + nameof(CommunicationDataType), CommunicationDataType, "null, " + string.Join(", ", Enum.GetNames<ZeroPrecision>()));
         OptionCheck.Require(GradientClipping >= 0 && double.IsFinite(GradientClipping), Prefix + nameof(GradientClipping), GradientClipping, "0 (off) or a positive norm");
         OptionCheck.Require(GradientPredivideFactor > 0 && double.IsFinite(GradientPredivideFactor), Prefix + nameof(GradientPredivideFactor), GradientPredivideFactor, "a positive number");
         OptionCheck.Require(StepsPerPrint >= 1, Prefix + nameof(StepsPerPrint), StepsPerPrint, "at least 1");

@@ -1,6 +1,6 @@
 namespace Microsoft.ML.Zero.Distributed;
 
-/// <summary>How <see cref="ICommunicator.AllReduce"/> combines the ranks' values.</summary>
+/// <summary>How <see cref="ICommunicator.AllReduce(Span{float}, ReduceOperation)"/> combines the ranks' values.</summary>
 public enum ReduceOperation
 {
     /// <summary>Element-wise sum.</summary>
@@ -25,6 +25,12 @@ public interface ICommunicator : IDisposable
 
     /// <summary>Combines <paramref name="buffer"/> over all ranks in place; every rank ends with the same bits.</summary>
     void AllReduce(Span<float> buffer, ReduceOperation operation);
+
+    /// <summary>
+    /// Sums 16-bit floats (<paramref name="format"/> Bf16 or Fp16, as raw bits) over all ranks in place; every rank ends
+    /// with the same bits. Each addition rounds to the 16-bit format, as a reduction in that type does.
+    /// </summary>
+    void AllReduce(Span<ushort> buffer, ZeroPrecision format);
 
     /// <summary>Copies <paramref name="buffer"/> of rank <paramref name="root"/> into every rank's buffer.</summary>
     void Broadcast(Span<float> buffer, int root);

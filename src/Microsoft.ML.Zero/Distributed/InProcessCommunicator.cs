@@ -24,6 +24,12 @@ internal sealed unsafe class InProcessCommunicator : ICommunicator
             _group.AllReduce(Rank, pointer, buffer.Length, operation);
     }
 
+    public void AllReduce(Span<ushort> buffer, ZeroPrecision format)
+    {
+        fixed (ushort* pointer = buffer)
+            _group.AllReduce(Rank, pointer, buffer.Length, format);
+    }
+
     public void Broadcast(Span<float> buffer, int root)
     {
         fixed (float* pointer = buffer)

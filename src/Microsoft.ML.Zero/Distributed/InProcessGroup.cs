@@ -74,6 +74,23 @@ internal sealed unsafe class InProcessGroup
         Rendezvous(rank, "AllReduce");
     }
 
+    public void AllReduce(int rank, ushort* buffer, int length, ZeroPrecision format)
+    {
+        Publish(rank, buffer, length);
+        Rendezvous(rank, "AllReduce");
+        CheckLengths(rank, "AllReduce");
+        (int start, int count) = Chunk(length, rank);
+        if (count > 0)
+        {
+            var result = new Span<ushort>((ushort*)_buffers[0] + start, count);
+            for (int other = 1; other < WorldSize; other++)
+                HalfFloats.AddInto(result, new ReadOnlySpan<ushort>((ushort*)_buffers[other] + start, count), format);
+            for (int other = 1; other < WorldSize; other++)
+                result.CopyTo(new Span<ushort>((ushort*)_buffers[other] + start, count));
+        }
+        Rendezvous(rank, "AllReduce");
+    }
+
     public void Broadcast(int rank, float* buffer, int length, int root)
     {
         if (root < 0 || root >= WorldSize)
@@ -97,7 +114,7 @@ internal sealed unsafe class InProcessGroup
 
     public void Barrier(int rank) => Rendezvous(rank, "Barrier");
 
-    private void Publish(int rank, float* buffer, int length)
+    private void Publish(int rank, void* buffer, int length)
     {
         _buffers[rank] = (nint)buffer;
         _lengths[rank] = length;

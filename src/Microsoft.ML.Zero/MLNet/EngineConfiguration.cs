@@ -57,6 +57,7 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         {
             OverlapCommunication = zero.ZeroOptimization.OverlapCommunication,
             ReduceBucketSize = zero.ZeroOptimization.ReduceBucketSize,
+            CommunicationDataType = zero.CommunicationDataType ?? ZeroPrecision.Fp32,
         };
         return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings);
     }

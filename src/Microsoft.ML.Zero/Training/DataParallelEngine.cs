@@ -32,6 +32,7 @@ internal sealed class DataParallelEngine : IDisposable
 
     private readonly optim.Optimizer _optimizer;
     private readonly DynamicLossScaler? _lossScaler;
+    private readonly GradientReduction _reduction;
     private readonly OverlappedReducer? _reducer;
 
     public DataParallelEngine(nn.Module module, ICommunicator communicator, EngineSettings settings)
@@ -65,8 +66,9 @@ internal sealed class DataParallelEngine : IDisposable
         }
         if (settings.Precision == ZeroPrecision.Fp16)
             _lossScaler = new DynamicLossScaler(settings.LossScaling);
+        _reduction = new GradientReduction(communicator, _gradients, _lowPrecisionGradients, _count, settings.CommunicationDataType);
         if (settings.OverlapCommunication)
-            _reducer = new OverlappedReducer(module, _modelParameters, _gradients, _lowPrecisionGradients, communicator, settings.ReduceBucketSize);
+            _reducer = new OverlappedReducer(module, _modelParameters, _reduction, communicator.Rank, settings.ReduceBucketSize);
         _optimizer = settings.Optimizer.Create(named.Select((p, i) => (p.Name, _optimizedParameters[i])).ToList());
     }
 
@@ -176,10 +178,8 @@ internal sealed class DataParallelEngine : IDisposable
         }
         else
         {
-            if (_lowPrecisionGradients is not null)
-                gradients.copy_(_lowPrecisionGradients);
             _gradients[_count] = localLoss;
-            _communicator.AllReduce(TensorMemory.AsSpan(_gradients), ReduceOperation.Sum);
+            _reduction.Reduce(0, _count + 1);
         }
         Timings.AllReduce += Stopwatch.GetElapsedTime(reduceStarted);
 
@@ -328,6 +328,7 @@ internal sealed class DataParallelEngine : IDisposable
     public void Dispose()
     {
         _reducer?.Dispose();
+        _reduction.Dispose();
         foreach (var parameter in _modelParameters.Concat(_optimizedParameters))
             parameter.grad = null;
         _optimizer.Dispose();

@@ -16,6 +16,9 @@ internal sealed record EngineSettings(
     /// <summary>Values per all-reduce bucket when overlapping (reduce_bucket_size).</summary>
     public long ReduceBucketSize { get; init; } = ZeroOptimizationOptions.DefaultReduceBucketSize;
 
+    /// <summary>The type gradients are all-reduced in (communication_data_type); Fp32 sums them exactly to fp32.</summary>
+    public ZeroPrecision CommunicationDataType { get; init; } = ZeroPrecision.Fp32;
+
     /// <summary>Plain fp32 training with a constant learning rate.</summary>
     public static EngineSettings Fp32(OptimizerSettings optimizer) => new(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, optimizer, null);
 }

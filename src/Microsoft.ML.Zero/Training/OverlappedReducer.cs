@@ -16,9 +16,7 @@ namespace Microsoft.ML.Zero.Training;
 /// </summary>
 internal sealed class OverlappedReducer : IDisposable
 {
-    private readonly ICommunicator _communicator;
-    private readonly Tensor _gradients;              // fp32, what is all-reduced; one extra element carries the loss
-    private readonly Tensor? _lowPrecisionGradients; // copied into _gradients bucket by bucket in bf16/fp16
+    private readonly GradientReduction _reduction;
     private readonly (long Start, long Length)[] _buckets;
     private readonly int[] _bucketOfParameter;
     private readonly int[] _pendingInBucket;
@@ -32,12 +30,9 @@ internal sealed class OverlappedReducer : IDisposable
     private readonly List<Action> _removeHooks = new();
     private Exception? _failure;
 
-    public OverlappedReducer(nn.Module module, Parameter[] parameters, Tensor gradients, Tensor? lowPrecisionGradients,
-        ICommunicator communicator, long bucketElements)
+    public OverlappedReducer(nn.Module module, Parameter[] parameters, GradientReduction reduction, int rank, long bucketElements)
     {
-        _communicator = communicator;
-        _gradients = gradients;
-        _lowPrecisionGradients = lowPrecisionGradients;
+        _reduction = reduction;
         long count = parameters.Sum(p => p.numel());
         var offsets = new long[parameters.Length];
         for (int i = 1; i < parameters.Length; i++)
@@ -73,7 +68,7 @@ internal sealed class OverlappedReducer : IDisposable
             }
         }
 
-        _thread = new Thread(ReduceLoop) { IsBackground = true, Name = $"Microsoft.ML.Zero rank {communicator.Rank} all-reduce" };
+        _thread = new Thread(ReduceLoop) { IsBackground = true, Name = $"Microsoft.ML.Zero rank {rank} all-reduce" };
         _thread.Start();
     }
 
@@ -153,13 +148,7 @@ internal sealed class OverlappedReducer : IDisposable
     private void Reduce(int bucket)
     {
         var (start, length) = _buckets[bucket];
-        if (_lowPrecisionGradients is not null)
-        {
-            using var scope = NewDisposeScope();
-            long values = Math.Min(length, _lowPrecisionGradients.numel() - start);
-            _gradients.narrow(0, start, values).copy_(_lowPrecisionGradients.narrow(0, start, values));
-        }
-        _communicator.AllReduce(TensorMemory.AsSpan(_gradients).Slice((int)start, (int)length), ReduceOperation.Sum);
+        _reduction.Reduce(start, length);
     }
 
     public void Dispose()

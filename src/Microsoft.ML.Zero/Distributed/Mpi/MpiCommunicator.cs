@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Microsoft.ML.Zero.Distributed.Mpi;
 
 /// <summary>
@@ -16,6 +18,8 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     private readonly Timer _watchdog;
     private TimeSpan _timeout;
     private string _operation = "";
+    private readonly Lazy<nint> _bf16Sum;
+    private readonly Lazy<nint> _fp16Sum;
 
     private MpiCommunicator(OpenMpiLibrary mpi, TimeSpan timeout)
     {
@@ -26,6 +30,9 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         Check(_mpi.CommSize(_mpi.CommWorld, &size), -1, "MPI_Comm_size");
         Rank = rank;
         WorldSize = size;
+        // MPI has no 16-bit float types: the values travel as uint16 and these operations add them as floats.
+        _bf16Sum = new Lazy<nint>(() => CreateOperation(&SumBf16));
+        _fp16Sum = new Lazy<nint>(() => CreateOperation(&SumFp16));
         _watchdog = new Timer(_ => Abort($"waited more than {_timeout} in {_operation} for the other ranks; one of them has failed or stalled"));
     }
 
@@ -72,6 +79,25 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                 int count = (int)Math.Min(MaxCount, buffer.Length - offset);
                 using (Guard("all-reduce"))
                     Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.Float, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
+            }
+        }
+    }
+
+    public void AllReduce(Span<ushort> buffer, ZeroPrecision format)
+    {
+        nint op = format switch
+        {
+            ZeroPrecision.Bf16 => _bf16Sum.Value,
+            ZeroPrecision.Fp16 => _fp16Sum.Value,
+            _ => throw new ArgumentOutOfRangeException(nameof(format), format, "A 16-bit all-reduce needs Fp16 or Bf16."),
+        };
+        fixed (ushort* data = buffer)
+        {
+            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
+            {
+                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
+                using (Guard("all-reduce"))
+                    Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.UInt16, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
             }
         }
     }
@@ -132,6 +158,21 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     {
         public void Dispose() => watchdog.Change(Timeout.Infinite, Timeout.Infinite);
     }
+
+    private nint CreateOperation(delegate* unmanaged<ushort*, ushort*, int*, nint*, void> function)
+    {
+        nint op;
+        Check(_mpi.OpCreate((void*)function, 1, &op), Rank, "MPI_Op_create");
+        return op;
+    }
+
+    [UnmanagedCallersOnly]
+    private static void SumBf16(ushort* input, ushort* inputOutput, int* length, nint* datatype) =>
+        HalfFloats.AddInto(new Span<ushort>(inputOutput, *length), new ReadOnlySpan<ushort>(input, *length), ZeroPrecision.Bf16);
+
+    [UnmanagedCallersOnly]
+    private static void SumFp16(ushort* input, ushort* inputOutput, int* length, nint* datatype) =>
+        HalfFloats.AddInto(new Span<ushort>(inputOutput, *length), new ReadOnlySpan<ushort>(input, *length), ZeroPrecision.Fp16);
 
     private static void Check(int result, int rank, string call)
     {

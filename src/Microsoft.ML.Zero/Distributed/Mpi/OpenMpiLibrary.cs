@@ -29,9 +29,11 @@ internal sealed unsafe class OpenMpiLibrary
         Allgather = (delegate* unmanaged<void*, int, nint, void*, int, nint, nint, int>)Export("MPI_Allgather");
         Barrier = (delegate* unmanaged<nint, int>)Export("MPI_Barrier");
         Abort = (delegate* unmanaged<nint, int, int>)Export("MPI_Abort");
+        OpCreate = (delegate* unmanaged<void*, int, nint*, int>)Export("MPI_Op_create");
         CommWorld = Export("ompi_mpi_comm_world");
         Float = Export("ompi_mpi_float");
         Double = Export("ompi_mpi_double");
+        UInt16 = Export("ompi_mpi_uint16_t");
         Sum = Export("ompi_mpi_op_sum");
         Max = Export("ompi_mpi_op_max");
     }
@@ -58,11 +60,16 @@ internal sealed unsafe class OpenMpiLibrary
 
     public delegate* unmanaged<nint, int, int> Abort { get; }
 
+    /// <summary>MPI_Op_create(function, commute, &amp;op): a reduction MPI calls back for each pair of buffers.</summary>
+    public delegate* unmanaged<void*, int, nint*, int> OpCreate { get; }
+
     public nint CommWorld { get; }
 
     public nint Float { get; }
 
     public nint Double { get; }
+
+    public nint UInt16 { get; }
 
     public nint Sum { get; }
 
