@@ -165,11 +165,11 @@ public sealed class DeepSpeedConfigTests
     public void UnknownKeysAreListedAsWarnings()
     {
         var options = ZeroOptions.FromDeepSpeedConfig("""
-            { "train_batch_size": 32, "tensorboard": { "enabled": true }, "fp16": { "enabled": false, "auto_cast": false },
+            { "train_batch_size": 32, "wandb": { "enabled": true }, "fp16": { "enabled": false, "auto_cast": false },
               "scheduler": { "type": "WarmupLR", "params": { "warmup_num_steps": 10, "total_num_steps": 100 } } }
             """);
         Assert.AreEqual(1, options.ConfigWarnings.Count);
-        StringAssert.Contains(options.ConfigWarnings[0], "tensorboard, fp16.auto_cast, scheduler.params.total_num_steps");
+        StringAssert.Contains(options.ConfigWarnings[0], "wandb, fp16.auto_cast, scheduler.params.total_num_steps");
     }
 
     [TestMethod]

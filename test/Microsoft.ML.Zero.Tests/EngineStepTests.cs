@@ -202,7 +202,7 @@ public sealed class EngineStepTests
         manual_seed(1);
         var replicas = Enumerable.Range(0, 2).Select(rank => new MlpClassifier(Shape, new Generator((ulong)rank))).ToArray();
         var shards = new[] { Iris.Take(75).ToArray(), Iris.Skip(75).Take(30).ToArray() };
-        var losses = new double[3];
+        var monitor = new RecordingMonitor();
         try
         {
             InProcessLauncher.Run(2, TimeSpan.FromSeconds(30), communicator =>
@@ -211,13 +211,15 @@ public sealed class EngineStepTests
                 var rankTraining = new ShardedTraining(own.Length, new BatchSizes(16, 8, 1), 3, 5, EngineSettings.Fp32(AdamW()))
                 {
                     InputPerRank = true,
-                    EpochCompleted = (epoch, loss) => losses[epoch - 1] = loss,
+                    Monitors = new[] { monitor },
                 };
                 rankTraining.Run(replicas[communicator.Rank], communicator, rows => new TabularEpochShard(replicas[communicator.Rank],
                     rows.SelectMany(r => own[r].Features).ToArray(), rows.Select(r => (long)Species[own[r].Label]).ToArray()));
                 return true;
             });
             CollectionAssert.AreEqual(Weights(replicas[0]), Weights(replicas[1]));
+            var losses = monitor.Epochs.Select(e => e.MeanLoss).ToArray();
+            Assert.AreEqual(3, losses.Length);
             Assert.IsTrue(losses.All(double.IsFinite) && losses[2] < losses[0], $"losses {string.Join(", ", losses)}");
         }
         finally

@@ -92,7 +92,7 @@ public sealed class TrainerDeepSpeedTests
         var mlContext = new MLContext(seed: 0);
         var lines = TrainerLog.Capture(mlContext);
         // 150 rows in steps of 2 x 8 = 10 steps per epoch, 2 epochs: a line every 4 steps is 5 lines.
-        var options = Options(2, 8, ZeroOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "tensorboard": { "enabled": false } }"""));
+        var options = Options(2, 8, ZeroOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "wandb": { "enabled": false } }"""));
         options.MaxEpochs = 2;
         mlContext.Zero().Trainer(options).Fit(PreparedIris(mlContext));
 
@@ -101,7 +101,7 @@ public sealed class TrainerDeepSpeedTests
         StringAssert.StartsWith(progress[0], "Epoch 1/2, step 4/10: loss ");
         StringAssert.Contains(progress[0], "samples/s");
         StringAssert.Contains(progress[0], "all-reduce");
-        Assert.IsTrue(lines.Any(l => l.Contains("keys this trainer does not use were ignored: tensorboard", StringComparison.Ordinal)), "no warning for the unused key");
+        Assert.IsTrue(lines.Any(l => l.Contains("keys this trainer does not use were ignored: wandb", StringComparison.Ordinal)), "no warning for the unused key");
         Assert.IsTrue(lines.Any(l => l.Contains("micro-batch 8 x 1 accumulation step(s) = batch 16, Fp32", StringComparison.Ordinal)), "no summary of the settings");
     }
 }

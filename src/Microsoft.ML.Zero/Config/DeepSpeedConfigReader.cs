@@ -60,6 +60,8 @@ internal sealed class DeepSpeedConfigReader
                 case "optimizer": ReadOptimizer(value, path, options.Optimizer); break;
                 case "scheduler": options.Scheduler = ReadScheduler(value, path); break;
                 case "zero_optimization": ReadZeroOptimization(value, path, options.ZeroOptimization); break;
+                case "tensorboard": ReadMonitor(value, path, options.TensorBoard); break;
+                case "csv_monitor": ReadMonitor(value, path, options.CsvMonitor); break;
                 case "communication_data_type": options.CommunicationDataType = ReadCommunicationDataType(value, path); break;
                 default: _unknownKeys.Add(path); break;
             }
@@ -101,6 +103,20 @@ internal sealed class DeepSpeedConfigReader
                 _unknownKeys.Add(keyPath);
         }
         return enabled;
+    }
+
+    private void ReadMonitor(JsonElement block, string path, MonitorOptions monitor)
+    {
+        foreach (var (key, value, keyPath) in Properties(block, path))
+        {
+            switch (key)
+            {
+                case "enabled": monitor.Enabled = Bool(value, keyPath); break;
+                case "output_path": monitor.OutputPath = String(value, keyPath); break;
+                case "job_name": monitor.JobName = String(value, keyPath); break;
+                default: _unknownKeys.Add(keyPath); break;
+            }
+        }
     }
 
     private void ReadOptimizer(JsonElement block, string path, ZeroOptimizerOptions optimizer)

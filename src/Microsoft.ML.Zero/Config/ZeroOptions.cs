@@ -57,6 +57,12 @@ public sealed class ZeroOptions
     /// <summary>Log the time spent in forward, backward, all-reduce and optimizer step [<c>wall_clock_breakdown</c>].</summary>
     public bool WallClockBreakdown;
 
+    /// <summary>TensorBoard event files of loss, learning rate and loss scale per step [<c>tensorboard</c>].</summary>
+    public MonitorOptions TensorBoard = new();
+
+    /// <summary>The same metrics as CSV files, one per metric [<c>csv_monitor</c>].</summary>
+    public MonitorOptions CsvMonitor = new();
+
     /// <summary>What reading a ds_config found but did not use (unknown keys), for the trainer to log.</summary>
     public IReadOnlyList<string> ConfigWarnings { get; internal set; } = Array.Empty<string>();
 
@@ -89,5 +95,7 @@ public sealed class ZeroOptions
         Optimizer.Validate(Prefix + "Optimizer.");
         Scheduler?.Validate(Prefix + "Scheduler.");
         ZeroOptimization.Validate(Prefix + "ZeroOptimization.");
+        TensorBoard.Validate(Prefix + "TensorBoard.");
+        CsvMonitor.Validate(Prefix + "CsvMonitor.");
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Monitoring;
 using Microsoft.ML.Zero.Training;
 
 namespace Microsoft.ML.Zero;
@@ -7,14 +8,16 @@ internal sealed record TrainerValues(
     int BatchSize, ZeroOptimizer Optimizer, double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, double Momentum);
 
 /// <summary>How long a trainer runs, over which rows, and where it keeps checkpoints: the same options on every trainer.</summary>
-internal sealed record RunValues(int MaxEpochs, int Seed, ZeroDataSharding Sharding, string? CheckpointDirectory, int CheckpointEverySteps, int KeepCheckpoints);
+internal sealed record RunValues(int MaxEpochs, int Seed, ZeroDataSharding Sharding, string? CheckpointDirectory, int CheckpointEverySteps, int KeepCheckpoints,
+    ZeroProgress Progress);
 
 /// <summary>
 /// A trainer's options merged with its <see cref="ZeroOptions"/>: values the ZeroOptions leave unset (or "auto") come
 /// from the trainer's options; a value both set, differently, is an error naming both (as the Hugging Face Trainer
 /// rejects a ds_config that contradicts its arguments).
 /// </summary>
-internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Settings, int StepsPerPrint, bool WallClockBreakdown, IReadOnlyList<string> Warnings)
+internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Settings, int StepsPerPrint, bool WallClockBreakdown, IReadOnlyList<string> Warnings,
+    MonitorOptions TensorBoard, MonitorOptions CsvMonitor)
 {
     public static EngineConfiguration Resolve(string optionsName, ZeroOptions? zero, TrainerValues given, TrainerValues defaults, int worldSize,
         Func<string, bool>? excludeFromWeightDecay)
@@ -59,15 +62,20 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
             ReduceBucketSize = zero.ZeroOptimization.ReduceBucketSize,
             CommunicationDataType = zero.CommunicationDataType ?? ZeroPrecision.Fp32,
         };
-        return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings);
+        return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings, zero.TensorBoard, zero.CsvMonitor);
     }
 
-    /// <summary>The per-rank training loop for <paramref name="rowCount"/> rows; <paramref name="afterEpoch"/> adds to each epoch's log line.</summary>
-    public ShardedTraining CreateTraining(long rowCount, RunValues run, Action<string> log, Func<string>? afterEpoch = null) =>
+    /// <summary>
+    /// The per-rank training loop for <paramref name="rowCount"/> rows, logging through <paramref name="log"/> and reporting
+    /// to the progress bar and metrics files of the process that holds rank 0; <paramref name="validationAccuracy"/> is
+    /// measured after each epoch.
+    /// </summary>
+    public ShardedTraining CreateTraining(long rowCount, RunValues run, RankZeroLog log, Func<double?>? validationAccuracy = null) =>
         new(rowCount, Batch, run.MaxEpochs, run.Seed, Settings)
         {
-            EpochCompleted = (epoch, loss) => log($"Epoch {epoch}/{run.MaxEpochs}: mean training loss {loss:F4}." + afterEpoch?.Invoke()),
-            Log = log,
+            ValidationAccuracy = validationAccuracy,
+            Monitors = TrainingMonitors.Create(run.Progress, TensorBoard, CsvMonitor, log.IsMainProcess),
+            Log = log.Info,
             StepsPerPrint = StepsPerPrint,
             WallClockBreakdown = WallClockBreakdown,
             InputPerRank = run.Sharding == ZeroDataSharding.InputPerRank,

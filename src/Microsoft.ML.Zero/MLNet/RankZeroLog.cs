@@ -1,20 +1,35 @@
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Zero.Monitoring;
 using Microsoft.ML.Zero.Training;
 
 namespace Microsoft.ML.Zero;
 
-/// <summary>A trainer's log lines, written only by the process that holds rank 0 so an MPI job logs each line once.</summary>
-internal sealed class RankZeroLog(IChannel channel, RankLayout layout)
+/// <summary>
+/// A trainer's log lines, written only by the process that holds rank 0 so an MPI job logs each line once. They go to
+/// <c>MLContext.Log</c>, and to standard output when the console shows plain lines; warnings are shown on the
+/// console unless it shows nothing.
+/// </summary>
+internal sealed class RankZeroLog(IChannel channel, RankLayout layout, ZeroProgress progress)
 {
+    private readonly ZeroProgress _console = TrainingMonitors.Resolve(progress);
+
+    public bool IsMainProcess => layout.IsMainProcess;
+
     public void Info(string message)
     {
-        if (layout.IsMainProcess)
-            channel.Info(message);
+        if (!layout.IsMainProcess)
+            return;
+        channel.Info(message);
+        if (_console == ZeroProgress.Lines)
+            Console.WriteLine(message);
     }
 
     public void Warning(string message)
     {
-        if (layout.IsMainProcess)
-            channel.Warning(message);
+        if (!layout.IsMainProcess)
+            return;
+        channel.Warning(message);
+        if (_console != ZeroProgress.None)
+            Console.WriteLine("Warning: " + message);
     }
 }

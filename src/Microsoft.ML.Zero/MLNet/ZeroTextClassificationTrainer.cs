@@ -40,7 +40,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
 
         using var channel = _host.Start("Training");
         var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTextClassificationOptions.WorldSize", _options.CommunicationTimeout);
-        var log = new RankZeroLog(channel, layout);
+        var log = new RankZeroLog(channel, layout, _options.Progress);
         return layout.Guard(() =>
         {
             long rowCount = columns.CountValidRows();
@@ -58,7 +58,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 checkpoint.LoadInto(replicas[0].Encoder);
 
             var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-            var training = config.CreateTraining(rowCount, _options.Run, log.Info, () => ValidationReport(replicas[0], encoder, outputs));
+            var training = config.CreateTraining(rowCount, _options.Run, log, () => ValidationAccuracy(replicas[0], encoder, outputs));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
                 {
@@ -75,14 +75,14 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         new(model, encoder, _options.Sentence1ColumnName, _options.Sentence2ColumnName);
 
     // Rank 0 scores the validation set between epochs (the model is back in training mode afterwards).
-    private string ValidationReport(BertClassifier model, BertTextEncoder encoder, ScoreColumns outputs)
+    private double? ValidationAccuracy(BertClassifier model, BertTextEncoder encoder, ScoreColumns outputs)
     {
         if (_options.ValidationSet is null)
-            return "";
+            return null;
         var scored = new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize).Transform(_options.ValidationSet);
         var metrics = _mlContext.MulticlassClassification.Evaluate(scored, _options.LabelColumnName, _options.ScoreColumnName, _options.PredictionColumnName);
         model.train();
-        return $" Validation accuracy {metrics.MicroAccuracy:F4}.";
+        return metrics.MicroAccuracy;
     }
 
     // The text options name no optimizer, betas, eps or momentum: AdamW with PyTorch's defaults unless the DeepSpeed settings say otherwise.

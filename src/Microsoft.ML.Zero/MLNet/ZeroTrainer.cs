@@ -44,7 +44,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
 
         using var channel = _host.Start("Training");
         var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTrainerOptions.WorldSize", _options.CommunicationTimeout);
-        var log = new RankZeroLog(channel, layout);
+        var log = new RankZeroLog(channel, layout, _options.Progress);
         return layout.Guard(() =>
         {
             long rowCount = columns.CountValidRows();
@@ -57,7 +57,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
 
             var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
             var replicas = layout.CreateReplicas(_options.Seed, generator => new MlpClassifier(shape, generator), out var generators);
-            var training = config.CreateTraining(rowCount, _options.Run, log.Info);
+            var training = config.CreateTraining(rowCount, _options.Run, log);
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
                 {

@@ -54,7 +54,13 @@ public abstract class ZeroTrainingOptions
     /// </summary>
     public ZeroOptions? DeepSpeed;
 
-    internal RunValues Run => new(MaxEpochs, Seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints);
+    /// <summary>
+    /// What the process holding rank 0 shows on the console: by default a live progress bar on a terminal and plain log
+    /// lines when output is redirected. Log messages also go to <c>MLContext.Log</c> whatever this says.
+    /// </summary>
+    public ZeroProgress Progress = ZeroProgress.Auto;
+
+    internal RunValues Run => new(MaxEpochs, Seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints, Progress);
 
     /// <summary>Throws for a shared option outside its range, naming it and the expected values.</summary>
     private protected void ValidateTrainingOptions()
@@ -67,6 +73,7 @@ public abstract class ZeroTrainingOptions
         Require(CheckpointEverySteps == 0 || !string.IsNullOrWhiteSpace(CheckpointDirectory), nameof(CheckpointDirectory), CheckpointDirectory ?? "null",
             "a folder when CheckpointEverySteps is above 0");
         Require(Enum.IsDefined(Sharding), nameof(Sharding), Sharding, string.Join(" or ", Enum.GetNames<ZeroDataSharding>()));
+        Require(Enum.IsDefined(Progress), nameof(Progress), Progress, string.Join(" or ", Enum.GetNames<ZeroProgress>()));
         Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
     }
 

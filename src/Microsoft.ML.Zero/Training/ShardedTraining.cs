@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Monitoring;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Training;
@@ -27,8 +28,11 @@ internal sealed class ShardedTraining
         _settings = settings;
     }
 
-    /// <summary>Called by rank 0 after each epoch with the epoch number (from 1) and its mean training loss.</summary>
-    public Action<int, double>? EpochCompleted { get; init; }
+    /// <summary>Rank 0's validation accuracy after an epoch, or null without a validation set.</summary>
+    public Func<double?>? ValidationAccuracy { get; init; }
+
+    /// <summary>What rank 0 reports every step and epoch to (progress bar, metrics files); rank 0 ends them when training ends.</summary>
+    public IReadOnlyList<ITrainingMonitor> Monitors { get; init; } = Array.Empty<ITrainingMonitor>();
 
     /// <summary>Rank 0's progress lines, every <see cref="StepsPerPrint"/> optimizer steps.</summary>
     public Action<string>? Log { get; init; }
@@ -54,6 +58,20 @@ internal sealed class ShardedTraining
     /// </summary>
     public void Run(nn.Module model, ICommunicator communicator, Func<int[], IEpochShard> readEpoch, Generator? dropoutGenerator = null)
     {
+        try
+        {
+            Train(model, communicator, readEpoch, dropoutGenerator);
+        }
+        finally
+        {
+            if (communicator.Rank == 0)
+                foreach (var monitor in Monitors)
+                    monitor.Dispose();
+        }
+    }
+
+    private void Train(nn.Module model, ICommunicator communicator, Func<int[], IEpochShard> readEpoch, Generator? dropoutGenerator)
+    {
         var plan = AgreeOnPlan(communicator);
         int accumulation = _batch.GradientAccumulationSteps;
         int stepsPerEpoch = (plan.StepsPerEpoch + accumulation - 1) / accumulation;
@@ -65,6 +83,13 @@ internal sealed class ShardedTraining
         model.train();
         using var engine = new DataParallelEngine(model, communicator, settings);
         var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, dropoutGenerator);
+        long totalSteps = (long)stepsPerEpoch * _epochs, stepsTaken = (long)startEpoch * stepsPerEpoch + startStep;
+        long samples = (long)startEpoch * plan.RowCount + Enumerable.Range(0, Math.Min(startStep * accumulation, plan.StepsPerEpoch)).Sum(plan.GlobalRowsInStep);
+        if (reports)
+            foreach (var monitor in Monitors)
+                monitor.Start(stepsTaken, totalSteps);
+        var sinceStart = Stopwatch.StartNew();
+        long samplesAtStart = samples;
         var sincePrint = Stopwatch.StartNew();
         long rowsSincePrint = 0;
         for (int epoch = startEpoch; epoch < _epochs; epoch++)
@@ -85,6 +110,15 @@ internal sealed class ShardedTraining
                 var result = engine.Step(microBatches, globalRows);
                 lossTotal += result.Loss * globalRows;
                 rowsSincePrint += globalRows;
+                samples += globalRows;
+                stepsTaken++;
+                if (reports && Monitors.Count > 0)
+                {
+                    var record = new StepRecord(epoch + 1, _epochs, step + 1, stepsPerEpoch, stepsTaken, totalSteps, samples, result.Loss, result.LearningRate,
+                        _settings.Precision == ZeroPrecision.Fp16 ? engine.LossScale : null, result.Skipped, (samples - samplesAtStart) / sinceStart.Elapsed.TotalSeconds);
+                    foreach (var monitor in Monitors)
+                        monitor.StepTaken(record);
+                }
                 long taken = engine.GlobalStep + engine.SkippedSteps;
                 if (reports && taken % StepsPerPrint == 0)
                 {
@@ -100,7 +134,12 @@ internal sealed class ShardedTraining
                 }
             }
             if (reports)
-                EpochCompleted?.Invoke(epoch + 1, lossTotal / plan.RowCount);
+            {
+                var record = new EpochRecord(epoch + 1, _epochs, samples, lossTotal / plan.RowCount, ValidationAccuracy?.Invoke());
+                Log?.Invoke(record.Describe());
+                foreach (var monitor in Monitors)
+                    monitor.EpochCompleted(record);
+            }
         }
         engine.RestoreFullPrecision();
         engine.VerifyReplicasMatch();

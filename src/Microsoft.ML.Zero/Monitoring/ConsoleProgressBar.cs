@@ -1,0 +1,57 @@
+using System.Globalization;
+using Spectre.Console;
+
+namespace Microsoft.ML.Zero.Monitoring;
+
+/// <summary>
+/// A live progress bar on the terminal (Spectre.Console): epoch, step, loss, learning rate, loss scale, samples/s and the
+/// time left. Spectre redraws it from its own thread; each step only updates the task's value and description.
+/// </summary>
+internal sealed class ConsoleProgressBar : ITrainingMonitor
+{
+    private readonly IAnsiConsole _console;
+    private readonly TaskCompletionSource<ProgressTask> _task = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _display;
+
+    public ConsoleProgressBar(IAnsiConsole console) => _console = console;
+
+    /// <summary>True when standard output is an interactive terminal, where a live bar can redraw itself.</summary>
+    public static bool TerminalAttached => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+
+    private ProgressTask Task => _task.Task.Result;
+
+    public void Start(long stepsTaken, long totalSteps)
+    {
+        _display = _console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async context =>
+            {
+                _task.SetResult(context.AddTask("Training", maxValue: 1));
+                await _finished.Task;
+            });
+        Task.MaxValue = totalSteps;
+        Task.Value = stepsTaken;
+    }
+
+    public void StepTaken(StepRecord step)
+    {
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"Epoch {step.Epoch}/{step.Epochs}  step {step.StepInEpoch}/{step.StepsPerEpoch}  loss {step.Loss:F4}  lr {step.LearningRate:G3}");
+        if (step.LossScale is { } scale)
+            line += string.Create(CultureInfo.InvariantCulture, $"  loss scale {scale:G}");
+        line += string.Create(CultureInfo.InvariantCulture, $"  {step.SamplesPerSecond:F1} samples/s");
+        Task.Description = Markup.Escape(line);
+        Task.Value = step.StepsTaken;
+    }
+
+    // Epoch summaries stay on the screen above the bar.
+    public void EpochCompleted(EpochRecord epoch) => _console.MarkupLine(Markup.Escape(epoch.Describe()));
+
+    public void Dispose()
+    {
+        _finished.TrySetResult();
+        _display?.Wait();
+    }
+}

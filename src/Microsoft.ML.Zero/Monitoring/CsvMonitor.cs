@@ -1,0 +1,61 @@
+using System.Globalization;
+
+namespace Microsoft.ML.Zero.Monitoring;
+
+/// <summary>
+/// DeepSpeed's <c>csv_monitor</c>: one CSV file per metric in the job's folder, named after the metric with '/' as '_'
+/// (<c>Train_Samples_train_loss.csv</c>), with a <c>step,&lt;metric&gt;</c> header and one row per value, the step
+/// being the samples seen so far. Files are appended to, so a resumed run continues them; each row is flushed as written.
+/// </summary>
+internal sealed class CsvMonitor : ITrainingMonitor
+{
+    private readonly string _folder;
+    private readonly Dictionary<string, StreamWriter> _files = new();
+
+    public CsvMonitor(string folder)
+    {
+        _folder = folder;
+        Directory.CreateDirectory(folder);
+    }
+
+    /// <summary>The file a metric is written to.</summary>
+    public static string FileName(string metric) => metric.Replace('/', '_').Replace(' ', '_') + ".csv";
+
+    public void Start(long stepsTaken, long totalSteps)
+    {
+    }
+
+    public void StepTaken(StepRecord step) => Write(MetricNames.Of(step), step.Samples);
+
+    public void EpochCompleted(EpochRecord epoch) => Write(MetricNames.Of(epoch), epoch.Samples);
+
+    private void Write(IEnumerable<(string Name, double Value)> values, long samples)
+    {
+        foreach (var (name, value) in values)
+        {
+            var writer = Writer(name);
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{samples},{value:R}"));
+            writer.Flush();
+        }
+    }
+
+    private StreamWriter Writer(string metric)
+    {
+        if (_files.TryGetValue(metric, out var writer))
+            return writer;
+        string path = Path.Combine(_folder, FileName(metric));
+        bool empty = !File.Exists(path) || new FileInfo(path).Length == 0;
+        writer = new StreamWriter(path, append: true);
+        if (empty)
+            writer.WriteLine($"step,{metric[(metric.LastIndexOf('/') + 1)..]}");
+        _files.Add(metric, writer);
+        return writer;
+    }
+
+    public void Dispose()
+    {
+        foreach (var writer in _files.Values)
+            writer.Dispose();
+        _files.Clear();
+    }
+}

@@ -1,0 +1,57 @@
+namespace Microsoft.ML.Zero.Monitoring;
+
+/// <summary>One optimizer step as rank 0 saw it. <see cref="Samples"/> counts the rows of every rank so far.</summary>
+internal sealed record StepRecord(
+    int Epoch, int Epochs, int StepInEpoch, int StepsPerEpoch, long StepsTaken, long TotalSteps, long Samples,
+    double Loss, double LearningRate, double? LossScale, bool Skipped, double SamplesPerSecond);
+
+/// <summary>The end of an epoch: its mean training loss and, when a validation set is given, its accuracy.</summary>
+internal sealed record EpochRecord(int Epoch, int Epochs, long Samples, double MeanLoss, double? ValidationAccuracy)
+{
+    /// <summary>The epoch's log line.</summary>
+    public string Describe() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Epoch {Epoch}/{Epochs}: mean training loss {MeanLoss:F4}.") +
+        (ValidationAccuracy is { } accuracy ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" Validation accuracy {accuracy:F4}.") : "");
+}
+
+/// <summary>
+/// Receives rank 0's record of a run as it trains: a progress display, or a metrics file writer. Called from the thread
+/// of rank 0 only; <see cref="IDisposable.Dispose"/> ends the run's output.
+/// </summary>
+internal interface ITrainingMonitor : IDisposable
+{
+    /// <summary>Training starts at <paramref name="stepsTaken"/> (above 0 when resumed) of <paramref name="totalSteps"/>.</summary>
+    void Start(long stepsTaken, long totalSteps);
+
+    void StepTaken(StepRecord step);
+
+    void EpochCompleted(EpochRecord epoch);
+}
+
+/// <summary>
+/// The metrics DeepSpeed's monitors write, under DeepSpeed's names, with the number of samples seen as the x axis.
+/// </summary>
+internal static class MetricNames
+{
+    public const string TrainLoss = "Train/Samples/train_loss";
+    public const string LearningRate = "Train/Samples/lr";
+    public const string LossScale = "Train/Samples/loss_scale";
+    public const string EpochLoss = "Train/Samples/epoch_loss";
+    public const string ValidationAccuracy = "Eval/Samples/accuracy";
+
+    /// <summary>The values of a step, as (name, value) pairs.</summary>
+    public static IEnumerable<(string Name, double Value)> Of(StepRecord step)
+    {
+        yield return (TrainLoss, step.Loss);
+        yield return (LearningRate, step.LearningRate);
+        if (step.LossScale is { } scale)
+            yield return (LossScale, scale);
+    }
+
+    public static IEnumerable<(string Name, double Value)> Of(EpochRecord epoch)
+    {
+        yield return (EpochLoss, epoch.MeanLoss);
+        if (epoch.ValidationAccuracy is { } accuracy)
+            yield return (ValidationAccuracy, accuracy);
+    }
+}

@@ -1,0 +1,26 @@
+using Spectre.Console;
+
+namespace Microsoft.ML.Zero.Monitoring;
+
+/// <summary>The monitors a run reports to: the console progress bar and the metrics files its settings ask for.</summary>
+internal static class TrainingMonitors
+{
+    /// <summary><see cref="ZeroProgress.Auto"/> resolved against the console this process has.</summary>
+    public static ZeroProgress Resolve(ZeroProgress progress) =>
+        progress == ZeroProgress.Auto ? ConsoleProgressBar.TerminalAttached ? ZeroProgress.Bar : ZeroProgress.Lines : progress;
+
+    /// <summary>The monitors of the process that holds rank 0; other processes report nothing.</summary>
+    public static IReadOnlyList<ITrainingMonitor> Create(ZeroProgress progress, MonitorOptions tensorBoard, MonitorOptions csv, bool mainProcess)
+    {
+        var monitors = new List<ITrainingMonitor>();
+        if (!mainProcess)
+            return monitors;
+        if (Resolve(progress) == ZeroProgress.Bar)
+            monitors.Add(new ConsoleProgressBar(AnsiConsole.Console));
+        if (tensorBoard.Enabled)
+            monitors.Add(new TensorBoardMonitor(tensorBoard.Folder));
+        if (csv.Enabled)
+            monitors.Add(new CsvMonitor(csv.Folder));
+        return monitors;
+    }
+}
