@@ -9,7 +9,7 @@ if "%~1"=="--test" (
   exit /b %ERRORLEVEL%
 )
 if "%~1"=="--sample" (
-  dotnet run --project samples\TabularMlp -c Release --no-build
+  dotnet run --project samples\BertSentiment -c Release --no-build
   exit /b %ERRORLEVEL%
 )
 if not "%~1"=="" (

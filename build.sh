@@ -2,7 +2,7 @@
 # Restores and builds Microsoft.ML.Zero (Release).
 #   ./build.sh            build
 #   ./build.sh --test     build, run the tests, and end with a line "N passed, N failed"
-#   ./build.sh --sample   build and run the main sample (samples/TabularMlp)
+#   ./build.sh --sample   build and run the main sample (samples/BertSentiment: a BERT fine-tune on 2 in-process ranks)
 # TorchSharp's native library is made loadable on hosts with an older libstdc++ by the build itself
 # (src/Microsoft.ML.Zero/build/Microsoft.ML.Zero.targets), so plain `dotnet build`/`dotnet test` work too.
 set -euo pipefail
@@ -57,7 +57,7 @@ case "${1:-}" in
     exit "$status"
     ;;
   --sample)
-    dotnet run --project samples/TabularMlp -c Release --no-build
+    dotnet run --project samples/BertSentiment -c Release --no-build
     ;;
   "") ;;
   *) echo "usage: ./build.sh [--test | --sample]" >&2; exit 2 ;;
