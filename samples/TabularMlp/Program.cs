@@ -4,11 +4,9 @@
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
 using Microsoft.ML.Zero;
 
 var mlContext = new MLContext(seed: 0);
-mlContext.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith(nameof(ZeroTrainer))) Console.WriteLine(e.RawMessage); };
 
 var rows = JsonSerializer.Deserialize<JsonElement[][]>(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Data", "iris.json")))!
     .Select(r => new Iris { Features = r.Take(4).Select(v => v.GetSingle()).ToArray(), Label = r[4].GetString()! });

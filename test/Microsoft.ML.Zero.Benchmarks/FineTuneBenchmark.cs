@@ -122,7 +122,6 @@ internal static class FineTuneBenchmark
     public static Result Measure(int ranks, ZeroPrecision precision)
     {
         var mlContext = new MLContext(seed: 0);
-        mlContext.Log += (_, e) => { if (e.Kind == Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ZeroTextClassificationTrainer))) Console.WriteLine(e.RawMessage); };
         var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(SentimentData.All()), testFraction: 0.2, seed: 0);
         var options = new ZeroTextClassificationOptions
         {

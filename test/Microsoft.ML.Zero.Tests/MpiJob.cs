@@ -30,7 +30,6 @@ public static class MpiJob
         int rank = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0");
         bool faulty = rank == faultRank;
         var mlContext = new MLContext(seed: 0);
-        mlContext.Log += (_, e) => { if (e.Kind == Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal)) Console.WriteLine(e.RawMessage); };
         var data = MlpTrainerTests.PreparedIris(mlContext);
         int epochs = 3;
         var timeout = TimeSpan.FromSeconds(60);
