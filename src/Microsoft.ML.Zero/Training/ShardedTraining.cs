@@ -64,6 +64,8 @@ internal sealed class ShardedTraining
                 (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
         model.train();
         using var engine = new DataParallelEngine(model, communicator, settings);
+        if (reports && engine.GradientTransport is { } transport)
+            Log?.Invoke($"Gradients are all-reduced {transport}.");
         var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, dropoutGenerator);
         var sincePrint = Stopwatch.StartNew();
         long rowsSincePrint = 0;
