@@ -27,25 +27,30 @@ internal static class AllReduceBenchmark
             "Sum all-reduce of an fp32 buffer over 2 ranks on this machine; bandwidth is buffer bytes / time (algorithm bandwidth). " +
             "memcpy is one copy of the same buffer: no same-host reduction can beat it. Median with interquartile range.",
             "",
-            "| buffer | memcpy | in-process (threads) | vs memcpy | MPI (2 processes) | vs memcpy | MPI, sent as bf16 | vs memcpy |",
-            "|---|---|---|---|---|---|---|---|",
+            "| buffer | memcpy | in-process (threads) | vs memcpy | MPI (2 processes) | vs memcpy | MPI, shared memory off | vs memcpy | MPI, sent as bf16 | vs memcpy |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         };
         foreach (var (label, floats) in Sizes)
         {
             Console.WriteLine($"  {label}");
             var copy = Memcpy(floats);
             var inProcess = InProcess(floats);
-            var mpi = new Samples(ChildProcess.RunUnderMpi<Result>(2, MpiChild, floats.ToString(), nameof(ZeroPrecision.Fp32)).Seconds);
-            var mpiBf16 = new Samples(ChildProcess.RunUnderMpi<Result>(2, MpiChild, floats.ToString(), nameof(ZeroPrecision.Bf16)).Seconds);
+            Samples Mpi(ZeroPrecision format, bool sharedMemory) =>
+                new(ChildProcess.RunUnderMpi<Result>(2, MpiChild, floats.ToString(), format.ToString(), sharedMemory.ToString()).Seconds);
+            var mpi = Mpi(ZeroPrecision.Fp32, sharedMemory: true);
+            var mpiOverMpi = Mpi(ZeroPrecision.Fp32, sharedMemory: false);
+            var mpiBf16 = Mpi(ZeroPrecision.Bf16, sharedMemory: true);
             double bytes = floats * 4.0;
             string Column(Samples samples) => $"{samples.Milliseconds()}, {bytes / samples.Median / 1e9:F1} GB/s | {samples.Median / copy.Median:F2}x";
-            lines.Add($"| {label} | {copy.Milliseconds()}, {bytes / copy.Median / 1e9:F1} GB/s | {Column(inProcess)} | {Column(mpi)} | {Column(mpiBf16)} |");
+            lines.Add($"| {label} | {copy.Milliseconds()}, {bytes / copy.Median / 1e9:F1} GB/s | {Column(inProcess)} | {Column(mpi)} | {Column(mpiOverMpi)} | {Column(mpiBf16)} |");
         }
         lines.Add("");
         lines.Add("Goal: the same-host path within 1.5x of memcpy. In-process ranks reduce in shared memory (each rank sums its chunk of " +
-            "every rank's buffer, then copies the result back); small buffers pay for the thread hand-offs. The MPI column is OpenMPI's " +
-            "shared-memory transport with the settings the communicator applies before MPI_Init (glibc keeps freed memory mapped, segmented " +
-            "ring all-reduce): without them the 440 MB reduction took 1.13 s here. " +
+            "every rank's buffer, then copies the result back); small buffers pay for the thread hand-offs. MPI processes on one machine do the " +
+            "same: the buffer comes from the communicator, which places every rank's in /dev/shm and maps the others', and MPI only " +
+            "synchronizes (three barriers per all-reduce). \"Shared memory off\" (ZERO_MPI_SHARED_MEMORY=0) is OpenMPI's MPI_Allreduce " +
+            "over its shared-memory transport, with the settings the communicator applies before MPI_Init (glibc keeps freed memory mapped, " +
+            "segmented ring all-reduce): without them the 440 MB reduction took 1.13 s here. " +
             "\"Sent as bf16\" reduces the same gradients with communication_data_type bf16: half the bytes travel, and MPI calls back " +
             "into .NET to add each pair of 16-bit buffers (the fp32 to bf16 conversions are not timed; the bandwidth still counts fp32 bytes). " + FineTuneBenchmark.MachineNote());
         return string.Join('\n', lines);
@@ -74,13 +79,19 @@ internal static class AllReduceBenchmark
         return times[0];
     }
 
-    /// <summary>The side of one mpirun process: the same loop over MPI.</summary>
-    public static Result MeasureMpi(int floats, ZeroPrecision format)
+    /// <summary>
+    /// The side of one mpirun process: the same loop over MPI, on a buffer from the communicator as the engine's
+    /// gradients are (in shared memory unless <paramref name="sharedMemory"/> is false).
+    /// </summary>
+    public static Result MeasureMpi(int floats, ZeroPrecision format, bool sharedMemory)
     {
+        if (!sharedMemory)
+            Environment.SetEnvironmentVariable(MpiCommunicator.SharedMemoryVariable, "0");
         var launch = MpiLaunchEnvironment.Detect() ?? throw new InvalidOperationException("Run under mpirun.");
         var communicator = MpiCommunicator.World(launch, TimeSpan.FromMinutes(2));
-        var buffer = new float[floats];
-        buffer.AsSpan().Fill(1);
+        using var reduceBuffer = communicator.AllocateReduceBuffer(floats);
+        var buffer = TensorMemory.AsSpan(reduceBuffer.Values);
+        buffer.Fill(1);
         var bits = new ushort[format == ZeroPrecision.Fp32 ? 0 : floats];
         if (format != ZeroPrecision.Fp32)
             HalfFloats.FromSingle(buffer, bits, format);
@@ -88,7 +99,7 @@ internal static class AllReduceBenchmark
         {
             communicator.Barrier();
             if (format == ZeroPrecision.Fp32)
-                communicator.AllReduce(buffer, ReduceOperation.Sum);
+                communicator.AllReduce(TensorMemory.AsSpan(reduceBuffer.Values), ReduceOperation.Sum);
             else
                 communicator.AllReduce(bits, format);
         }, Repeats(floats));

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Zero.Distributed.Mpi;
 
 namespace Microsoft.ML.Zero.Tests;
 
@@ -9,12 +11,15 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class MpiTests
 {
-    private static (int ExitCode, string Output, TimeSpan Elapsed) MpiRun(string weightsPath, string fault = "none", int faultRank = -1)
+    private static (int ExitCode, string Output, TimeSpan Elapsed) MpiRun(string weightsPath, string fault = "none", int faultRank = -1,
+        (string Name, string Value)? environment = null)
     {
         string mpirun = new[] { "/usr/bin/mpirun", "/usr/local/bin/mpirun" }.FirstOrDefault(File.Exists)
             ?? throw new AssertFailedException("OpenMPI's mpirun is missing: apt-get install -y openmpi-bin libopenmpi-dev (.ci/run does).");
         string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
         var start = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (environment is var (name, value))
+            start.Environment[name] = value; // the processes mpirun starts on this machine inherit it
         foreach (var argument in new[] { "--allow-run-as-root", "--oversubscribe", "-np", "2", host, typeof(Program).Assembly.Location,
                      "mpi-train", weightsPath, fault, faultRank.ToString() })
             start.ArgumentList.Add(argument);
@@ -78,6 +83,49 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    public void SameHostRanksSumThroughSharedMemoryToTheBitsMpiAllReduceGives()
+    {
+        InTempFolder(weightsPath =>
+        {
+            var runs = new List<(string Mode, long SharedReductions, int[] Weights)>();
+            foreach (string mode in new[] { "none", "overlap" })
+            {
+                var (exitCode, output, _) = MpiRun(weightsPath, mode);
+                Assert.AreEqual(0, exitCode, output);
+                StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
+                Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
+                var shared = (mode, SharedReductions(output), WeightBits(weightsPath));
+
+                var (offExitCode, offOutput, _) = MpiRun(weightsPath, mode, environment: (MpiCommunicator.SharedMemoryVariable, "0"));
+                Assert.AreEqual(0, offExitCode, offOutput);
+                StringAssert.Contains(offOutput, "Gradients are all-reduced over MPI, not through shared memory: ZERO_MPI_SHARED_MEMORY=0 on rank(s) 0, 1.");
+                Assert.AreEqual(0, SharedReductions(offOutput), offOutput);
+                CollectionAssert.AreEqual(WeightBits(weightsPath), shared.Item3, $"{mode}: shared memory and MPI_Allreduce trained different weights");
+                runs.Add(shared);
+            }
+            // Without overlap one all-reduce per step; with it, one per bucket (the iris MLP's gradients make 2).
+            Assert.IsGreaterThan(0L, runs[0].SharedReductions);
+            Assert.AreEqual(2 * runs[0].SharedReductions, runs[1].SharedReductions);
+            CollectionAssert.AreEqual(runs[0].Weights, runs[1].Weights, "buckets summed other values than the whole buffer");
+        });
+    }
+
+    private static long SharedReductions(string output) =>
+        long.Parse(Regex.Match(output, Regex.Escape(MpiJob.SharedReductionsLine) + "([0-9]+)").Groups[1].Value);
+
+    private static int[] WeightBits(string weightsPath) => MpiJob.ReadWeights(weightsPath).Select(BitConverter.SingleToInt32Bits).ToArray();
+
+    // The job's files in /dev/shm that are still there, from the name rank 0 logged (required: it must have logged one).
+    private static string[] SharedMemoryFilesLeft(string output, bool required)
+    {
+        var match = Regex.Match(output, @"\((/dev/shm/[^ ()*]+)\*, removed once mapped\)");
+        Assert.IsTrue(match.Success || !required, $"no shared-memory file name in the output: {output}");
+        return match.Success
+            ? Directory.GetFiles(Path.GetDirectoryName(match.Groups[1].Value)!, Path.GetFileName(match.Groups[1].Value) + "*")
+            : Array.Empty<string>();
+    }
+
+    [TestMethod]
     public void ARankThatThrowsEndsTheJobWithItsRankAndReason()
     {
         InTempFolder(weightsPath =>
@@ -101,6 +149,8 @@ public sealed class MpiTests
             Assert.AreNotEqual(0, exitCode, output);
             StringAssert.Contains(output, "rank 1");
             Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+            // Unlinked once mapped: a killed job leaves nothing in /dev/shm.
+            Assert.IsEmpty(SharedMemoryFilesLeft(output, required: false), "files left in /dev/shm");
         });
     }
 

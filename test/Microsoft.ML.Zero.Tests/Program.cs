@@ -17,7 +17,7 @@ public static class Program
         if (args is not ["score", var modelPath, var dataPath, var outputPath])
         {
             Console.Error.WriteLine("usage: Microsoft.ML.Zero.Tests score <model.zip> <iris.json> <scores.tsv>\n" +
-                "       mpirun -np 2 Microsoft.ML.Zero.Tests mpi-train <weights.bin> none|fail-rank|kill-rank|stall-rank <rank>");
+                "       mpirun -np 2 Microsoft.ML.Zero.Tests mpi-train <weights.bin> none|overlap|bf16-wire|fail-rank|kill-rank|stall-rank|... <rank>");
             return 2;
         }
         var mlContext = new MLContext();

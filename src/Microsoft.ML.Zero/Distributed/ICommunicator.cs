@@ -40,4 +40,12 @@ public interface ICommunicator : IDisposable
 
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();
+
+    /// <summary>
+    /// A zeroed fp32 CPU buffer of <paramref name="count"/> values for <see cref="AllReduce(Span{float}, ReduceOperation)"/>
+    /// to sum ranges of (the engine's flat gradients). A communicator may place it where a sum over ranks is cheapest:
+    /// MPI ranks that all run on one machine get it in memory they share, and sum each other's buffers directly.
+    /// Every rank calls this together with the same count. Dispose the returned buffer when done.
+    /// </summary>
+    ReduceBuffer AllocateReduceBuffer(long count);
 }

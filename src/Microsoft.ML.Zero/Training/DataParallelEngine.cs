@@ -21,7 +21,9 @@ internal sealed class DataParallelEngine : IDisposable
     private Parameter[] _modelParameters;
 
     // The fp32 gradients the optimizer reads, plus one element at the end that carries the rank's loss through the
-    // same all-reduce. In fp32 the model's .grad tensors are views into it, so backward writes straight into it.
+    // same all-reduce. In fp32 the model's .grad tensors are views into it, so backward writes straight into it. The
+    // communicator allocates it: MPI ranks on one machine sum it through shared memory, where it lives.
+    private readonly ReduceBuffer _gradientBuffer;
     private readonly Tensor _gradients;
 
     // Mixed precision only: the model's low-precision .grad views live here and are copied into _gradients for the
@@ -45,7 +47,8 @@ internal sealed class DataParallelEngine : IDisposable
         _count = _modelParameters.Sum(p => p.numel());
         RequireSameModelOnEveryRank();
         BroadcastParameters(root: 0);
-        _gradients = zeros(_count + 1);
+        _gradientBuffer = communicator.AllocateReduceBuffer(_count + 1);
+        _gradients = _gradientBuffer.Values;
 
         if (settings.Precision == ZeroPrecision.Fp32)
         {
@@ -85,6 +88,9 @@ internal sealed class DataParallelEngine : IDisposable
 
     /// <summary>With overlap_comm: how many gradient buckets left while backward was still running.</summary>
     public int BucketsReducedDuringBackward => _reducer?.LaunchedDuringBackward ?? 0;
+
+    /// <summary>For the log: how the gradients travel when the communicator chose a way worth telling, else null.</summary>
+    public string? GradientTransport => _gradientBuffer.Transport;
 
     /// <summary>The number of trainable values (the length of the weights a checkpoint holds).</summary>
     public long ParameterCount => _count;
@@ -332,7 +338,7 @@ internal sealed class DataParallelEngine : IDisposable
         foreach (var parameter in _modelParameters.Concat(_optimizedParameters))
             parameter.grad = null;
         _optimizer.Dispose();
-        _gradients.Dispose();
+        _gradientBuffer.Dispose();
         _lowPrecisionGradients?.Dispose();
         _masterWeights?.Dispose();
     }

@@ -82,6 +82,8 @@ internal sealed class ShardedTraining
                 (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
         model.train();
         using var engine = new DataParallelEngine(model, communicator, settings);
+        if (reports && engine.GradientTransport is { } transport)
+            Log?.Invoke($"Gradients are all-reduced {transport}.");
         var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, dropoutGenerator);
         long totalSteps = (long)stepsPerEpoch * _epochs, stepsTaken = (long)startEpoch * stepsPerEpoch + startStep;
         long samples = (long)startEpoch * plan.RowCount + Enumerable.Range(0, Math.Min(startStep * accumulation, plan.StepsPerEpoch)).Sum(plan.GlobalRowsInStep);

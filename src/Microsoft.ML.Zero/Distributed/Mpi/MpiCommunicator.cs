@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Distributed.Mpi;
 
@@ -6,11 +8,16 @@ namespace Microsoft.ML.Zero.Distributed.Mpi;
 /// The ranks of an OpenMPI job (one process per rank, on one machine or many) over MPI_COMM_WORLD. MPI's blocking
 /// collectives cannot time out and a dead peer is not reported to the survivors, so a watchdog guards every call: a
 /// rank that waits longer than the timeout prints which collective it was in and aborts the whole job. A rank that
-/// fails calls <see cref="Abort"/>, which makes mpirun end every process within about a second.
+/// fails calls <see cref="Abort"/>, which makes mpirun end every process within about a second. When every rank runs on
+/// this machine, the gradients are summed through shared memory (<see cref="SharedReduceBuffer"/>) rather than sent
+/// over MPI, unless the environment variable <c>ZERO_MPI_SHARED_MEMORY</c> is 0.
 /// </summary>
 internal sealed unsafe class MpiCommunicator : ICommunicator
 {
     private const int MaxCount = int.MaxValue;
+
+    /// <summary>Set to 0 (or false, off) to all-reduce over MPI even when every rank runs on this machine.</summary>
+    public const string SharedMemoryVariable = "ZERO_MPI_SHARED_MEMORY";
     private static readonly object InitLock = new();
     private static MpiCommunicator? _world;
 
@@ -20,10 +27,15 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     private string _operation = "";
     private readonly Lazy<nint> _bf16Sum;
     private readonly Lazy<nint> _fp16Sum;
+    private readonly MpiLaunchEnvironment _launch;
+    private readonly object _sharedLock = new();
+    private SharedReduceBuffer[] _shared = Array.Empty<SharedReduceBuffer>();
+    private long _sharedReductions;
 
-    private MpiCommunicator(OpenMpiLibrary mpi, TimeSpan timeout)
+    private MpiCommunicator(OpenMpiLibrary mpi, MpiLaunchEnvironment launch, TimeSpan timeout)
     {
         _mpi = mpi;
+        _launch = launch;
         _timeout = timeout;
         int rank, size;
         Check(_mpi.CommRank(_mpi.CommWorld, &rank), -1, "MPI_Comm_rank");
@@ -39,6 +51,9 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     public int Rank { get; }
 
     public int WorldSize { get; }
+
+    /// <summary>All-reduces done through shared memory since the process started (for tests and diagnostics).</summary>
+    public long SharedMemoryReductions => Interlocked.Read(ref _sharedReductions);
 
     /// <summary>MPI_COMM_WORLD, initializing MPI on first use (finalized when the process exits).</summary>
     public static MpiCommunicator World(MpiLaunchEnvironment launch, TimeSpan timeout)
@@ -61,7 +76,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                         throw new ZeroCommunicationException(-1, $"This OpenMPI build provides thread level {provided}; MPI_THREAD_MULTIPLE (3) is needed, since ranks call MPI from worker threads.");
                     AppDomain.CurrentDomain.ProcessExit += (_, _) => FinalizeOnce(mpi);
                 }
-                _world = new MpiCommunicator(mpi, timeout);
+                _world = new MpiCommunicator(mpi, launch, timeout);
             }
             _world._timeout = timeout;
             return _world;
@@ -73,6 +88,24 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         nint op = operation == ReduceOperation.Sum ? _mpi.Sum : _mpi.Max;
         fixed (float* data = buffer)
         {
+            // A range of a shared buffer: every rank reduces the same range, at the same offset of its own buffer.
+            if (operation == ReduceOperation.Sum && buffer.Length > 0)
+            {
+                foreach (var shared in Volatile.Read(ref _shared))
+                {
+                    if (shared.OffsetOf(data, buffer.Length) is var offset and >= 0)
+                    {
+                        shared.AllReduce(offset, buffer.Length, () =>
+                        {
+                            using (Guard("all-reduce"))
+                                Check(_mpi.Barrier(_mpi.CommWorld), Rank, "MPI_Barrier");
+                        });
+                        Interlocked.Increment(ref _sharedReductions);
+                        return;
+                    }
+                }
+            }
+
             // MPI counts are ints: reduce buffers past 2^31 - 1 elements in pieces.
             for (long offset = 0; offset < buffer.Length; offset += MaxCount)
             {
@@ -134,6 +167,91 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
             Check(_mpi.Barrier(_mpi.CommWorld), Rank, "MPI_Barrier");
     }
 
+    /// <summary>
+    /// When every rank runs on this machine, a buffer in shared memory that every rank maps (see
+    /// <see cref="SharedReduceBuffer"/>); otherwise, or when <see cref="SharedMemoryVariable"/> is 0 on any rank or any
+    /// rank cannot create its file, a plain tensor that all-reduces go over MPI for. Collective.
+    /// </summary>
+    public ReduceBuffer AllocateReduceBuffer(long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        // The same on every rank: every rank takes part in the agreement below, or none does.
+        if (WorldSize == 1 || _launch.LocalSize != WorldSize)
+            return new ReduceBuffer(zeros(count));
+
+        // Each rank offers 1, or a reason to refuse (0: turned off, -1: no /dev/shm). Rank 0 offers the tag that names
+        // the job's files instead: random, so no two jobs (or buffers of one job) on this machine share one.
+        const double TurnedOff = 0, NoFolder = -1;
+        long tag = RandomNumberGenerator.GetInt32(1, int.MaxValue) * (1L << 20) + RandomNumberGenerator.GetInt32(1 << 20);
+        var offers = AllGather(
+            Environment.GetEnvironmentVariable(SharedMemoryVariable)?.Trim().ToLowerInvariant() is "0" or "false" or "off" ? TurnedOff
+            : !OperatingSystem.IsLinux() || !Directory.Exists(SharedReduceBuffer.Folder) ? NoFolder
+            : Rank == 0 ? tag : 1);
+        if (offers.Any(offer => offer <= 0))
+        {
+            var reasons = new List<string>();
+            if (offers.Contains(TurnedOff))
+                reasons.Add($"{SharedMemoryVariable}=0 on rank(s) {Ranks(offers, TurnedOff)}");
+            if (offers.Contains(NoFolder))
+                reasons.Add($"no {SharedReduceBuffer.Folder} on rank(s) {Ranks(offers, NoFolder)}");
+            return new ReduceBuffer(zeros(count), $"over MPI, not through shared memory: {string.Join("; ", reasons)}");
+        }
+        tag = (long)offers[0];
+
+        string path = SharedReduceBuffer.FilePath(tag, Rank);
+        string? failure = Attempt(() => SharedReduceBuffer.CreateFile(path, count), "create its gradient buffer");
+        bool ownFile = failure is null;
+        var created = AllGather(ownFile ? 1 : 0);
+        SharedReduceBuffer? shared = null;
+        if (Array.IndexOf(created, 0.0) < 0)
+        {
+            var paths = Enumerable.Range(0, WorldSize).Select(rank => SharedReduceBuffer.FilePath(tag, rank)).ToArray();
+            failure = Attempt(() => shared = SharedReduceBuffer.Map(Rank, count, paths), "map the ranks' gradient buffers");
+        }
+        // Once every rank has mapped every file (or given up), the names are not needed: the mappings keep the memory.
+        var mapped = AllGather(failure is null ? 1 : 0);
+        if (ownFile)
+            File.Delete(path);
+        var failed = Array.IndexOf(created, 0.0) >= 0 ? created : mapped;
+        if (Array.IndexOf(failed, 0.0) >= 0)
+        {
+            shared?.Dispose();
+            return new ReduceBuffer(zeros(count), $"over MPI, not through shared memory: rank(s) {Ranks(failed, 0)} could not place a buffer there (see their error output)");
+        }
+
+        lock (_sharedLock)
+            Volatile.Write(ref _shared, _shared.Append(shared!).ToArray());
+        return new ReduceBuffer(shared!.CreateValues(),
+            $"through shared memory: all {WorldSize} ranks run on this machine ({SharedReduceBuffer.FilePath(tag, 0)[..^1]}*, removed once mapped)",
+            () => Release(shared));
+    }
+
+    // Runs one step of setting up a shared buffer; a failure is reported on this rank's error output and returned.
+    private string? Attempt(Action step, string what)
+    {
+        try
+        {
+            step();
+            return null;
+        }
+        catch (Exception exception)
+        {
+            Console.Error.WriteLine($"Microsoft.ML.Zero: rank {Rank} of {WorldSize} could not {what} in " +
+                $"{SharedReduceBuffer.Folder} ({exception.Message}); the job all-reduces over MPI instead.");
+            return exception.Message;
+        }
+    }
+
+    private void Release(SharedReduceBuffer shared)
+    {
+        lock (_sharedLock)
+            Volatile.Write(ref _shared, _shared.Where(s => s != shared).ToArray());
+        shared.Dispose();
+    }
+
+    private static string Ranks(double[] values, double value) =>
+        string.Join(", ", Enumerable.Range(0, values.Length).Where(rank => values[rank] == value));
+
     /// <summary>Prints why this rank stops, then ends every process of the job (MPI_Abort). Does not return.</summary>
     public void Abort(string reason)
     {
@@ -142,8 +260,15 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         _mpi.Abort(_mpi.CommWorld, 1);
     }
 
+    /// <summary>Unmaps the shared buffers still allocated (their values stay valid while tensors view them).</summary>
     public void Dispose()
     {
+        lock (_sharedLock)
+        {
+            foreach (var shared in _shared)
+                shared.Dispose();
+            _shared = Array.Empty<SharedReduceBuffer>();
+        }
     }
 
     // Arms the watchdog for one collective; disposing the scope disarms it.
