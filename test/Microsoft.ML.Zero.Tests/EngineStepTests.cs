@@ -16,7 +16,7 @@ public sealed class EngineStepTests
     private static readonly IrisRow[] Iris = Datasets.Iris();
     private static readonly Dictionary<string, int> Species = Iris.Select(r => r.Label).Distinct().Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i);
 
-    private sealed record RankRun(StepResult[] Steps, float[][] WeightsAfterStep);
+    private sealed record RankRun(ZeroStepResult[] Steps, float[][] WeightsAfterStep);
 
     /// <summary>Runs <paramref name="steps"/> steps; rank r's micro-batch of step s is 4 iris rows (optionally poisoned).</summary>
     private static RankRun[] Train(int world, EngineSettings settings, int steps, Func<int, int, bool>? poison = null)
@@ -30,7 +30,7 @@ public sealed class EngineStepTests
             {
                 var model = replicas[communicator.Rank];
                 using var engine = new DataParallelEngine(model, communicator, settings);
-                var results = new List<StepResult>();
+                var results = new List<ZeroStepResult>();
                 var weights = new List<float[]>();
                 for (int step = 0; step < steps; step++)
                 {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.ML.Zero.Distributed;
 
 namespace Microsoft.ML.Zero.Training;
 
@@ -36,26 +37,67 @@ internal sealed class CheckpointStore
         return folder;
     }
 
-    /// <summary>The folder that ranks write step <paramref name="step"/>'s files into before <see cref="Commit"/>.</summary>
-    public string PartialFolder(long step) => Path.Combine(Directory, TagPrefix + step + PartialSuffix);
+    /// <summary>DeepSpeed's default tag of the checkpoint of <paramref name="step"/>.</summary>
+    public static string StepTag(long step) => TagPrefix + step;
+
+    /// <summary>The folder that ranks write a checkpoint's files into before <see cref="Commit"/>.</summary>
+    public string PartialFolder(string tag) => Path.Combine(Directory, tag + PartialSuffix);
+
+    /// <summary>The folder of the checkpoint <paramref name="tag"/>, or of the latest when it is null; an error when missing.</summary>
+    public string Folder(string? tag)
+    {
+        if (tag is null)
+            return Latest() ?? throw new DirectoryNotFoundException($"Checkpoint folder '{Directory}' holds no '{LatestFileName}' file: nothing to load.");
+        string folder = Path.Combine(Directory, tag);
+        if (!File.Exists(Path.Combine(folder, StateFileName)))
+            throw new DirectoryNotFoundException($"Checkpoint '{tag}' in '{Directory}' is missing or incomplete (no {StateFileName}).");
+        return folder;
+    }
 
     /// <summary>Rank 0, once every rank has written: makes the partial folder the checkpoint, points latest at it, prunes old ones.</summary>
-    public void Commit(long step)
+    public void Commit(string tag)
     {
-        string tag = TagPrefix + step, folder = Path.Combine(Directory, tag);
+        if (tag.Length == 0 || tag.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || tag == LatestFileName)
+            throw new ArgumentException($"Checkpoint tag '{tag}' must be a plain folder name.", nameof(tag));
+        string folder = Path.Combine(Directory, tag);
         if (System.IO.Directory.Exists(folder))
             System.IO.Directory.Delete(folder, recursive: true);
-        System.IO.Directory.Move(PartialFolder(step), folder);
+        System.IO.Directory.Move(PartialFolder(tag), folder);
         string temp = Path.Combine(Directory, LatestFileName + ".tmp");
         File.WriteAllText(temp, tag);
         File.Move(temp, Path.Combine(Directory, LatestFileName), overwrite: true);
         var older = System.IO.Directory.GetDirectories(Directory, TagPrefix + "*")
             .Select(path => (Path: path, Step: long.TryParse(Path.GetFileName(path)[TagPrefix.Length..], out long s) ? s : -1))
-            .Where(c => c.Step >= 0 && c.Step != step)
+            .Where(c => c.Step >= 0 && TagPrefix + c.Step != tag)
             .OrderByDescending(c => c.Step)
             .Skip(Keep - 1);
         foreach (var (path, _) in older)
             System.IO.Directory.Delete(path, recursive: true);
+    }
+
+    /// <summary>
+    /// Writes checkpoint <paramref name="tag"/> from every rank: rank 0 makes the partial folder, every rank writes its
+    /// own files (<paramref name="everyRank"/>), rank 0 the shared ones (<paramref name="rankZero"/>), and once all are
+    /// done rank 0 commits it. Returns the checkpoint's folder.
+    /// </summary>
+    public string Write(ICommunicator communicator, string tag, Action<string>? everyRank, Action<string> rankZero)
+    {
+        string partial = PartialFolder(tag);
+        if (communicator.Rank == 0)
+        {
+            if (System.IO.Directory.Exists(partial))
+                System.IO.Directory.Delete(partial, recursive: true);
+            System.IO.Directory.CreateDirectory(partial);
+        }
+        communicator.Barrier();
+        everyRank?.Invoke(partial);
+        if (communicator.Rank == 0)
+            rankZero(partial);
+        communicator.Barrier();
+        if (communicator.Rank == 0)
+            Commit(tag);
+        communicator.Barrier();
+        return Path.Combine(Directory, tag);
     }
 
     public static void WriteState(string folder, TrainingState state) =>

@@ -33,9 +33,17 @@ internal sealed class DataParallelEngine : IDisposable
     private readonly Parameter[] _optimizedParameters;
 
     private readonly optim.Optimizer _optimizer;
+    private readonly double _baseLearningRate;
     private readonly DynamicLossScaler? _lossScaler;
     private readonly GradientReduction _reduction;
     private readonly OverlappedReducer? _reducer;
+
+    // The step in progress: whether its gradients were cleared, the rank's summed loss share, whether that sum is in
+    // the buffer, and whether the current micro-batch is the accumulation boundary.
+    private bool _stepStarted;
+    private double _localLoss;
+    private bool _lossPublished;
+    private bool _atBoundary;
 
     public DataParallelEngine(nn.Module module, ICommunicator communicator, EngineSettings settings)
     {
@@ -72,7 +80,9 @@ internal sealed class DataParallelEngine : IDisposable
         _reduction = new GradientReduction(communicator, _gradients, _lowPrecisionGradients, _count, settings.CommunicationDataType);
         if (settings.OverlapCommunication)
             _reducer = new OverlappedReducer(module, _modelParameters, _reduction, communicator.Rank, settings.ReduceBucketSize);
-        _optimizer = settings.Optimizer.Create(named.Select((p, i) => (p.Name, _optimizedParameters[i])).ToList());
+        _optimizer = settings.OptimizerFactory?.Invoke(_optimizedParameters)
+            ?? settings.Optimizer.Create(named.Select((p, i) => (p.Name, _optimizedParameters[i])).ToList());
+        _baseLearningRate = settings.OptimizerFactory is null ? settings.Optimizer.LearningRate : _optimizer.ParamGroups.First().LearningRate;
     }
 
     /// <summary>Optimizer steps taken (skipped steps not counted); the learning-rate schedule's position.</summary>
@@ -137,58 +147,100 @@ internal sealed class DataParallelEngine : IDisposable
     /// all ranks and micro-batches: the step follows exactly the mean-loss gradient of that global batch, however the
     /// rows fall on ranks and micro-batches, without any all-reduce between micro-batches.
     /// </summary>
-    public StepResult Step(IReadOnlyList<Func<Tensor?>> microBatches, int globalRows)
+    public ZeroStepResult Step(IReadOnlyList<Func<Tensor?>> microBatches, int globalRows)
     {
         using var scope = NewDisposeScope();
-        int world = _communicator.WorldSize;
-        // Each rank sends its gradient of (its summed loss x world / globalRows), about its mean loss, divided by
-        // `predivide`; the sum over ranks is multiplied by predivide / world. As DeepSpeed: prescale_gradients divides by
-        // the world size before the all-reduce, otherwise by gradient_predivide_factor before and the rest after.
-        double predivide = _settings.PrescaleGradients ? world : _settings.GradientPredivideFactor;
-        double wireScale = world / (globalRows * predivide), afterReduce = predivide / world;
-        double lossScale = LossScale;
-
-        (_lowPrecisionGradients ?? _gradients).zero_();
-        double localLoss = 0;
         for (int micro = 0; micro < microBatches.Count; micro++)
         {
             using var microScope = NewDisposeScope();
-            // Only the last micro-batch's layers signal (they are wrapped during its forward pass).
-            bool overlapping = _reducer is not null && micro == microBatches.Count - 1;
-            if (overlapping)
-            {
-                _reducer!.BeginBoundary();
-                _reducer.Active = true;
-            }
+            BeginMicroBatch(boundary: micro == microBatches.Count - 1);
             long started = EngineTimings.Start();
             var lossSum = microBatches[micro]();
             Timings.Forward += Stopwatch.GetElapsedTime(started);
-            var loss = lossSum is null ? null : lossSum.to(ScalarType.Float32) * wireScale;
-            if (loss is not null)
-                localLoss += loss.item<float>();
-            // The loss rides in the first bucket, which may leave while backward is still running.
-            if (overlapping)
-                _gradients[_count] = localLoss;
-            if (loss is null)
-                continue;
-            started = EngineTimings.Start();
-            (lossScale == 1 ? loss : loss * lossScale).backward();
-            Timings.Backward += Stopwatch.GetElapsedTime(started);
+            if (lossSum is not null)
+                Backward(lossSum.to(ScalarType.Float32) * ((double)_communicator.WorldSize / globalRows));
         }
+        return ReduceAndStep();
+    }
+
+    /// <summary>
+    /// Starts a micro-batch, before its forward pass. The first of a step clears the gradients; at the accumulation
+    /// boundary (the step's last micro-batch) the layers signal during backward so that buckets leave early (overlap_comm).
+    /// </summary>
+    public void BeginMicroBatch(bool boundary)
+    {
+        if (!_stepStarted)
+        {
+            (_lowPrecisionGradients ?? _gradients).zero_();
+            _localLoss = 0;
+            _lossPublished = false;
+            _stepStarted = true;
+        }
+        _atBoundary = boundary;
+        if (boundary && _reducer is not null)
+        {
+            _reducer.BeginBoundary();
+            _reducer.Active = true;
+        }
+    }
+
+    /// <summary>
+    /// Adds the gradient of <paramref name="loss"/>, this rank's share of the step's objective: the step follows the
+    /// mean over ranks of the sum of the shares each rank passed since its last step.
+    /// </summary>
+    public void Backward(Tensor loss)
+    {
+        if (!_stepStarted)
+            BeginMicroBatch(boundary: false);
+        using var scope = NewDisposeScope();
+        // As DeepSpeed: prescale_gradients divides by the world size before the all-reduce, otherwise by
+        // gradient_predivide_factor before and the rest after.
+        var wireLoss = Predivide == 1 ? loss.to(ScalarType.Float32) : loss.to(ScalarType.Float32) / Predivide;
+        _localLoss += wireLoss.item<float>();
+        // The loss rides in the first bucket, which may leave while the boundary's backward is still running.
+        if (_atBoundary && _reducer is not null)
+            PublishLoss();
+        long started = EngineTimings.Start();
+        (LossScale == 1 ? wireLoss : wireLoss * LossScale).backward();
+        Timings.Backward += Stopwatch.GetElapsedTime(started);
+    }
+
+    private double Predivide => _settings.PrescaleGradients ? _communicator.WorldSize : _settings.GradientPredivideFactor;
+
+    private void PublishLoss()
+    {
+        if (_lossPublished)
+            return;
+        _gradients[_count] = _localLoss;
+        _lossPublished = true;
+    }
+
+    /// <summary>
+    /// Ends the step: all-reduces the gradients (the rest of the buckets, with overlap_comm), then, identically on every
+    /// rank, skips on fp16 overflow or unscales, clips, sets the scheduled learning rate and takes the optimizer step.
+    /// </summary>
+    public ZeroStepResult ReduceAndStep()
+    {
+        using var scope = NewDisposeScope();
+        if (!_stepStarted)
+            BeginMicroBatch(boundary: true);
+        _stepStarted = false;
+        double afterReduce = Predivide / _communicator.WorldSize;
+        double lossScale = LossScale;
 
         long reduceStarted = EngineTimings.Start();
         var gradients = _gradients.narrow(0, 0, _count);
         if (_reducer is not null)
         {
+            PublishLoss();
             _reducer.Finish();
         }
         else
         {
-            _gradients[_count] = localLoss;
+            PublishLoss();
             _reduction.Reduce(0, _count + 1);
         }
         Timings.AllReduce += Stopwatch.GetElapsedTime(reduceStarted);
-
         long stepStarted = EngineTimings.Start();
         float meanLoss = (float)(_gradients[_count].item<float>() * afterReduce);
         // The all-reduced buffer is the same on every rank, so every rank reaches the same verdict: an inf or NaN in
@@ -197,7 +249,7 @@ internal sealed class DataParallelEngine : IDisposable
         {
             _lossScaler.Update(overflow: true);
             SkippedSteps++;
-            return new StepResult(meanLoss, true, CurrentLearningRate(), lossScale, double.NaN);
+            return new ZeroStepResult(meanLoss, true, CurrentLearningRate(), lossScale, double.NaN);
         }
         if (afterReduce / lossScale != 1)
             gradients.mul_(afterReduce / lossScale);
@@ -221,7 +273,7 @@ internal sealed class DataParallelEngine : IDisposable
         _lossScaler?.Update(overflow: false);
         GlobalStep++;
         Timings.OptimizerStep += Stopwatch.GetElapsedTime(stepStarted);
-        return new StepResult(meanLoss, false, learningRate, lossScale, norm);
+        return new ZeroStepResult(meanLoss, false, learningRate, lossScale, norm);
     }
 
     /// <summary>
@@ -297,8 +349,8 @@ internal sealed class DataParallelEngine : IDisposable
     private double ApplySchedule()
     {
         if (_settings.Schedule is not { } schedule)
-            return _settings.Optimizer.LearningRate;
-        double rate = schedule.LearningRate(ScheduleIteration, _settings.Optimizer.LearningRate);
+            return _baseLearningRate;
+        double rate = schedule.LearningRate(ScheduleIteration, _baseLearningRate);
         double? momentum = schedule.Momentum(ScheduleIteration);
         foreach (var group in _optimizer.ParamGroups)
         {
@@ -309,7 +361,8 @@ internal sealed class DataParallelEngine : IDisposable
         return rate;
     }
 
-    private double CurrentLearningRate() => _settings.Schedule?.LearningRate(ScheduleIteration, _settings.Optimizer.LearningRate) ?? _settings.Optimizer.LearningRate;
+    /// <summary>The learning rate of the next optimizer step.</summary>
+    public double CurrentLearningRate() => _settings.Schedule?.LearningRate(ScheduleIteration, _baseLearningRate) ?? _baseLearningRate;
 
     private static List<(string Name, Parameter Parameter)> TrainableParameters(nn.Module module) =>
         module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();

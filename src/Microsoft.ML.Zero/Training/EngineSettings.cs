@@ -19,6 +19,12 @@ internal sealed record EngineSettings(
     /// <summary>The type gradients are all-reduced in (communication_data_type); Fp32 sums them exactly to fp32.</summary>
     public ZeroPrecision CommunicationDataType { get; init; } = ZeroPrecision.Fp32;
 
+    /// <summary>
+    /// Builds the optimizer over the parameters it updates (the fp32 master weights in bf16/fp16), instead of
+    /// <see cref="Optimizer"/>; the schedule then scales its first group's learning rate.
+    /// </summary>
+    public Func<IReadOnlyList<TorchSharp.Modules.Parameter>, TorchSharp.torch.optim.Optimizer>? OptimizerFactory { get; init; }
+
     /// <summary>Plain fp32 training with a constant learning rate.</summary>
     public static EngineSettings Fp32(OptimizerSettings optimizer) => new(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, optimizer, null);
 }

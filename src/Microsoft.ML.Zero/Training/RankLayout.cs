@@ -33,7 +33,25 @@ internal abstract class RankLayout
     /// Runs <paramref name="train"/> for every local rank's replica (<paramref name="replicas"/>[i] is rank
     /// <see cref="LocalRanks"/>[i]). A failing rank stops every rank: replicas are disposed and the failure rethrown.
     /// </summary>
-    public abstract void Train<TModel>(TModel[] replicas, Action<TModel, ICommunicator> train) where TModel : torch.nn.Module;
+    public void Train<TModel>(TModel[] replicas, Action<TModel, ICommunicator> train) where TModel : torch.nn.Module
+    {
+        try
+        {
+            Run(communicator => train(replicas[Array.IndexOf(LocalRanks, communicator.Rank)], communicator));
+        }
+        catch
+        {
+            foreach (var replica in replicas)
+                replica.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="rankMain"/> once per local rank, each with its communicator and its share of the cores
+    /// (in-process ranks on their own threads). The first rank to fail stops the others; its failure is rethrown.
+    /// </summary>
+    public abstract void Run(Action<ICommunicator> rankMain);
 
     /// <summary>
     /// Runs a trainer's work in this process. Under MPI a failure anywhere in it (a bad row, out of memory) aborts the
@@ -65,25 +83,16 @@ internal abstract class RankLayout
 
         public override T Guard<T>(Func<T> work) => work();
 
-        public override void Train<TModel>(TModel[] replicas, Action<TModel, ICommunicator> train)
+        public override void Run(Action<ICommunicator> rankMain)
         {
-            try
+            using (TorchRuntime.ShareCoresAmongRanks(worldSize))
             {
-                using (TorchRuntime.ShareCoresAmongRanks(worldSize))
+                InProcessLauncher.Run(worldSize, timeout, communicator =>
                 {
-                    InProcessLauncher.Run(worldSize, timeout, communicator =>
-                    {
-                        TorchRuntime.UseCoreShare(worldSize);
-                        train(replicas[communicator.Rank], communicator);
-                        return true;
-                    });
-                }
-            }
-            catch
-            {
-                foreach (var replica in replicas)
-                    replica.Dispose();
-                throw;
+                    TorchRuntime.UseCoreShare(worldSize);
+                    rankMain(communicator);
+                    return true;
+                });
             }
         }
     }
@@ -94,7 +103,7 @@ internal abstract class RankLayout
 
         public override int[] LocalRanks => new[] { launch.Rank };
 
-        public override void Train<TModel>(TModel[] replicas, Action<TModel, ICommunicator> train)
+        public override void Run(Action<ICommunicator> rankMain)
         {
             var communicator = MpiCommunicator.World(launch, timeout);
             if (communicator.Rank != launch.Rank || communicator.WorldSize != launch.WorldSize)
@@ -102,7 +111,7 @@ internal abstract class RankLayout
                     $"MPI reports rank {communicator.Rank} of {communicator.WorldSize}; the launcher's environment says {launch.Rank} of {launch.WorldSize}.");
             // Processes on one machine share its cores.
             using (TorchRuntime.ShareCoresAmongRanks(launch.LocalSize))
-                train(replicas[0], communicator);
+                rankMain(communicator);
         }
 
         public override T Guard<T>(Func<T> work)

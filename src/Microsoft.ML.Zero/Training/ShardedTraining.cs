@@ -81,8 +81,8 @@ internal sealed class ShardedTraining
             Log?.Invoke($"{plan.RowCount} training rows over {plan.WorldSize} rank(s)" +
                 (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
         model.train();
-        using var engine = new DataParallelEngine(model, communicator, settings);
-        if (reports && engine.GradientTransport is { } transport)
+        using var engine = new ZeroEngine(model, communicator, settings, _batch);
+        if (reports && engine.Core.GradientTransport is { } transport)
             Log?.Invoke($"Gradients are all-reduced {transport}.");
         var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, dropoutGenerator);
         long totalSteps = (long)stepsPerEpoch * _epochs, stepsTaken = (long)startEpoch * stepsPerEpoch + startStep;
@@ -100,16 +100,7 @@ internal sealed class ShardedTraining
             double lossTotal = epoch == startEpoch ? resumedLoss : 0;
             for (int step = epoch == startEpoch ? startStep : 0; step < stepsPerEpoch; step++)
             {
-                int first = step * accumulation, last = Math.Min(first + accumulation, plan.StepsPerEpoch);
-                var microBatches = new List<Func<Tensor?>>();
-                int globalRows = 0;
-                for (int micro = first; micro < last; micro++)
-                {
-                    var (start, count) = plan.MicroBatch(micro, shard.Count);
-                    microBatches.Add(() => count == 0 ? null : shard.LossSum(start, count));
-                    globalRows += plan.GlobalRowsInStep(micro);
-                }
-                var result = engine.Step(microBatches, globalRows);
+                var result = TakeStep(engine, plan, shard, step * accumulation, Math.Min((step + 1) * accumulation, plan.StepsPerEpoch), out int globalRows);
                 lossTotal += result.Loss * globalRows;
                 rowsSincePrint += globalRows;
                 samples += globalRows;
@@ -132,7 +123,7 @@ internal sealed class ShardedTraining
                 if (Checkpoints is not null && CheckpointEverySteps > 0 && taken % CheckpointEverySteps == 0)
                 {
                     bool epochDone = step + 1 == stepsPerEpoch;
-                    Save(engine, communicator, plan, settings, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal);
+                    Save(engine, communicator, plan, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal);
                 }
             }
             if (reports)
@@ -148,51 +139,47 @@ internal sealed class ShardedTraining
         model.eval();
     }
 
+    // One optimizer step over the window's micro-batches. Each rank backpropagates its summed loss x world / the
+    // window's rows over all ranks, so the step follows exactly the global batch's mean-loss gradient however the rows
+    // fall on ranks and micro-batches (a rank with no rows in a micro-batch only takes part in the all-reduce).
+    private static ZeroStepResult TakeStep(ZeroEngine engine, ShardPlan plan, IEpochShard shard, int first, int last, out int globalRows)
+    {
+        using var scope = NewDisposeScope();
+        int rows = Enumerable.Range(first, last - first).Sum(plan.GlobalRowsInStep);
+        ZeroStepResult? result = null;
+        for (int micro = first; micro < last; micro++)
+        {
+            using var microScope = NewDisposeScope();
+            var (start, count) = plan.MicroBatch(micro, shard.Count);
+            engine.SetGradientAccumulationBoundary(micro == last - 1);
+            var lossSum = engine.Forward(() => count == 0 ? null : shard.LossSum(start, count));
+            if (lossSum is not null)
+                engine.Backward(lossSum.to(ScalarType.Float32) * ((double)engine.WorldSize / rows), scaleWithAccumulation: false);
+            result = engine.Step();
+        }
+        globalRows = rows;
+        return result!.Value;
+    }
+
     // Every rank writes its random stream into the partial folder; rank 0 writes the weights, optimizer and state,
     // then renames the folder once all are done.
-    private void Save(DataParallelEngine engine, ICommunicator communicator, ShardPlan plan, EngineSettings settings, Generator? generator,
-        int epoch, int stepInEpoch, double lossTotal)
+    private void Save(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int stepInEpoch, double lossTotal)
     {
-        var store = Checkpoints!;
         long step = engine.GlobalStep + engine.SkippedSteps;
-        string folder = store.PartialFolder(step);
-        if (communicator.Rank == 0)
+        engine.SaveCheckpoint(Checkpoints!, CheckpointStore.StepTag(step), folder =>
         {
-            if (Directory.Exists(folder))
-                Directory.Delete(folder, recursive: true);
-            Directory.CreateDirectory(folder);
-        }
-        communicator.Barrier();
-        if (generator is not null)
-        {
+            if (generator is null)
+                return;
             using var state = generator.get_state();
             File.WriteAllBytes(Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank)), state.bytes.ToArray());
-        }
+        }, state => state with { Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal, RowCount = plan.RowCount, Seed = _seed }, null);
         if (communicator.Rank == 0)
-        {
-            engine.SaveState(folder);
-            CheckpointStore.WriteConfig(folder, settings, _batch);
-            CheckpointStore.WriteState(folder, new TrainingState
-            {
-                GlobalStep = engine.GlobalStep, SkippedSteps = engine.SkippedSteps, Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal,
-                LossScaler = engine.LossScalerState, WorldSize = communicator.WorldSize, TrainBatchSize = _batch.TrainBatchSize,
-                MicroBatchPerRank = _batch.MicroBatchPerRank, GradientAccumulationSteps = _batch.GradientAccumulationSteps,
-                RowCount = plan.RowCount, Seed = _seed, ParameterCount = engine.ParameterCount, Precision = _settings.Precision.ToString(),
-                Optimizer = _settings.Optimizer.Kind.ToString(),
-            });
-        }
-        communicator.Barrier();
-        if (communicator.Rank == 0)
-        {
-            store.Commit(step);
-            Log?.Invoke($"Saved checkpoint global_step{step} in {store.Directory}.");
-        }
-        communicator.Barrier();
+            Log?.Invoke($"Saved checkpoint global_step{step} in {Checkpoints!.Directory}.");
     }
 
     // Loads the latest checkpoint, if any, after checking it belongs to this run: the same model, data, seed and
     // global batch (so each step sees the same rows); the number of ranks may differ.
-    private (int Epoch, int Step, double LossTotal) Resume(DataParallelEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator)
+    private (int Epoch, int Step, double LossTotal) Resume(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator)
     {
         if (Checkpoints?.Latest() is not { } folder)
             return (0, 0, 0);
@@ -203,14 +190,14 @@ internal sealed class ShardedTraining
                 throw new InvalidOperationException($"Checkpoint '{folder}' was written with {what} {saved}; this run has {now}. " +
                     "Resuming continues the same run: use a new CheckpointDirectory to start another.");
         }
-        Require(state.ParameterCount == engine.ParameterCount, "a model of", state.ParameterCount + " trainable values", engine.ParameterCount);
+        Require(state.ParameterCount == engine.Core.ParameterCount, "a model of", state.ParameterCount + " trainable values", engine.Core.ParameterCount);
         Require(state.RowCount == plan.RowCount, "training rows", state.RowCount, plan.RowCount);
         Require(state.Seed == _seed, "seed", state.Seed, _seed);
         Require(state.Optimizer == _settings.Optimizer.Kind.ToString(), "optimizer", state.Optimizer, _settings.Optimizer.Kind);
         Require(state.TrainBatchSize == _batch.TrainBatchSize, "train_batch_size",
             $"{state.TrainBatchSize} ({state.WorldSize} rank(s) x {state.MicroBatchPerRank} x {state.GradientAccumulationSteps})",
             $"{_batch.TrainBatchSize} ({communicator.WorldSize} rank(s) x {_batch.MicroBatchPerRank} x {_batch.GradientAccumulationSteps}); the global batch must stay the same");
-        engine.LoadState(folder, state);
+        engine.LoadCheckpoint(folder, state);
         string rng = Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank));
         if (generator is not null && File.Exists(rng))
         {
@@ -237,7 +224,7 @@ internal sealed class ShardedTraining
         return new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.MicroBatchPerRank, _seed);
     }
 
-    private string Progress(int epoch, int step, int stepsPerEpoch, StepResult result, DataParallelEngine engine, double rowsPerSecond)
+    private string Progress(int epoch, int step, int stepsPerEpoch, ZeroStepResult result, ZeroEngine engine, double rowsPerSecond)
     {
         string line = $"Epoch {epoch + 1}/{_epochs}, step {step + 1}/{stepsPerEpoch}: loss {result.Loss:F4}, lr {result.LearningRate:G4}";
         if (_settings.Precision == ZeroPrecision.Fp16)

@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>
+/// DeepSpeed's training engine for any TorchSharp module, at ZeRO stage 0: <c>deepspeed.initialize</c> becomes
+/// <see cref="Initialize"/>, then <see cref="Forward(Tensor)"/>, <see cref="Backward"/> and <see cref="Step"/> every
+/// micro-batch. Gradients accumulate until the accumulation boundary, where one all-reduce averages them over the ranks
+/// and the optimizer steps identically everywhere, with the precision, loss scaling, clipping, optimizer and schedule of
+/// the <see cref="ZeroOptions"/>. Ranks are threads of this process (<see cref="Launch"/>) or processes under mpirun.
+/// </summary>
+public sealed class ZeroEngine : IDisposable
+{
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(5);
+
+    private readonly DataParallelEngine _engine;
+    private readonly ICommunicator _communicator;
+    private readonly ICommunicator? _ownedCommunicator;
+    private readonly EngineSettings _settings;
+    private readonly BatchSizes _batch;
+    private bool? _boundary;
+
+    internal ZeroEngine(nn.Module module, ICommunicator communicator, EngineSettings settings, BatchSizes batch, ICommunicator? owned = null)
+    {
+        Module = module;
+        _communicator = communicator;
+        _ownedCommunicator = owned;
+        _settings = settings;
+        _batch = batch;
+        _engine = new DataParallelEngine(module, communicator, settings);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="train"/> once per rank: on <paramref name="worldSize"/> threads of this process, or, when
+    /// mpirun started the process, once as this process's rank (<paramref name="worldSize"/> must then be 1 or the job's
+    /// size). Each rank builds its model (<see cref="ZeroRank.CreateModel"/>) and calls <see cref="Initialize"/>. A rank
+    /// that fails stops the others; its exception is rethrown (under mpirun the job is aborted naming the rank).
+    /// </summary>
+    public static void Launch(int worldSize, Action<ZeroRank> train, TimeSpan? communicationTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        OptionCheck.Require(worldSize >= 1, nameof(worldSize), worldSize, "at least 1");
+        TorchRuntime.EnsureLoaded();
+        var layout = RankLayout.Resolve(worldSize, nameof(worldSize), communicationTimeout ?? DefaultTimeout);
+        layout.Guard(() =>
+        {
+            ZeroRank.Run(layout, train);
+            return true;
+        });
+    }
+
+    /// <summary>
+    /// Wraps <paramref name="module"/> for data-parallel training on the calling rank (inside <see cref="Launch"/>; under
+    /// mpirun without it; otherwise a single rank). Rank 0's weights are copied to every rank. The optimizer and schedule
+    /// come from <paramref name="options"/> (AdamW, lr 1e-3, weight decay 0.01 when it names none) unless
+    /// <paramref name="createOptimizer"/> builds one over the parameters the engine updates (the fp32 master weights in
+    /// bf16/fp16) or <paramref name="schedule"/> is given.
+    /// </summary>
+    public static ZeroEngine Initialize(nn.Module module, ZeroOptions? options = null,
+        Func<IReadOnlyList<Parameter>, optim.Optimizer>? createOptimizer = null, LearningRateSchedule? schedule = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        TorchRuntime.EnsureLoaded();
+        options ??= new ZeroOptions();
+        ICommunicator? owned = null;
+        var communicator = ZeroRank.Current?.Communicator ?? MpiWorld() ?? (owned = new InProcessCommunicator(new InProcessGroup(1, DefaultTimeout), 0));
+        try
+        {
+            int world = communicator.WorldSize;
+            int micro = options.TrainMicroBatchSizePerGpu ?? Math.Max(1, (options.TrainBatchSize ?? world) / (world * (options.GradientAccumulationSteps ?? 1)));
+            var defaults = new TrainerValues(micro, ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0);
+            var config = EngineConfiguration.Resolve(nameof(ZeroOptions), options, defaults, defaults, world, null);
+            var scheduled = schedule ?? config.Settings.Schedule;
+            scheduled?.Validate("schedule.");
+            // The trainers fill a decaying schedule's length from their epochs; a loop the engine cannot see must name it.
+            if (scheduled is WarmupDecayLR { TotalNumSteps: null } or WarmupCosineLR { TotalNumSteps: null })
+                throw new ArgumentException($"{scheduled.GetType().Name}.TotalNumSteps (scheduler.params.total_num_steps) is not set; " +
+                    "the engine cannot know how many optimizer steps the training loop takes. Set it.", nameof(schedule));
+            var settings = config.Settings with { Schedule = scheduled, OptimizerFactory = createOptimizer };
+            return new ZeroEngine(module, communicator, settings, config.Batch, owned);
+        }
+        catch
+        {
+            owned?.Dispose();
+            throw;
+        }
+    }
+
+    private static ICommunicator? MpiWorld() =>
+        MpiLaunchEnvironment.Detect() is { Launcher: "OpenMPI" } launch ? MpiCommunicator.World(launch, DefaultTimeout) : null;
+
+    /// <summary>The module being trained.</summary>
+    public nn.Module Module { get; }
+
+    /// <summary>This rank, from 0 to <see cref="WorldSize"/> - 1.</summary>
+    public int Rank => _communicator.Rank;
+
+    /// <summary>The number of ranks.</summary>
+    public int WorldSize => _communicator.WorldSize;
+
+    /// <summary>Optimizer steps taken, skipped ones not counted: the learning-rate schedule's position.</summary>
+    public long GlobalStep => _engine.GlobalStep;
+
+    /// <summary>Steps skipped because fp16 gradients overflowed.</summary>
+    public long SkippedSteps => _engine.SkippedSteps;
+
+    /// <summary>The fp16 loss scale (1 in fp32 and bf16).</summary>
+    public double LossScale => _engine.LossScale;
+
+    /// <summary>The learning rate the next optimizer step uses.</summary>
+    public double LearningRate => _engine.CurrentLearningRate();
+
+    /// <summary>Micro-batches whose gradients add up before each optimizer step [<c>gradient_accumulation_steps</c>].</summary>
+    public int GradientAccumulationSteps => _batch.GradientAccumulationSteps;
+
+    /// <summary>Rows per rank per micro-batch [<c>train_micro_batch_size_per_gpu</c>], as configured.</summary>
+    public int TrainMicroBatchSizePerGpu => _batch.MicroBatchPerRank;
+
+    /// <summary>Calls of <see cref="Step"/> so far: micro-batches, boundaries included.</summary>
+    public long MicroSteps { get; private set; }
+
+    /// <summary>The last optimizer step's result, or null before the first.</summary>
+    public ZeroStepResult? LastStep { get; private set; }
+
+    /// <summary>
+    /// True when the current micro-batch ends the accumulation window, so <see cref="Step"/> will all-reduce and update:
+    /// every <see cref="GradientAccumulationSteps"/>-th micro-batch, unless <see cref="SetGradientAccumulationBoundary"/> said otherwise.
+    /// </summary>
+    public bool IsGradientAccumulationBoundary => _boundary ?? (MicroSteps + 1) % _batch.GradientAccumulationSteps == 0;
+
+    internal EngineTimings Timings => _engine.Timings;
+
+    internal DataParallelEngine Core => _engine;
+
+    /// <summary>
+    /// Makes the current micro-batch end the accumulation window (or not), whatever the count says, until the next
+    /// <see cref="Step"/>; for windows of varying length, such as an epoch's last. Call it before the forward pass.
+    /// </summary>
+    public void SetGradientAccumulationBoundary(bool isBoundary) => _boundary = isBoundary;
+
+    /// <summary>The module's forward pass on <paramref name="input"/>, for modules that take and return one tensor.</summary>
+    public Tensor Forward(Tensor input) => Module is nn.Module<Tensor, Tensor> module
+        ? Forward(() => module.call(input))
+        : throw new InvalidOperationException($"{Module.GetType().Name} does not take one tensor; call Forward(() => ...) with its own forward pass.");
+
+    /// <summary>
+    /// Runs a forward pass (<paramref name="forward"/>) as this micro-batch's: at the accumulation boundary with
+    /// overlap_comm, its layers then signal during backward so gradient buckets leave early.
+    /// </summary>
+    public T Forward<T>(Func<T> forward)
+    {
+        ArgumentNullException.ThrowIfNull(forward);
+        _engine.BeginMicroBatch(IsGradientAccumulationBoundary);
+        long started = EngineTimings.Start();
+        var result = forward();
+        _engine.Timings.Forward += Stopwatch.GetElapsedTime(started);
+        return result;
+    }
+
+    /// <summary>
+    /// Backpropagates <paramref name="loss"/> (the micro-batch's mean loss), divided by
+    /// <see cref="GradientAccumulationSteps"/> unless <paramref name="scaleWithAccumulation"/> is false, and multiplied
+    /// by the fp16 loss scale. The optimizer step follows the mean over ranks of what each rank backpropagated.
+    /// </summary>
+    public void Backward(Tensor loss, bool scaleWithAccumulation = true)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        if (loss.numel() != 1)
+            throw new ArgumentException($"Backward needs a scalar loss; got shape [{string.Join(", ", loss.shape)}].", nameof(loss));
+        using var scope = NewDisposeScope();
+        _engine.Backward(scaleWithAccumulation && _batch.GradientAccumulationSteps > 1 ? loss / _batch.GradientAccumulationSteps : loss);
+    }
+
+    /// <summary>
+    /// Ends a micro-batch. At the accumulation boundary: all-reduces the gradients, then unscales (skipping the step on
+    /// fp16 overflow), clips, sets the scheduled learning rate and takes the optimizer step, and returns what it did;
+    /// otherwise returns null and the gradients keep adding up.
+    /// </summary>
+    public ZeroStepResult? Step()
+    {
+        bool boundary = IsGradientAccumulationBoundary;
+        MicroSteps++;
+        _boundary = null;
+        if (!boundary)
+            return null;
+        LastStep = _engine.ReduceAndStep();
+        return LastStep;
+    }
+
+    /// <summary>
+    /// Writes a checkpoint from every rank into <paramref name="directory"/>/<paramref name="tag"/> (default
+    /// <c>global_step{N}</c>) and points <c>latest</c> at it: the fp32 (master) weights, the optimizer state, the step
+    /// counters and loss scaler, and <paramref name="clientState"/>. Every rank must call it; under mpirun the folder
+    /// must be one every process reaches. Returns the checkpoint's folder.
+    /// </summary>
+    public string SaveCheckpoint(string directory, string? tag = null, IReadOnlyDictionary<string, string>? clientState = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        if (_communicator.Rank == 0)
+            System.IO.Directory.CreateDirectory(directory);
+        return SaveCheckpoint(new CheckpointStore(directory, int.MaxValue), tag ?? CheckpointStore.StepTag(GlobalStep + SkippedSteps), null, null, clientState);
+    }
+
+    internal string SaveCheckpoint(CheckpointStore store, string tag, Action<string>? everyRank, Func<TrainingState, TrainingState>? describe,
+        IReadOnlyDictionary<string, string>? clientState)
+    {
+        return store.Write(_communicator, tag, everyRank, folder =>
+        {
+            _engine.SaveState(folder);
+            CheckpointStore.WriteConfig(folder, _settings, _batch);
+            var state = new TrainingState
+            {
+                GlobalStep = GlobalStep, SkippedSteps = SkippedSteps, LossScaler = _engine.LossScalerState, WorldSize = WorldSize,
+                TrainBatchSize = _batch.TrainBatchSize, MicroBatchPerRank = _batch.MicroBatchPerRank, GradientAccumulationSteps = _batch.GradientAccumulationSteps,
+                ParameterCount = _engine.ParameterCount, Precision = _settings.Precision.ToString(),
+                Optimizer = _settings.OptimizerFactory is null ? _settings.Optimizer.Kind.ToString() : "custom",
+            };
+            CheckpointStore.WriteState(folder, describe?.Invoke(state) ?? state);
+            if (clientState is not null)
+                File.WriteAllText(Path.Combine(folder, ClientStateFileName), JsonSerializer.Serialize(clientState));
+        });
+    }
+
+    private const string ClientStateFileName = "client_state.json";
+
+    /// <summary>
+    /// Loads the checkpoint <paramref name="tag"/> of <paramref name="directory"/> (the <c>latest</c> one when null) into
+    /// the weights, optimizer, step counters and loss scaler, and returns the client state it was saved with.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> LoadCheckpoint(string directory, string? tag = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        string folder = new CheckpointStore(directory, int.MaxValue).Folder(tag);
+        var state = CheckpointStore.ReadState(folder);
+        if (state.ParameterCount != _engine.ParameterCount)
+            throw new InvalidDataException($"Checkpoint '{folder}' holds a model of {state.ParameterCount} trainable values; this module has {_engine.ParameterCount}.");
+        LoadCheckpoint(folder, state);
+        string client = Path.Combine(folder, ClientStateFileName);
+        return File.Exists(client)
+            ? JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(client)) ?? new Dictionary<string, string>()
+            : new Dictionary<string, string>();
+    }
+
+    internal void LoadCheckpoint(string folder, TrainingState state)
+    {
+        _engine.LoadState(folder, state);
+        MicroSteps = 0;
+        _boundary = null;
+    }
+
+    /// <summary>Puts a bf16/fp16 module back in fp32 holding the master weights, to evaluate or save it at full precision.</summary>
+    public void RestoreFullPrecision() => _engine.RestoreFullPrecision();
+
+    /// <summary>Checks that every rank holds the same weights, bit for bit; throws naming the ranks that differ.</summary>
+    public void VerifyReplicasMatch() => _engine.VerifyReplicasMatch();
+
+    /// <summary>Releases the engine's buffers and optimizer (the module stays the caller's).</summary>
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _ownedCommunicator?.Dispose();
+    }
+}
