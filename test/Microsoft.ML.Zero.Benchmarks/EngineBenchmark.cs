@@ -150,7 +150,7 @@ internal static class EngineBenchmark
         {
             using var model = new MlpClassifier(new MlpShape(4, new[] { 64, 64 }, 3, MlpActivation.Relu, 0.1f), new Generator(0));
             using var engine = new DataParallelEngine(model, communicator, EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0)));
-            var shard = new TabularEpochShard(model, features, labels);
+            var shard = new TabularEpochShard(model, new MlpModelFactory(model.Shape), features, labels, model.Shape.InputSize);
             for (int step = 0; step < Steps; step++)
             {
                 int start = step * 16 % (iris.Length - 16);

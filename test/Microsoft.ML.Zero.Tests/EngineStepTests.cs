@@ -213,8 +213,8 @@ public sealed class EngineStepTests
                     InputPerRank = true,
                     Monitors = new[] { monitor },
                 };
-                rankTraining.Run(replicas[communicator.Rank], communicator, rows => new TabularEpochShard(replicas[communicator.Rank],
-                    rows.SelectMany(r => own[r].Features).ToArray(), rows.Select(r => (long)Species[own[r].Label]).ToArray()));
+                rankTraining.Run(replicas[communicator.Rank], communicator, rows => new TabularEpochShard(replicas[communicator.Rank], new MlpModelFactory(Shape),
+                    rows.SelectMany(r => own[r].Features).ToArray(), rows.Select(r => (long)Species[own[r].Label]).ToArray(), Shape.InputSize));
                 return true;
             });
             CollectionAssert.AreEqual(Weights(replicas[0]), Weights(replicas[1]));

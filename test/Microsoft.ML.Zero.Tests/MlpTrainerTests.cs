@@ -21,7 +21,7 @@ public sealed class MlpTrainerTests
             .Append(mlContext.Transforms.NormalizeMinMax("Features"))
             .Fit(data).Transform(data);
 
-    internal static float[] Weights(MlpClassifier model)
+    internal static float[] Weights(nn.Module model)
     {
         using var scope = NewDisposeScope();
         return cat(model.parameters().Select(p => p.detach().flatten()).ToList()).data<float>().ToArray();
@@ -60,7 +60,7 @@ public sealed class MlpTrainerTests
         try
         {
             float[] reference = Weights(single[0]);
-            float[] initial = Weights(new MlpClassifier(single[0].Shape, new Generator(0)));
+            float[] initial = Weights(new MlpClassifier(((MlpClassifier)single[0]).Shape, new Generator(0)));
             var perRank = four.Select(Weights).ToArray();
             for (int rank = 1; rank < perRank.Length; rank++)
                 CollectionAssert.AreEqual(perRank[0], perRank[rank], $"rank {rank} differs from rank 0");

@@ -9,7 +9,7 @@ public sealed class TrainerDeepSpeedTests
 {
     private static IDataView PreparedIris(MLContext mlContext) => MlpTrainerTests.PreparedIris(mlContext);
 
-    private static float[] Weights(MlpClassifier model) => MlpTrainerTests.Weights(model);
+    private static float[] Weights(nn.Module model) => MlpTrainerTests.Weights(model);
 
     private static ZeroTrainerOptions Options(int worldSize, int batch, ZeroOptions? deepSpeed) => new()
     {

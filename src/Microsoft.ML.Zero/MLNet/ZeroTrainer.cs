@@ -5,11 +5,12 @@ using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Models;
 using Microsoft.ML.Zero.Training;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero;
 
 /// <summary>
-/// Trains an MLP classifier data-parallel on <see cref="ZeroTrainingOptions.WorldSize"/> in-process ranks: each rank
+/// Trains a classifier over a numeric feature vector (an MLP, or the module of <see cref="ZeroTrainerOptions.ModelFactory"/>) data-parallel on <see cref="ZeroTrainingOptions.WorldSize"/> in-process ranks: each rank
 /// holds a full replica, reads its shard of the data, and the ranks average gradients before every optimizer step.
 /// </summary>
 public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
@@ -26,20 +27,27 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
     /// <summary>Trains on <paramref name="input"/> and returns the trained model (rank 0's replica).</summary>
     public ZeroTransformer Fit(IDataView input)
     {
-        var replicas = TrainReplicas(input, out var labels);
+        var replicas = TrainReplicas(input, out var labels, out var factory, out int featureCount);
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictedLabelColumnName, labels);
-        return new ZeroTransformer(new MlpScorer(replicas[0], _options.FeatureColumnName), outputs, _options.ScoringBatchSize);
+        var scorer = new TabularScorer(replicas[0], factory, _options.FeatureColumnName, featureCount, labels.Count);
+        return new ZeroTransformer(scorer, outputs, _options.ScoringBatchSize);
     }
 
     /// <summary>Trains and returns every rank's replica (equal at the end), with the label's key values.</summary>
-    internal MlpClassifier[] TrainReplicas(IDataView input, out LabelKeyValues labels)
+    internal nn.Module<Tensor, Tensor>[] TrainReplicas(IDataView input, out LabelKeyValues labels) => TrainReplicas(input, out labels, out _, out _);
+
+    private nn.Module<Tensor, Tensor>[] TrainReplicas(IDataView input, out LabelKeyValues labels, out ZeroModelFactory factory, out int featureCount)
     {
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
         var columns = new TabularColumns(input, _options.FeatureColumnName, _options.LabelColumnName);
         labels = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
+        featureCount = columns.FeatureCount;
+        var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
+        var modelFactory = _options.ModelFactory ?? new MlpModelFactory(shape);
+        factory = modelFactory;
         TorchRuntime.EnsureLoaded();
 
         using var channel = _host.Start("Training");
@@ -52,11 +60,13 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
             var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
             foreach (var warning in config.Warnings)
                 log.Warning(warning);
-            log.Info($"Training an MLP: {columns.FeatureCount} features, {columns.ClassCount} classes, " +
+            string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
+            log.Info($"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes, " +
                 $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
-            var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
-            var replicas = layout.CreateReplicas(_options.Seed, generator => new MlpClassifier(shape, generator), out var generators);
+            var replicas = layout.CreateReplicas(_options.Seed, generator => modelFactory is MlpModelFactory mlp
+                ? mlp.Create(generator)
+                : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount), out var generators);
             var training = config.CreateTraining(rowCount, _options.Run, log);
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
@@ -64,7 +74,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                     var features = new float[rows.Length * columns.FeatureCount];
                     var labels = new long[rows.Length];
                     columns.ReadRows(rows, rowCount, features, labels);
-                    return new TabularEpochShard(model, features, labels);
+                    return new TabularEpochShard(model, modelFactory, features, labels, columns.FeatureCount);
                 }, generators[Array.IndexOf(replicas, model)]));
             return replicas;
         });

@@ -18,6 +18,12 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
     /// <summary>The output column of the predicted class (a key of the label's type).</summary>
     public string PredictedLabelColumnName = "PredictedLabel";
 
+    /// <summary>
+    /// A user-defined TorchSharp module to train instead of the MLP, with how to feed it and score its output; null
+    /// trains the MLP that <see cref="HiddenLayerSizes"/>, <see cref="Activation"/> and <see cref="Dropout"/> describe.
+    /// </summary>
+    public ZeroModelFactory? ModelFactory;
+
     /// <summary>Sizes of the hidden layers, input side first. Empty means a linear (softmax regression) model.</summary>
     public int[] HiddenLayerSizes = { 64 };
 
@@ -68,5 +74,19 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
             Require(HiddenLayerSizes[i] >= 1, $"{nameof(HiddenLayerSizes)}[{i}]", HiddenLayerSizes[i], "at least 1");
         Require(Enum.IsDefined(Optimizer), nameof(Optimizer), Optimizer, string.Join(" or ", Enum.GetNames<ZeroOptimizer>()));
         Require(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(" or ", Enum.GetNames<MlpActivation>()));
+        if (ModelFactory is not null)
+        {
+            ZeroModelFactory.RequireLoadable(ModelFactory.GetType());
+            var defaults = new ZeroTrainerOptions();
+            var mlpOptions = new[]
+            {
+                (nameof(HiddenLayerSizes), !HiddenLayerSizes.SequenceEqual(defaults.HiddenLayerSizes)),
+                (nameof(Activation), Activation != defaults.Activation),
+                (nameof(Dropout), Dropout != defaults.Dropout),
+            }.Where(o => o.Item2).Select(o => o.Item1).ToList();
+            if (mlpOptions.Count > 0)
+                throw new ArgumentException($"ZeroTrainerOptions.{string.Join(", ", mlpOptions)} shape the built-in MLP, but ModelFactory " +
+                    $"({ModelFactory.GetType().Name}) builds the model: leave them at their defaults.", mlpOptions[0]);
+        }
     }
 }

@@ -75,7 +75,7 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
         string kind = ctx.LoadNonEmptyString();
         IRowScorer scorer = kind switch
         {
-            MlpScorer.ModelKind => MlpScorer.Load(ctx),
+            TabularScorer.MlpKind or TabularScorer.CustomKind => TabularScorer.Load(ctx, kind),
             BertScorer.ModelKind => BertScorer.Load(ctx),
             _ => throw new InvalidDataException($"The model holds a '{kind}' classifier, which this version of Microsoft.ML.Zero cannot load."),
         };

@@ -1,22 +1,23 @@
-using Microsoft.ML.Zero.Models;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Training;
 
-/// <summary>A rank's tabular rows for one epoch: flat features and zero-based labels, scored by an MLP.</summary>
+/// <summary>A rank's tabular rows for one epoch: flat features and zero-based labels, scored by the rank's module.</summary>
 internal sealed class TabularEpochShard : IEpochShard
 {
-    private readonly MlpClassifier _model;
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly ZeroModelFactory _factory;
     private readonly float[] _features;
     private readonly long[] _labels;
     private readonly int _featureCount;
 
-    public TabularEpochShard(MlpClassifier model, float[] features, long[] labels)
+    public TabularEpochShard(nn.Module<Tensor, Tensor> model, ZeroModelFactory factory, float[] features, long[] labels, int featureCount)
     {
         _model = model;
+        _factory = factory;
         _features = features;
         _labels = labels;
-        _featureCount = model.Shape.InputSize;
+        _featureCount = featureCount;
     }
 
     public int Count => _labels.Length;
@@ -25,6 +26,13 @@ internal sealed class TabularEpochShard : IEpochShard
     {
         var x = tensor(_features.AsSpan(start * _featureCount, count * _featureCount).ToArray(), new long[] { count, _featureCount });
         var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
-        return nn.functional.cross_entropy(_model.forward(x).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
+        return _factory.LossSum(_model.call(InModelPrecision(_factory.BuildInput(x))), y);
+    }
+
+    // In bf16/fp16 training the module holds low-precision weights: floating inputs follow them.
+    private Tensor InModelPrecision(Tensor input)
+    {
+        var weight = _model.parameters().FirstOrDefault();
+        return weight is not null && input.is_floating_point() && input.dtype != weight.dtype ? input.to(weight.dtype) : input;
     }
 }

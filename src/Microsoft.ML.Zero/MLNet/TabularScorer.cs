@@ -4,28 +4,36 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero;
 
-/// <summary>Scores a feature vector column with a trained MLP, without gradients.</summary>
-internal sealed class MlpScorer : IRowScorer
+/// <summary>
+/// Scores a feature vector column with a trained module, without gradients: the built-in MLP, or a user-defined module
+/// whose <see cref="ZeroModelFactory"/> shapes its input and turns its output into class probabilities.
+/// </summary>
+internal sealed class TabularScorer : IRowScorer
 {
-    public const string ModelKind = "MLP";
+    public const string MlpKind = "MLP", CustomKind = "CustomModel";
     private const string WeightsStreamName = "TorchWeights.bin";
 
-    public MlpScorer(MlpClassifier model, string featureColumnName)
+    public TabularScorer(nn.Module<Tensor, Tensor> model, ZeroModelFactory factory, string featureColumnName, int featureCount, int classCount)
     {
         Model = model;
         Model.eval();
+        Factory = factory;
         FeatureColumnName = featureColumnName;
+        FeatureCount = featureCount;
+        ClassCount = classCount;
     }
 
-    public MlpClassifier Model { get; }
+    public nn.Module<Tensor, Tensor> Model { get; }
+
+    public ZeroModelFactory Factory { get; }
 
     public string FeatureColumnName { get; }
 
-    public string Kind => ModelKind;
+    public string Kind => Factory is MlpModelFactory ? MlpKind : CustomKind;
 
-    public int FeatureCount => Model.Shape.InputSize;
+    public int FeatureCount { get; }
 
-    public int ClassCount => Model.Shape.ClassCount;
+    public int ClassCount { get; }
 
     public DataViewSchema.Column[] CheckInputs(DataViewSchema schema)
     {
@@ -42,29 +50,50 @@ internal sealed class MlpScorer : IRowScorer
     public void Save(ModelSaveContext ctx)
     {
         ctx.SaveNonEmptyString(FeatureColumnName);
-        Model.Shape.Save(ctx.Writer);
+        if (Factory is MlpModelFactory mlp)
+        {
+            mlp.Shape.Save(ctx.Writer);
+        }
+        else
+        {
+            ctx.SaveNonEmptyString(ZeroModelFactory.TypeName(Factory.GetType()));
+            ctx.Writer.Write(FeatureCount);
+            ctx.Writer.Write(ClassCount);
+        }
         ctx.SaveBinaryStream(WeightsStreamName, writer => Model.save(writer));
     }
 
-    public static MlpScorer Load(ModelLoadContext ctx)
+    public static TabularScorer Load(ModelLoadContext ctx, string kind)
     {
         string featureColumnName = ctx.LoadNonEmptyString();
-        var model = new MlpClassifier(MlpShape.Load(ctx.Reader), new Generator(0));
+        ZeroModelFactory factory;
+        int featureCount, classCount;
+        if (kind == MlpKind)
+        {
+            var shape = MlpShape.Load(ctx.Reader);
+            (factory, featureCount, classCount) = (new MlpModelFactory(shape), shape.InputSize, shape.ClassCount);
+        }
+        else
+        {
+            factory = ZeroModelFactory.Create(ctx.LoadNonEmptyString());
+            (featureCount, classCount) = (ctx.Reader.ReadInt32(), ctx.Reader.ReadInt32());
+        }
+        var model = factory.CreateModel(featureCount, classCount);
         if (!ctx.TryLoadBinaryStream(WeightsStreamName, reader => model.load(reader)))
             throw new InvalidDataException($"The model has no '{WeightsStreamName}' stream; the file is incomplete.");
-        return new MlpScorer(model, featureColumnName);
+        return new TabularScorer(model, factory, featureColumnName, featureCount, classCount);
     }
 
     public void Dispose() => Model.Dispose();
 
     private sealed class Batch : IScoringBatch
     {
-        private readonly MlpScorer _scorer;
+        private readonly TabularScorer _scorer;
         private readonly ValueGetter<VBuffer<float>> _getFeatures;
         private readonly float[] _features;
         private VBuffer<float> _row;
 
-        public Batch(MlpScorer scorer, DataViewRow row, int capacity)
+        public Batch(TabularScorer scorer, DataViewRow row, int capacity)
         {
             _scorer = scorer;
             _getFeatures = row.GetGetter<VBuffer<float>>(row.Schema[scorer.FeatureColumnName]);
@@ -83,7 +112,7 @@ internal sealed class MlpScorer : IRowScorer
             using var _ = no_grad();
             // The buffer may hold more rows than this (last) batch: score only the first rows.
             var input = tensor(_features, new long[] { _features.Length / _scorer.FeatureCount, _scorer.FeatureCount }).narrow(0, 0, rows);
-            var output = nn.functional.softmax(_scorer.Model.forward(input).to(ScalarType.Float32), dim: 1).contiguous();
+            var output = _scorer.Factory.Scores(_scorer.Model.call(_scorer.Factory.BuildInput(input))).contiguous();
             TensorMemory.AsSpan(output).CopyTo(probabilities);
         }
     }
