@@ -153,19 +153,19 @@ public sealed class MlpTrainerTests
         Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"training accuracy {metrics.MicroAccuracy:F3}");
     }
 
-    private static (int ExitCode, string Output) RunChild(string arguments)
+    internal static (int ExitCode, string Output) RunChild(string arguments)
     {
         string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
         var start = new ProcessStartInfo(host, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
+        var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
         {
             process.Kill(entireProcessTree: true);
             Assert.Fail("the child process did not finish in 2 minutes");
         }
-        return (process.ExitCode, stdout.Result + stderr);
+        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }
 

@@ -144,9 +144,12 @@ public sealed class ZeroEngine : IDisposable
     /// </summary>
     public void SetGradientAccumulationBoundary(bool isBoundary) => _boundary = isBoundary;
 
-    /// <summary>The module's forward pass on <paramref name="input"/>, for modules that take and return one tensor.</summary>
+    /// <summary>
+    /// The module's forward pass on <paramref name="input"/>, for modules that take and return one tensor; a floating
+    /// input is cast to the module's precision (bf16/fp16) first.
+    /// </summary>
     public Tensor Forward(Tensor input) => Module is nn.Module<Tensor, Tensor> module
-        ? Forward(() => module.call(input))
+        ? Forward(() => module.call(InputPrecision.Match(module, input)))
         : throw new InvalidOperationException($"{Module.GetType().Name} does not take one tensor; call Forward(() => ...) with its own forward pass.");
 
     /// <summary>

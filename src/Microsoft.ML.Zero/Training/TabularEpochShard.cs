@@ -26,13 +26,6 @@ internal sealed class TabularEpochShard : IEpochShard
     {
         var x = tensor(_features.AsSpan(start * _featureCount, count * _featureCount).ToArray(), new long[] { count, _featureCount });
         var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
-        return _factory.LossSum(_model.call(InModelPrecision(_factory.BuildInput(x))), y);
-    }
-
-    // In bf16/fp16 training the module holds low-precision weights: floating inputs follow them.
-    private Tensor InModelPrecision(Tensor input)
-    {
-        var weight = _model.parameters().FirstOrDefault();
-        return weight is not null && input.is_floating_point() && input.dtype != weight.dtype ? input.to(weight.dtype) : input;
+        return _factory.LossSum(_model.call(InputPrecision.Match(_model, _factory.BuildInput(x))), y);
     }
 }

@@ -1,0 +1,90 @@
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Tests;
+
+/// <summary>A user-defined TorchSharp module trained by ZeroTrainer (ZeroModelFactory) and by the ZeroEngine API.</summary>
+[TestClass]
+public sealed class CustomModelTests
+{
+    private static ZeroTrainerOptions Options(ZeroModelFactory factory) => new()
+    {
+        WorldSize = 2, BatchSize = 8, MaxEpochs = IrisCnnEngineTraining.Epochs, Seed = IrisCnnEngineTraining.Seed,
+        LearningRate = IrisCnnEngineTraining.LearningRate, ModelFactory = factory, Progress = ZeroProgress.None,
+    };
+
+    private static IDataView Rows(MLContext mlContext, int count) =>
+        mlContext.Transforms.Conversion.MapValueToKey("Label").Fit(mlContext.Data.LoadFromEnumerable(Datasets.Iris().Take(count)))
+            .Transform(mlContext.Data.LoadFromEnumerable(Datasets.Iris().Take(count)));
+
+    [TestMethod]
+    public void ACustomModuleTrainsToTheSameWeightsThroughFitAndThroughTheEngineApi()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var replicas = mlContext.Zero().Trainer(Options(new IrisCnnFactory())).TrainReplicas(Rows(mlContext, IrisCnnEngineTraining.Rows), out _);
+        float[] fit = MlpTrainerTests.Weights(replicas[0]);
+        foreach (var replica in replicas)
+            replica.Dispose();
+        Assert.IsInstanceOfType<IrisCnn>(replicas[0]);
+
+        float[] engine = IrisCnnEngineTraining.Train(worldSize: 2, microBatch: 8);
+        CollectionAssert.AreEqual(fit, engine, "the engine loop and Fit trained different weights");
+    }
+
+    [TestMethod]
+    public void ACustomModelScoresSavesAndLoadsInAFreshProcess()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
+        var options = Options(new IrisCnnFactory());
+        options.MaxEpochs = 40;
+        var model = mlContext.Transforms.Conversion.MapValueToKey("Label")
+            .Append(mlContext.Zero().Trainer(options))
+            .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+            .Fit(data);
+        var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(data));
+        Assert.IsTrue(metrics.MicroAccuracy > 0.85, $"training accuracy {metrics.MicroAccuracy}");
+
+        string directory = Directory.CreateTempSubdirectory("zero-custom-").FullName;
+        try
+        {
+            string modelPath = Path.Combine(directory, "model.zip"), scoresPath = Path.Combine(directory, "scores.tsv");
+            mlContext.Model.Save(model, data.Schema, modelPath);
+            var expected = Program.ScoreLines(model.Transform(data)).ToArray();
+            var (exitCode, output) = MlpTrainerTests.RunChild(
+                $"\"{typeof(Program).Assembly.Location}\" score \"{modelPath}\" \"{Path.Combine(Datasets.Directory, "iris.json")}\" \"{scoresPath}\"");
+            Assert.AreEqual(0, exitCode, output);
+            CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void BadModelFactoriesAreNamed()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = Rows(mlContext, 150);
+
+        var noConstructor = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(Options(new FactoryWithoutDefaultConstructor(4))).Fit(data));
+        StringAssert.Contains(noConstructor.Message, "FactoryWithoutDefaultConstructor, which has no public parameterless constructor");
+
+        var options = Options(new IrisCnnFactory());
+        options.HiddenLayerSizes = new[] { 32 };
+        var mlpOption = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(options).Fit(data));
+        StringAssert.Contains(mlpOption.Message, "ZeroTrainerOptions.HiddenLayerSizes shape the built-in MLP, but ModelFactory (IrisCnnFactory) builds the model");
+
+        var missing = Assert.ThrowsExactly<InvalidOperationException>(() => ZeroModelFactory.Create("Contoso.Models.TextCnnFactory, Contoso.Models"));
+        StringAssert.Contains(missing.Message, "'Contoso.Models.TextCnnFactory, Contoso.Models', which cannot be found");
+        StringAssert.Contains(missing.Message, "Reference the assembly that defines it ('Contoso.Models')");
+
+        var notAFactory = Assert.ThrowsExactly<InvalidOperationException>(() => ZeroModelFactory.Create(ZeroModelFactory.TypeName(typeof(IrisCnn))));
+        StringAssert.Contains(notAFactory.Message, "is not a ZeroModelFactory");
+    }
+
+    private sealed class FactoryWithoutDefaultConstructor(int width) : ZeroModelFactory
+    {
+        public override nn.Module<Tensor, Tensor> CreateModel(int featureCount, int classCount) => nn.Linear(featureCount * width / width, classCount);
+    }
+}

@@ -1,0 +1,177 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Tests;
+
+/// <summary>The deepspeed.initialize-style engine over a user's module: ranks, accumulation, checkpoints, bad input.</summary>
+[TestClass]
+public sealed class ZeroEngineTests
+{
+    [TestMethod]
+    public void TwoRanksMatchOneRankWithTheSameGlobalBatch()
+    {
+        float[] one = IrisCnnEngineTraining.Train(worldSize: 1, microBatch: 16);
+        float[] two = IrisCnnEngineTraining.Train(worldSize: 2, microBatch: 8);
+        double maxDiff = one.Zip(two, (a, b) => Math.Abs(a - b)).Max();
+        Assert.IsTrue(maxDiff <= 1e-5, $"max |1 x 16 - 2 x 8| = {maxDiff}");
+        Assert.IsTrue(one.Zip(IrisCnnEngineTraining.Initial(), (a, b) => a != b).Any(), "training did not change the weights");
+    }
+
+    [TestMethod]
+    public void AccumulationStepsOnlyAtTheBoundaryAndTheBoundaryCanBeSet()
+    {
+        var steps = new List<(bool Boundary, bool Stepped, long GlobalStep)>();
+        ZeroEngine.Launch(2, rank =>
+        {
+            using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
+            using var engine = ZeroEngine.Initialize(model, new ZeroOptions { GradientAccumulationSteps = 3, TrainMicroBatchSizePerGpu = 2 });
+            Assert.AreEqual(3, engine.GradientAccumulationSteps);
+            Assert.AreEqual(2, engine.WorldSize);
+            for (int micro = 0; micro < 7; micro++)
+            {
+                if (micro == 4)
+                    engine.SetGradientAccumulationBoundary(true);   // a short window: micro-batches 3 and 4
+                bool boundary = engine.IsGradientAccumulationBoundary;
+                using var scope = NewDisposeScope();
+                var loss = engine.Forward(ones(2, 4) * (micro + 1)).pow(2).mean();
+                engine.Backward(loss);
+                var result = engine.Step();
+                if (rank.Rank == 0)
+                    steps.Add((boundary, result is not null, engine.GlobalStep));
+            }
+        });
+        // As DeepSpeed's is_gradient_accumulation_boundary: every third micro-step by count ((micro + 1) % 3 == 0),
+        // plus the one set by hand.
+        CollectionAssert.AreEqual(new[] { false, false, true, false, true, true, false }, steps.Select(s => s.Boundary).ToArray());
+        CollectionAssert.AreEqual(steps.Select(s => s.Boundary).ToArray(), steps.Select(s => s.Stepped).ToArray());
+        Assert.AreEqual(3L, steps[^1].GlobalStep);
+    }
+
+    [TestMethod]
+    public void ACheckpointResumesToTheWeightsOfAnUninterruptedRun()
+    {
+        string directory = Directory.CreateTempSubdirectory("zero-engine-checkpoint-").FullName;
+        try
+        {
+            float[] Run(bool stopAndResume)
+            {
+                float[] weights = Array.Empty<float>();
+                var data = IrisCnnEngineTraining.Data();
+                void Train(ZeroEngine engine, int from, int to)
+                {
+                    for (int step = from; step < to; step++)
+                    {
+                        using var scope = NewDisposeScope();
+                        var x = tensor(data.Features.Skip(step * 8).Take(8).SelectMany(f => f).ToArray(), new long[] { 8, 1, 4 });
+                        var y = tensor(data.Labels.Skip(step * 8).Take(8).ToArray());
+                        engine.Backward(nn.functional.cross_entropy(engine.Forward(x), y));
+                        engine.Step();
+                    }
+                }
+                var options = new ZeroOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupLR { WarmupNumSteps = 5 } };
+                ZeroEngine.Launch(1, rank =>
+                {
+                    using var model = rank.CreateModel(3, () => new IrisCnn(4, 3));
+                    using var engine = ZeroEngine.Initialize(model, options);
+                    Train(engine, 0, 6);
+                    if (stopAndResume)
+                    {
+                        engine.SaveCheckpoint(directory, clientState: new Dictionary<string, string> { ["step"] = "6" });
+                        Train(engine, 6, 9);   // steps the resumed run must not see
+                    }
+                    else
+                    {
+                        Train(engine, 6, 12);
+                        engine.RestoreFullPrecision();
+                        weights = MlpTrainerTests.Weights(model);
+                    }
+                });
+                if (!stopAndResume)
+                    return weights;
+                ZeroEngine.Launch(1, rank =>
+                {
+                    using var model = rank.CreateModel(99, () => new IrisCnn(4, 3));
+                    using var engine = ZeroEngine.Initialize(model, options);
+                    var client = engine.LoadCheckpoint(directory);
+                    Assert.AreEqual("6", client["step"]);
+                    Assert.AreEqual(6L, engine.GlobalStep);
+                    Train(engine, int.Parse(client["step"]), 12);
+                    engine.RestoreFullPrecision();
+                    weights = MlpTrainerTests.Weights(model);
+                });
+                return weights;
+            }
+
+            var uninterrupted = Run(stopAndResume: false);
+            var resumed = Run(stopAndResume: true);
+            CollectionAssert.AreEqual(uninterrupted, resumed);
+            Assert.IsTrue(File.Exists(Path.Combine(directory, "global_step6", "state.json")));
+            Assert.AreEqual("global_step6", File.ReadAllText(Path.Combine(directory, "latest")));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void BadCallsSayWhatIsWrong()
+    {
+        ZeroEngine.Launch(1, rank =>
+        {
+            using var pair = rank.CreateModel(1, () => new PairModel());
+            using var engine = ZeroEngine.Initialize(pair);
+            var forward = Assert.ThrowsExactly<InvalidOperationException>(() => engine.Forward(ones(2, 4)));
+            StringAssert.Contains(forward.Message, "PairModel does not take one tensor");
+            var backward = Assert.ThrowsExactly<ArgumentException>(() => engine.Backward(ones(3)));
+            StringAssert.Contains(backward.Message, "Backward needs a scalar loss; got shape [3]");
+            string empty = Directory.CreateTempSubdirectory("zero-engine-empty-").FullName;
+            try
+            {
+                var load = Assert.ThrowsExactly<DirectoryNotFoundException>(() => engine.LoadCheckpoint(empty));
+                StringAssert.Contains(load.Message, empty);
+                var tag = Assert.ThrowsExactly<DirectoryNotFoundException>(() => engine.LoadCheckpoint(empty, "global_step7"));
+                StringAssert.Contains(tag.Message, "Checkpoint 'global_step7'");
+            }
+            finally
+            {
+                Directory.Delete(empty, recursive: true);
+            }
+
+            using var linear = nn.Linear(4, 3);
+            var schedule = Assert.ThrowsExactly<ArgumentException>(() => ZeroEngine.Initialize(linear, schedule: new WarmupDecayLR()));
+            StringAssert.Contains(schedule.Message, "WarmupDecayLR.TotalNumSteps (scheduler.params.total_num_steps) is not set");
+        });
+        var world = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ZeroEngine.Launch(0, _ => { }));
+        StringAssert.Contains(world.Message, "worldSize is 0; expected at least 1");
+    }
+
+    [TestMethod]
+    public void AnOptimizerPassedInIsUsedWithTheSchedule()
+    {
+        var rates = new List<double>();
+        ZeroEngine.Launch(1, rank =>
+        {
+            using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
+            using var engine = ZeroEngine.Initialize(model, new ZeroOptions(), parameters => optim.SGD(parameters, 0.5),
+                new WarmupLR { WarmupMinLR = 0, WarmupNumSteps = 4, Type = WarmupType.Linear });
+            for (int step = 0; step < 4; step++)
+            {
+                using var scope = NewDisposeScope();
+                engine.Backward(engine.Forward(ones(2, 4)).sum());
+                rates.Add(engine.Step()!.Value.LearningRate);
+            }
+        });
+        // DeepSpeed's WarmupLR from the SGD's own rate 0.5: step k uses iteration k - 2 (first two at the minimum).
+        CollectionAssert.AreEqual(new[] { 0.0, 0.0, 0.5 / 4, 0.5 * 2 / 4 }, rates.ToArray());
+    }
+
+    private sealed class PairModel : nn.Module<Tensor, Tensor, Tensor>
+    {
+        private readonly Linear layer = nn.Linear(4, 1);
+
+        public PairModel() : base(nameof(PairModel)) => RegisterComponents();
+
+        public override Tensor forward(Tensor a, Tensor b) => layer.call(a) + layer.call(b);
+    }
+}
