@@ -34,6 +34,14 @@ public static class MpiJob
     {
         int rank = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0");
         bool faulty = rank == faultRank;
+        if (fault == "engine")
+        {
+            // The ZeroEngine loop rather than the trainer: each process is one rank.
+            var trained = IrisCnnEngineTraining.Train(worldSize: 2, microBatch: 8);
+            if (rank == 0)
+                WriteWeights(weightsPath, trained);
+            return 0;
+        }
         var mlContext = new MLContext(seed: 0);
         var data = MlpTrainerTests.PreparedIris(mlContext);
         int epochs = 3;
@@ -103,10 +111,7 @@ public static class MpiJob
         var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire, overlap)).TrainReplicas(data, out _);
         if (rank == 0)
         {
-            var weights = MlpTrainerTests.Weights(replicas[0]);
-            string temp = weightsPath + ".tmp";
-            File.WriteAllBytes(temp, System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.AsSpan()).ToArray());
-            File.Move(temp, weightsPath, overwrite: true);
+            WriteWeights(weightsPath, MlpTrainerTests.Weights(replicas[0]));
             var world = Distributed.Mpi.MpiCommunicator.World(Distributed.Mpi.MpiLaunchEnvironment.Detect()!, timeout);
             Console.WriteLine($"{SharedReductionsLine}{world.SharedMemoryReductions}");
         }
@@ -117,6 +122,13 @@ public static class MpiJob
 
     /// <summary>Rank 0's last line: how many all-reduces went through shared memory.</summary>
     public const string SharedReductionsLine = "Shared-memory all-reduces: ";
+
+    private static void WriteWeights(string path, float[] weights)
+    {
+        string temp = path + ".tmp";
+        File.WriteAllBytes(temp, System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.AsSpan()).ToArray());
+        File.Move(temp, path, overwrite: true);
+    }
 
     public static float[] ReadWeights(string path) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(path)).ToArray();
 }

@@ -55,6 +55,17 @@ public sealed class MpiTests
     [TestMethod]
     public void GradientsSentAsBf16OverMpiGiveTheInProcessResult() => CompareWithInProcess("bf16-wire", ZeroPrecision.Bf16);
 
+    [TestMethod]
+    public void TheEngineApiUnderMpiTrainsTheSameModelAsInProcessRanks()
+    {
+        InTempFolder(weightsPath =>
+        {
+            var (exitCode, output, _) = MpiRun(weightsPath, "engine");
+            Assert.AreEqual(0, exitCode, output);
+            CollectionAssert.AreEqual(IrisCnnEngineTraining.Train(worldSize: 2, microBatch: 8), MpiJob.ReadWeights(weightsPath));
+        });
+    }
+
     private static void CompareWithInProcess(string mode, ZeroPrecision? wire)
     {
         InTempFolder(weightsPath =>
