@@ -115,6 +115,42 @@ public sealed class ZeroEngineTests
     }
 
     [TestMethod]
+    public void TheEngineWritesTheCsvMonitorEveryOptimizerStep()
+    {
+        string folder = Directory.CreateTempSubdirectory("zero-engine-csv-").FullName;
+        try
+        {
+            var options = ZeroOptions.FromDeepSpeedConfig($$"""
+                { "train_batch_size": 8, "gradient_accumulation_steps": 2, "csv_monitor": { "enabled": true, "output_path": "{{folder}}", "job_name": "engine" } }
+                """);
+            var losses = new List<float>();
+            ZeroEngine.Launch(2, rank =>
+            {
+                using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
+                using var engine = ZeroEngine.Initialize(model, options);
+                for (int micro = 0; micro < 6; micro++)
+                {
+                    using var scope = NewDisposeScope();
+                    engine.Backward(engine.Forward(ones(2, 4) * micro).pow(2).mean());
+                    if (engine.Step() is { } result && rank.Rank == 0)
+                        losses.Add(result.Loss);
+                }
+            });
+            var lines = File.ReadAllLines(Path.Combine(folder, "engine", "Train_Samples_train_loss.csv"));
+            Assert.AreEqual("step,train_loss", lines[0]);
+            var rows = lines.Skip(1).Select(l => l.Split(',')).ToArray();
+            // 3 optimizer steps of train_batch_size 8: samples 8, 16, 24.
+            CollectionAssert.AreEqual(new[] { "8", "16", "24" }, rows.Select(r => r[0]).ToArray());
+            CollectionAssert.AreEqual(losses.ToArray(), rows.Select(r => (float)double.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+            Assert.AreEqual(3, losses.Count);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void BadCallsSayWhatIsWrong()
     {
         ZeroEngine.Launch(1, rank =>

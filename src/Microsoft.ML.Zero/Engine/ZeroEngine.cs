@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.Monitoring;
 using Microsoft.ML.Zero.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -25,6 +26,7 @@ public sealed class ZeroEngine : IDisposable
     private readonly EngineSettings _settings;
     private readonly BatchSizes _batch;
     private bool? _boundary;
+    private IReadOnlyList<IMetricWriter> _metrics = Array.Empty<IMetricWriter>();
 
     internal ZeroEngine(nn.Module module, ICommunicator communicator, EngineSettings settings, BatchSizes batch, ICommunicator? owned = null)
     {
@@ -83,7 +85,11 @@ public sealed class ZeroEngine : IDisposable
                 throw new ArgumentException($"{scheduled.GetType().Name}.TotalNumSteps (scheduler.params.total_num_steps) is not set; " +
                     "the engine cannot know how many optimizer steps the training loop takes. Set it.", nameof(schedule));
             var settings = config.Settings with { Schedule = scheduled, OptimizerFactory = createOptimizer };
-            return new ZeroEngine(module, communicator, settings, config.Batch, owned);
+            var engine = new ZeroEngine(module, communicator, settings, config.Batch, owned);
+            // As DeepSpeed's engine: rank 0 writes the monitors' metrics every optimizer step, samples seen as the step.
+            if (communicator.Rank == 0)
+                engine._metrics = MetricNames.Writers(config.TensorBoard, config.CsvMonitor);
+            return engine;
         }
         catch
         {
@@ -192,8 +198,12 @@ public sealed class ZeroEngine : IDisposable
         _boundary = null;
         if (!boundary)
             return null;
-        LastStep = _engine.ReduceAndStep();
-        return LastStep;
+        var result = _engine.ReduceAndStep();
+        LastStep = result;
+        long samples = (GlobalStep + SkippedSteps) * _batch.TrainBatchSize;
+        foreach (var writer in _metrics)
+            writer.Write(MetricNames.Of(result.Loss, result.LearningRate, _settings.Precision == ZeroPrecision.Fp16 ? result.LossScale : null), samples);
+        return result;
     }
 
     /// <summary>
@@ -267,6 +277,8 @@ public sealed class ZeroEngine : IDisposable
     public void Dispose()
     {
         _engine.Dispose();
+        foreach (var writer in _metrics)
+            writer.Dispose();
         _ownedCommunicator?.Dispose();
     }
 }

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Zero.Monitoring;
 /// (<c>Train_Samples_train_loss.csv</c>), with a <c>step,&lt;metric&gt;</c> header and one row per value, the step
 /// being the samples seen so far. Files are appended to, so a resumed run continues them; each row is flushed as written.
 /// </summary>
-internal sealed class CsvMonitor : ITrainingMonitor
+internal sealed class CsvMonitor : ITrainingMonitor, IMetricWriter
 {
     private readonly string _folder;
     private readonly Dictionary<string, StreamWriter> _files = new();
@@ -29,7 +29,7 @@ internal sealed class CsvMonitor : ITrainingMonitor
 
     public void EpochCompleted(EpochRecord epoch) => Write(MetricNames.Of(epoch), epoch.Samples);
 
-    private void Write(IEnumerable<(string Name, double Value)> values, long samples)
+    public void Write(IEnumerable<(string Name, double Value)> values, long samples)
     {
         foreach (var (name, value) in values)
         {

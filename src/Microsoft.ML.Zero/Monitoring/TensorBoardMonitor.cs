@@ -7,7 +7,7 @@ namespace Microsoft.ML.Zero.Monitoring;
 /// DeepSpeed's <c>tensorboard</c> monitor: scalar events in the job's folder (TorchSharp's SummaryWriter writes the
 /// <c>events.out.tfevents.*</c> file TensorBoard reads), under DeepSpeed's metric names, with samples seen as the step.
 /// </summary>
-internal sealed class TensorBoardMonitor : ITrainingMonitor
+internal sealed class TensorBoardMonitor : ITrainingMonitor, IMetricWriter
 {
     private readonly SummaryWriter _writer;
 
@@ -26,7 +26,7 @@ internal sealed class TensorBoardMonitor : ITrainingMonitor
     public void EpochCompleted(EpochRecord epoch) => Write(MetricNames.Of(epoch), epoch.Samples);
 
     // TensorBoard's steps are 32-bit here; past that the step is held at the largest value rather than wrapping.
-    private void Write(IEnumerable<(string Name, double Value)> values, long samples)
+    public void Write(IEnumerable<(string Name, double Value)> values, long samples)
     {
         foreach (var (name, value) in values)
             _writer.add_scalar(name, (float)value, (int)Math.Min(samples, int.MaxValue));

@@ -28,6 +28,12 @@ internal interface ITrainingMonitor : IDisposable
     void EpochCompleted(EpochRecord epoch);
 }
 
+/// <summary>A metrics file writer (csv_monitor, tensorboard): named values at a step counted in samples.</summary>
+internal interface IMetricWriter : IDisposable
+{
+    void Write(IEnumerable<(string Name, double Value)> values, long samples);
+}
+
 /// <summary>
 /// The metrics DeepSpeed's monitors write, under DeepSpeed's names, with the number of samples seen as the x axis.
 /// </summary>
@@ -40,12 +46,26 @@ internal static class MetricNames
     public const string ValidationAccuracy = "Eval/Samples/accuracy";
 
     /// <summary>The values of a step, as (name, value) pairs.</summary>
-    public static IEnumerable<(string Name, double Value)> Of(StepRecord step)
+    public static IEnumerable<(string Name, double Value)> Of(StepRecord step) => Of(step.Loss, step.LearningRate, step.LossScale);
+
+    /// <summary>The values of an optimizer step: loss, learning rate and, in fp16, the loss scale.</summary>
+    public static IEnumerable<(string Name, double Value)> Of(double loss, double learningRate, double? lossScale)
     {
-        yield return (TrainLoss, step.Loss);
-        yield return (LearningRate, step.LearningRate);
-        if (step.LossScale is { } scale)
+        yield return (TrainLoss, loss);
+        yield return (LearningRate, learningRate);
+        if (lossScale is { } scale)
             yield return (LossScale, scale);
+    }
+
+    /// <summary>The writers a run's settings ask for, in the process that holds rank 0.</summary>
+    public static List<IMetricWriter> Writers(MonitorOptions tensorBoard, MonitorOptions csv)
+    {
+        var writers = new List<IMetricWriter>();
+        if (tensorBoard.Enabled)
+            writers.Add(new TensorBoardMonitor(tensorBoard.Folder));
+        if (csv.Enabled)
+            writers.Add(new CsvMonitor(csv.Folder));
+        return writers;
     }
 
     public static IEnumerable<(string Name, double Value)> Of(EpochRecord epoch)

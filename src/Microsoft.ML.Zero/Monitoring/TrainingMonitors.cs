@@ -17,10 +17,7 @@ internal static class TrainingMonitors
             return monitors;
         if (Resolve(progress) == ZeroProgress.Bar)
             monitors.Add(new ConsoleProgressBar(AnsiConsole.Console));
-        if (tensorBoard.Enabled)
-            monitors.Add(new TensorBoardMonitor(tensorBoard.Folder));
-        if (csv.Enabled)
-            monitors.Add(new CsvMonitor(csv.Folder));
+        monitors.AddRange(MetricNames.Writers(tensorBoard, csv).Cast<ITrainingMonitor>());
         return monitors;
     }
 }

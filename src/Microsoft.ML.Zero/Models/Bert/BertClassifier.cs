@@ -3,14 +3,17 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Models.Bert;
 
-/// <summary>Hugging Face's BertForSequenceClassification: pooled [CLS] -> dropout -> linear class logits.</summary>
-internal sealed class BertClassifier : nn.Module<BertBatch, Tensor>
+/// <summary>
+/// Hugging Face's BertForSequenceClassification: pooled [CLS] -> dropout -> linear class logits. Train it with
+/// <see cref="ZeroEngine"/> after <see cref="FromPretrained"/>; the ML.NET trainer uses it too.
+/// </summary>
+public sealed class BertClassifier : nn.Module<BertBatch, Tensor>
 {
     private readonly BertModel bert;
     private readonly RankDropout dropout;
     private readonly Linear classifier;
 
-    public BertClassifier(BertConfig config, int classCount, Generator dropoutGenerator) : base(nameof(BertClassifier))
+    internal BertClassifier(BertConfig config, int classCount, Generator dropoutGenerator) : base(nameof(BertClassifier))
     {
         Config = config;
         ClassCount = classCount;
@@ -20,12 +23,29 @@ internal sealed class BertClassifier : nn.Module<BertBatch, Tensor>
         RegisterComponents();
     }
 
-    public BertConfig Config { get; }
+    internal BertConfig Config { get; }
 
+    /// <summary>The number of classes the classifier predicts.</summary>
     public int ClassCount { get; }
 
     /// <summary>The encoder, for loading a pretrained checkpoint into it.</summary>
-    public BertModel Encoder => bert;
+    internal BertModel Encoder => bert;
 
+    /// <summary>
+    /// The pretrained encoder of a local Hugging Face folder (config.json, vocab.txt, model.safetensors or
+    /// pytorch_model.bin) with a new, randomly initialized classification head of <paramref name="numLabels"/> classes.
+    /// Dropout draws from a generator seeded with <paramref name="dropoutSeed"/> (give each rank its own).
+    /// </summary>
+    public static BertClassifier FromPretrained(string checkpointPath, int numLabels, ulong dropoutSeed = 0)
+    {
+        OptionCheck.Require(numLabels >= 2, nameof(numLabels), numLabels, "at least 2");
+        TorchRuntime.EnsureLoaded();
+        var checkpoint = BertCheckpoint.Open(checkpointPath);
+        var model = new BertClassifier(checkpoint.Config, numLabels, new Generator(dropoutSeed));
+        checkpoint.LoadInto(model.Encoder);
+        return model;
+    }
+
+    /// <summary>Class logits [rows, <see cref="ClassCount"/>] of a batch.</summary>
     public override Tensor forward(BertBatch batch) => classifier.call(dropout.call(bert.call(batch).Pooled));
 }

@@ -8,8 +8,11 @@ namespace Microsoft.ML.Zero.Models.Bert;
 // (embeddings.word_embeddings.weight, encoder.layer.0.attention.self.query.weight, pooler.dense.weight, ...),
 // so Hugging Face checkpoints load strictly. Dropout draws from each rank's own generator (RankDropout).
 
-/// <summary>The inputs of one padded batch: token ids, token types and the attention mask (true = a real token).</summary>
-internal sealed record BertBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask);
+/// <summary>The inputs of one padded batch: token ids, token types and the attention mask (true = a real token), each [rows, tokens].</summary>
+/// <param name="InputIds">WordPiece ids (int64), padded with the vocabulary's [PAD] id.</param>
+/// <param name="TokenTypeIds">0 for the first sentence, 1 for the second (int64).</param>
+/// <param name="AttentionMask">True where a real token is, false on padding.</param>
+public sealed record BertBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask);
 
 internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor Pooled)>
 {
