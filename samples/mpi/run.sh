@@ -6,7 +6,7 @@
 # sample at the same path (a shared folder, or the same checkout built on each); ranks reach each other over SSH/TCP.
 # Only rank 0's process evaluates and writes files, into the working directory it was started in.
 set -euo pipefail
-sample="${1:?usage: samples/mpi/run.sh BertSentiment|TabularMlp [hostfile] [ranks]}"
+sample="${1:?usage: samples/mpi/run.sh BertSentiment|BertEngineLoop|TabularMlp [hostfile] [ranks]}"
 hostfile="${2:-}"
 ranks="${3:-2}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
