@@ -61,7 +61,7 @@ internal static class EngineBenchmark
             using var bareModel = Load();
             using var engineModel = Load();
             using var optimizer = optim.AdamW(bareModel.parameters(), 5e-5);
-            using var engine = new DataParallelEngine(engineModel, communicator,
+            using var engine = new ZeroEngine(engineModel, communicator,
                 EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)));
             Tensor Loss(BertClassifier model, nn.Reduction reduction) =>
                 nn.functional.cross_entropy(model.forward(data.Collate()), tensor(data.Labels), reduction: reduction);
@@ -125,7 +125,7 @@ internal static class EngineBenchmark
             model.train();
             long parameters = model.parameters().Sum(p => p.numel());
             var settings = EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision };
-            using var engine = new DataParallelEngine(model, communicator, settings);
+            using var engine = new ZeroEngine(model, communicator, settings);
             for (int step = 0; step < 5; step++)
                 engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(data.Collate()).to(ScalarType.Float32),
                     tensor(data.Labels), reduction: nn.Reduction.Sum) }, BatchRows);
@@ -149,7 +149,7 @@ internal static class EngineBenchmark
         InProcessLauncher.Run(1, TimeSpan.FromMinutes(5), communicator =>
         {
             using var model = new MlpClassifier(new MlpShape(4, new[] { 64, 64 }, 3, MlpActivation.Relu, 0.1f), new Generator(0));
-            using var engine = new DataParallelEngine(model, communicator, EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0)));
+            using var engine = new ZeroEngine(model, communicator, EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0)));
             var shard = new TabularEpochShard(model, new MlpModelFactory(model.Shape), features, labels, model.Shape.InputSize);
             for (int step = 0; step < Steps; step++)
             {

@@ -108,7 +108,7 @@ internal static class FineTuneBenchmark
             using var model = new BertClassifier(config, 2, new TorchSharp.torch.Generator(0));
             model.train();
             var settings = Training.EngineSettings.Fp32(new Training.OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision };
-            using var engine = new Training.DataParallelEngine(model, communicator, settings);
+            using var engine = new ZeroEngine(model, communicator, settings);
             var ids = TorchSharp.torch.randint(1, 30522, new long[] { BaseSizedRows, BaseSizedTokens }, generator: new TorchSharp.torch.Generator(1));
             var batch = new BertBatch(ids, TorchSharp.torch.zeros_like(ids), TorchSharp.torch.ones(BaseSizedRows, BaseSizedTokens, dtype: TorchSharp.torch.ScalarType.Bool));
             var labels = TorchSharp.torch.tensor(Enumerable.Range(0, BaseSizedRows).Select(i => (long)(i % 2)).ToArray());

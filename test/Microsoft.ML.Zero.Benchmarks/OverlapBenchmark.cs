@@ -66,7 +66,7 @@ internal static class OverlapBenchmark
             using var model = new BertClassifier(data.Checkpoint.Config, 2, new Generator((ulong)communicator.Rank));
             data.Checkpoint.LoadInto(model.Encoder);
             model.train();
-            using var engine = new DataParallelEngine(model, communicator, settings);
+            using var engine = new ZeroEngine(model, communicator, settings);
             void Step() => engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(
                 model.forward(data.Collate()), labels, reduction: nn.Reduction.Sum) }, RowsPerRank * communicator.WorldSize);
             return Samples.Measure(Step, Steps, warmup: 2);

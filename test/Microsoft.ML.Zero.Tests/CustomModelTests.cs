@@ -1,3 +1,4 @@
+using Microsoft.ML.Data;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Tests;
@@ -75,12 +76,40 @@ public sealed class CustomModelTests
         var mlpOption = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(options).Fit(data));
         StringAssert.Contains(mlpOption.Message, "ZeroTrainerOptions.HiddenLayerSizes shape the built-in MLP, but ModelFactory (IrisCnnFactory) builds the model");
 
+        var stateful = new WidthFactory { Width = 16 };
+        var lost = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(Options(stateful)).Fit(data));
+        StringAssert.Contains(lost.Message, "ZeroTrainerOptions.ModelFactory (WidthFactory) builds a different module when made again");
+
+        var badScores = Options(new WrongScoresFactory());
+        badScores.MaxEpochs = 1;
+        var scorer = mlContext.Zero().Trainer(badScores).Fit(data);
+        var scored = scorer.Transform(data);
+        var scores = Assert.ThrowsExactly<InvalidOperationException>(() => scored.GetColumn<VBuffer<float>>(scored.Schema["Score"]).ToList());
+        StringAssert.Contains(scores.Message, "WrongScoresFactory.Scores returned Float32 [");
+        StringAssert.Contains(scores.Message, "expected Float32 [");
+
         var missing = Assert.ThrowsExactly<InvalidOperationException>(() => ZeroModelFactory.Create("Contoso.Models.TextCnnFactory, Contoso.Models"));
         StringAssert.Contains(missing.Message, "'Contoso.Models.TextCnnFactory, Contoso.Models', which cannot be found");
         StringAssert.Contains(missing.Message, "Reference the assembly that defines it ('Contoso.Models')");
 
         var notAFactory = Assert.ThrowsExactly<InvalidOperationException>(() => ZeroModelFactory.Create(ZeroModelFactory.TypeName(typeof(IrisCnn))));
         StringAssert.Contains(notAFactory.Message, "is not a ZeroModelFactory");
+    }
+
+    public sealed class WidthFactory : ZeroModelFactory
+    {
+        public int Width { get; set; } = 4;
+
+        public override nn.Module<Tensor, Tensor> CreateModel(int featureCount, int classCount) =>
+            nn.Sequential(nn.Linear(featureCount, Width), nn.Linear(Width, classCount));
+    }
+
+    public sealed class WrongScoresFactory : ZeroModelFactory
+    {
+        public override nn.Module<Tensor, Tensor> CreateModel(int featureCount, int classCount) => nn.Linear(featureCount, classCount);
+
+        // One column short of the class count.
+        public override Tensor Scores(Tensor output) => base.Scores(output).narrow(1, 0, 2);
     }
 
     private sealed class FactoryWithoutDefaultConstructor(int width) : ZeroModelFactory

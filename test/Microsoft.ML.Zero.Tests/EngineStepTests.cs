@@ -29,7 +29,7 @@ public sealed class EngineStepTests
             return InProcessLauncher.Run(world, TimeSpan.FromMinutes(1), communicator =>
             {
                 var model = replicas[communicator.Rank];
-                using var engine = new DataParallelEngine(model, communicator, settings);
+                using var engine = new ZeroEngine(model, communicator, settings);
                 var results = new List<ZeroStepResult>();
                 var weights = new List<float[]>();
                 for (int step = 0; step < steps; step++)
@@ -117,7 +117,7 @@ public sealed class EngineStepTests
             var settings = new EngineSettings(precision, new Fp16Options(), 0, false, 1, Sgd(1e-3), null);
             InProcessLauncher.Run(1, TimeSpan.FromMinutes(1), communicator =>
             {
-                using var engine = new DataParallelEngine(model, communicator, settings);
+                using var engine = new ZeroEngine(model, communicator, settings);
                 var before = Weights(model);
                 for (int step = 0; step < 20; step++)
                     engine.Step(new Func<Tensor?>[] { () => LossSum(model, step * 4, false) }, 4);
@@ -275,14 +275,14 @@ public sealed class EngineStepTests
             var results = InProcessLauncher.Run(2, TimeSpan.FromMinutes(1), communicator =>
             {
                 var model = replicas[communicator.Rank];
-                using var engine = new DataParallelEngine(model, communicator, settings);
+                using var engine = new ZeroEngine(model, communicator, settings);
                 for (int step = 0; step < 6; step++)
                 {
                     int first = (step * 4 + communicator.Rank * 2) * 4 % (Iris.Length - 8);
                     engine.Step(new Func<Tensor?>[] { () => LossSum(model, first, false), () => LossSum(model, first + 4, false) }, 16);
                 }
                 engine.RestoreFullPrecision();
-                return (Weights(model), engine.BucketsReducedDuringBackward);
+                return (Weights(model), engine.Core.BucketsReducedDuringBackward);
             });
             CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
             return results[0];
@@ -313,7 +313,7 @@ public sealed class EngineStepTests
                 {
                     var model = replicas[communicator.Rank];
                     model.train();
-                    using var engine = new DataParallelEngine(model, communicator, settings);
+                    using var engine = new ZeroEngine(model, communicator, settings);
                     var random = new Random(communicator.Rank);
                     for (int step = 0; step < 4; step++)
                     {
@@ -322,7 +322,7 @@ public sealed class EngineStepTests
                         var labels = tensor(new long[] { 0, 1, 1, 0 });
                         engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(batch), labels, reduction: nn.Reduction.Sum) }, 8);
                     }
-                    return (Weights(model), engine.BucketsReducedDuringBackward);
+                    return (Weights(model), engine.Core.BucketsReducedDuringBackward);
                 });
                 CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
                 early = results[0].Item2;

@@ -177,6 +177,47 @@ public sealed class ZeroEngineTests
             using var linear = nn.Linear(4, 3);
             var schedule = Assert.ThrowsExactly<ArgumentException>(() => ZeroEngine.Initialize(linear, schedule: new WarmupDecayLR()));
             StringAssert.Contains(schedule.Message, "WarmupDecayLR.TotalNumSteps (scheduler.params.total_num_steps) is not set");
+
+            // A tag is a folder name inside the checkpoint folder, never a way out of it.
+            string parent = Directory.CreateTempSubdirectory("zero-engine-tags-").FullName;
+            try
+            {
+                string checkpoints = Path.Combine(parent, "checkpoints");
+                foreach (string bad in new[] { "..", ".", "latest", "/tmp/elsewhere", "a/b", "x.partial" })
+                {
+                    var tagError = Assert.ThrowsExactly<ArgumentException>(() => engine.SaveCheckpoint(checkpoints, bad), bad);
+                    StringAssert.Contains(tagError.Message, $"Checkpoint tag '{bad}' must be a plain folder name");
+                }
+                Assert.IsTrue(Directory.Exists(parent), "a bad tag deleted a folder");
+            }
+            finally
+            {
+                Directory.Delete(parent, recursive: true);
+            }
+        });
+
+        ZeroEngine.Launch(1, rank =>
+        {
+            // bf16: once the model is back in fp32 for evaluation, the engine no longer holds its gradients.
+            using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
+            using var engine = ZeroEngine.Initialize(model, new ZeroOptions { Precision = ZeroPrecision.Bf16 });
+            engine.Backward(engine.Forward(ones(2, 4)).sum());
+            engine.Step();
+            engine.RestoreFullPrecision();
+            var ended = Assert.ThrowsExactly<InvalidOperationException>(() => engine.Forward(ones(2, 4)));
+            StringAssert.Contains(ended.Message, "RestoreFullPrecision put the model back in fp32 and ended training");
+        });
+
+        ZeroEngine.Launch(1, rank =>
+        {
+            using var model = rank.CreateModel(1, () => nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)));
+            var options = new ZeroOptions();
+            options.ZeroOptimization.OverlapCommunication = true;
+            using var engine = ZeroEngine.Initialize(model, options);
+            var output = engine.Forward(ones(2, 4));
+            engine.Backward(output.sum(), scaleWithAccumulation: true);
+            var twice = Assert.ThrowsExactly<InvalidOperationException>(() => engine.Backward(engine.Forward(ones(2, 4)).sum()));
+            StringAssert.Contains(twice.Message, "overlap_comm");
         });
         var world = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ZeroEngine.Launch(0, _ => { }));
         StringAssert.Contains(world.Message, "worldSize is 0; expected at least 1");

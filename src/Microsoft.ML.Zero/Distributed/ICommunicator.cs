@@ -1,7 +1,7 @@
 namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>How <see cref="ICommunicator.AllReduce(Span{float}, ReduceOperation)"/> combines the ranks' values.</summary>
-public enum ReduceOperation
+internal enum ReduceOperation
 {
     /// <summary>Element-wise sum.</summary>
     Sum,
@@ -15,7 +15,7 @@ public enum ReduceOperation
 /// each call returns only when all ranks took part, or throws a <see cref="ZeroCommunicationException"/>
 /// naming the rank when a peer failed or did not arrive within the timeout.
 /// </summary>
-public interface ICommunicator : IDisposable
+internal interface ICommunicator : IDisposable
 {
     /// <summary>This rank, from 0 to <see cref="WorldSize"/> - 1.</summary>
     int Rank { get; }

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>A buffer from <see cref="ICommunicator.AllocateReduceBuffer"/>: its values, and what to release with it.</summary>
-public sealed class ReduceBuffer : IDisposable
+internal sealed class ReduceBuffer : IDisposable
 {
     private Action? _release;
 

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Zero;
 
 /// <summary>
 /// DeepSpeed's training engine for any TorchSharp module, at ZeRO stage 0: <c>deepspeed.initialize</c> becomes
-/// <see cref="Initialize"/>, then <see cref="Forward(Tensor)"/>, <see cref="Backward"/> and <see cref="Step"/> every
+/// <see cref="Initialize"/>, then <see cref="Forward(Tensor)"/>, <see cref="Backward"/> and <see cref="Step()"/> every
 /// micro-batch. Gradients accumulate until the accumulation boundary, where one all-reduce averages them over the ranks
 /// and the optimizer steps identically everywhere, with the precision, loss scaling, clipping, optimizer and schedule of
 /// the <see cref="ZeroOptions"/>. Ranks are threads of this process (<see cref="Launch"/>) or processes under mpirun.
@@ -26,16 +26,31 @@ public sealed class ZeroEngine : IDisposable
     private readonly EngineSettings _settings;
     private readonly BatchSizes _batch;
     private bool? _boundary;
-    private IReadOnlyList<IMetricWriter> _metrics = Array.Empty<IMetricWriter>();
+    private readonly IReadOnlyList<IMetricWriter> _metrics;
 
-    internal ZeroEngine(nn.Module module, ICommunicator communicator, EngineSettings settings, BatchSizes batch, ICommunicator? owned = null)
+    /// <summary>
+    /// An engine on <paramref name="communicator"/>'s rank. It owns <paramref name="metrics"/> (rank 0's metric files,
+    /// written every optimizer step) and <paramref name="owned"/>, disposed with it.
+    /// </summary>
+    internal ZeroEngine(nn.Module module, ICommunicator communicator, EngineSettings settings, BatchSizes? batch = null,
+        IReadOnlyList<IMetricWriter>? metrics = null, ICommunicator? owned = null)
     {
         Module = module;
         _communicator = communicator;
         _ownedCommunicator = owned;
         _settings = settings;
-        _batch = batch;
-        _engine = new DataParallelEngine(module, communicator, settings);
+        _batch = batch ?? new BatchSizes(communicator.WorldSize, 1, 1);
+        _metrics = metrics ?? Array.Empty<IMetricWriter>();
+        try
+        {
+            _engine = new DataParallelEngine(module, communicator, settings);
+        }
+        catch
+        {
+            foreach (var writer in _metrics)
+                writer.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -71,6 +86,7 @@ public sealed class ZeroEngine : IDisposable
         TorchRuntime.EnsureLoaded();
         options ??= new ZeroOptions();
         ICommunicator? owned = null;
+        List<IMetricWriter>? metrics = null;
         var communicator = ZeroRank.Current?.Communicator ?? MpiWorld() ?? (owned = new InProcessCommunicator(new InProcessGroup(1, DefaultTimeout), 0));
         try
         {
@@ -85,21 +101,27 @@ public sealed class ZeroEngine : IDisposable
                 throw new ArgumentException($"{scheduled.GetType().Name}.TotalNumSteps (scheduler.params.total_num_steps) is not set; " +
                     "the engine cannot know how many optimizer steps the training loop takes. Set it.", nameof(schedule));
             var settings = config.Settings with { Schedule = scheduled, OptimizerFactory = createOptimizer };
-            var engine = new ZeroEngine(module, communicator, settings, config.Batch, owned);
             // As DeepSpeed's engine: rank 0 writes the monitors' metrics every optimizer step, samples seen as the step.
-            if (communicator.Rank == 0)
-                engine._metrics = MetricNames.Writers(config.TensorBoard, config.CsvMonitor);
-            return engine;
+            metrics = communicator.Rank == 0 ? MetricNames.Writers(config.TensorBoard, config.CsvMonitor) : null;
+            return new ZeroEngine(module, communicator, settings, config.Batch, metrics, owned);
         }
         catch
         {
+            foreach (var writer in metrics ?? new())
+                writer.Dispose();
             owned?.Dispose();
             throw;
         }
     }
 
-    private static ICommunicator? MpiWorld() =>
-        MpiLaunchEnvironment.Detect() is { Launcher: "OpenMPI" } launch ? MpiCommunicator.World(launch, DefaultTimeout) : null;
+    // A process that a launcher started is its job's rank (an MPICH or torchrun launch is refused, as by the trainers).
+    private static ICommunicator? MpiWorld()
+    {
+        if (MpiLaunchEnvironment.Detect() is not { } launch)
+            return null;
+        RankLayout.Resolve(1, "worldSize", DefaultTimeout);
+        return MpiCommunicator.World(launch, DefaultTimeout);
+    }
 
     /// <summary>The module being trained.</summary>
     public nn.Module Module { get; }
@@ -128,14 +150,14 @@ public sealed class ZeroEngine : IDisposable
     /// <summary>Rows per rank per micro-batch [<c>train_micro_batch_size_per_gpu</c>], as configured.</summary>
     public int TrainMicroBatchSizePerGpu => _batch.MicroBatchPerRank;
 
-    /// <summary>Calls of <see cref="Step"/> so far: micro-batches, boundaries included.</summary>
+    /// <summary>Calls of <see cref="Step()"/> so far: micro-batches, boundaries included.</summary>
     public long MicroSteps { get; private set; }
 
     /// <summary>The last optimizer step's result, or null before the first.</summary>
     public ZeroStepResult? LastStep { get; private set; }
 
     /// <summary>
-    /// True when the current micro-batch ends the accumulation window, so <see cref="Step"/> will all-reduce and update:
+    /// True when the current micro-batch ends the accumulation window, so <see cref="Step()"/> will all-reduce and update:
     /// every <see cref="GradientAccumulationSteps"/>-th micro-batch, unless <see cref="SetGradientAccumulationBoundary"/> said otherwise.
     /// </summary>
     public bool IsGradientAccumulationBoundary => _boundary ?? (MicroSteps + 1) % _batch.GradientAccumulationSteps == 0;
@@ -146,7 +168,7 @@ public sealed class ZeroEngine : IDisposable
 
     /// <summary>
     /// Makes the current micro-batch end the accumulation window (or not), whatever the count says, until the next
-    /// <see cref="Step"/>; for windows of varying length, such as an epoch's last. Call it before the forward pass.
+    /// <see cref="Step()"/>; for windows of varying length, such as an epoch's last. Call it before the forward pass.
     /// </summary>
     public void SetGradientAccumulationBoundary(bool isBoundary) => _boundary = isBoundary;
 
@@ -155,8 +177,12 @@ public sealed class ZeroEngine : IDisposable
     /// input is cast to the module's precision (bf16/fp16) first.
     /// </summary>
     public Tensor Forward(Tensor input) => Module is nn.Module<Tensor, Tensor> module
-        ? Forward(() => module.call(InputPrecision.Match(module, input)))
+        ? Forward(() => module.call(InModelPrecision(input)))
         : throw new InvalidOperationException($"{Module.GetType().Name} does not take one tensor; call Forward(() => ...) with its own forward pass.");
+
+    private Tensor InModelPrecision(Tensor input) => _settings.Precision == ZeroPrecision.Fp32 || !input.is_floating_point()
+        ? input
+        : input.to(_settings.Precision == ZeroPrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float16);
 
     /// <summary>
     /// Runs a forward pass (<paramref name="forward"/>) as this micro-batch's: at the accumulation boundary with
@@ -198,12 +224,52 @@ public sealed class ZeroEngine : IDisposable
         _boundary = null;
         if (!boundary)
             return null;
+        return TakeOptimizerStep(_batch.TrainBatchSize);
+    }
+
+    /// <summary>Samples seen by every rank so far, the step of the metric files (train_batch_size per step unless told otherwise).</summary>
+    public long GlobalSamples { get; private set; }
+
+    private ZeroStepResult TakeOptimizerStep(long rows)
+    {
         var result = _engine.ReduceAndStep();
         LastStep = result;
-        long samples = (GlobalStep + SkippedSteps) * _batch.TrainBatchSize;
+        GlobalSamples += rows;
         foreach (var writer in _metrics)
-            writer.Write(MetricNames.Of(result.Loss, result.LearningRate, _settings.Precision == ZeroPrecision.Fp16 ? result.LossScale : null), samples);
+            writer.Write(MetricNames.Of(result.Loss, result.LearningRate, _settings.Precision == ZeroPrecision.Fp16 ? LossScale : null), GlobalSamples);
         return result;
+    }
+
+    /// <summary>Writes values that are not per-step (epoch loss, validation accuracy) to the metric files at the current samples.</summary>
+    internal void WriteMetrics(IEnumerable<(string Name, double Value)> values)
+    {
+        foreach (var writer in _metrics)
+            writer.Write(values, GlobalSamples);
+    }
+
+    /// <summary>
+    /// One optimizer step over a window of micro-batches: each function returns its summed loss, or null when this rank
+    /// has no rows there. Each rank backpropagates its summed loss x world / <paramref name="globalRows"/>, so the step
+    /// follows exactly the mean-loss gradient of the window's rows over all ranks, however they fall on ranks and
+    /// micro-batches (a rank with no rows only takes part in the all-reduce).
+    /// </summary>
+    internal ZeroStepResult Step(IReadOnlyList<Func<Tensor?>> microBatches, int globalRows)
+    {
+        using var scope = NewDisposeScope();
+        for (int micro = 0; micro < microBatches.Count; micro++)
+        {
+            using var microScope = NewDisposeScope();
+            SetGradientAccumulationBoundary(micro == microBatches.Count - 1);
+            var lossSum = Forward(microBatches[micro]);
+            if (lossSum is not null)
+                Backward(lossSum.to(ScalarType.Float32) * ((double)WorldSize / globalRows), scaleWithAccumulation: false);
+            bool boundary = IsGradientAccumulationBoundary;
+            MicroSteps++;
+            _boundary = null;
+            if (boundary)
+                return TakeOptimizerStep(globalRows);
+        }
+        throw new ArgumentException("A step needs at least one micro-batch.", nameof(microBatches));
     }
 
     /// <summary>
@@ -215,6 +281,8 @@ public sealed class ZeroEngine : IDisposable
     public string SaveCheckpoint(string directory, string? tag = null, IReadOnlyDictionary<string, string>? clientState = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        if (tag is not null)
+            CheckpointStore.RequireTag(tag);
         if (_communicator.Rank == 0)
             System.IO.Directory.CreateDirectory(directory);
         return SaveCheckpoint(new CheckpointStore(directory, int.MaxValue), tag ?? CheckpointStore.StepTag(GlobalStep + SkippedSteps), null, null, clientState);
@@ -231,8 +299,8 @@ public sealed class ZeroEngine : IDisposable
             {
                 GlobalStep = GlobalStep, SkippedSteps = SkippedSteps, LossScaler = _engine.LossScalerState, WorldSize = WorldSize,
                 TrainBatchSize = _batch.TrainBatchSize, MicroBatchPerRank = _batch.MicroBatchPerRank, GradientAccumulationSteps = _batch.GradientAccumulationSteps,
-                ParameterCount = _engine.ParameterCount, Precision = _settings.Precision.ToString(),
-                Optimizer = _settings.OptimizerFactory is null ? _settings.Optimizer.Kind.ToString() : "custom",
+                ParameterCount = _engine.ParameterCount, Precision = _settings.Precision.ToString(), GlobalSamples = GlobalSamples,
+                Optimizer = _settings.OptimizerFactory is null ? _settings.Optimizer.Kind.ToString() : CheckpointStore.CustomOptimizer,
             };
             CheckpointStore.WriteState(folder, describe?.Invoke(state) ?? state);
             if (clientState is not null)
@@ -249,6 +317,8 @@ public sealed class ZeroEngine : IDisposable
     public IReadOnlyDictionary<string, string> LoadCheckpoint(string directory, string? tag = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        if (tag is not null)
+            CheckpointStore.RequireTag(tag);
         string folder = new CheckpointStore(directory, int.MaxValue).Folder(tag);
         var state = CheckpointStore.ReadState(folder);
         if (state.ParameterCount != _engine.ParameterCount)
@@ -265,9 +335,13 @@ public sealed class ZeroEngine : IDisposable
         _engine.LoadState(folder, state);
         MicroSteps = 0;
         _boundary = null;
+        GlobalSamples = state.GlobalSamples;
     }
 
-    /// <summary>Puts a bf16/fp16 module back in fp32 holding the master weights, to evaluate or save it at full precision.</summary>
+    /// <summary>
+    /// Puts a bf16/fp16 module back in fp32 holding the master weights, to evaluate or save it at full precision. It ends
+    /// training: later Forward, Backward and Step calls throw (a no-op in fp32, which can go on training).
+    /// </summary>
     public void RestoreFullPrecision() => _engine.RestoreFullPrecision();
 
     /// <summary>Checks that every rank holds the same weights, bit for bit; throws naming the ranks that differ.</summary>

@@ -13,8 +13,8 @@ public sealed class ZeroRank
     // Model construction draws from libtorch's process-wide generator, which in-process ranks share: one at a time.
     private static readonly object CreationLock = new();
 
-    [ThreadStatic]
-    private static ZeroRank? _current;
+    // Flows into tasks and awaits started by the rank's code, so Initialize finds its rank there too.
+    private static readonly AsyncLocal<ZeroRank?> CurrentRank = new();
 
     internal ZeroRank(ICommunicator communicator, bool mainProcess)
     {
@@ -34,7 +34,7 @@ public sealed class ZeroRank
     internal ICommunicator Communicator { get; }
 
     /// <summary>The rank whose thread this is, or null outside <see cref="ZeroEngine.Launch"/>.</summary>
-    internal static ZeroRank? Current => _current;
+    internal static ZeroRank? Current => CurrentRank.Value;
 
     /// <summary>
     /// Builds this rank's model with libtorch's generator seeded with <paramref name="seed"/> on rank 0. The engine
@@ -56,14 +56,14 @@ public sealed class ZeroRank
     {
         layout.Run(communicator =>
         {
-            _current = new ZeroRank(communicator, communicator.Rank == 0);
+            CurrentRank.Value = new ZeroRank(communicator, communicator.Rank == 0);
             try
             {
-                train(_current);
+                train(CurrentRank.Value);
             }
             finally
             {
-                _current = null;
+                CurrentRank.Value = null;
             }
         });
     }

@@ -74,7 +74,8 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         new(rowCount, Batch, run.MaxEpochs, run.Seed, Settings)
         {
             ValidationAccuracy = validationAccuracy,
-            Monitors = TrainingMonitors.Create(run.Progress, TensorBoard, CsvMonitor, log.IsMainProcess),
+            Monitors = TrainingMonitors.Create(run.Progress, log.IsMainProcess),
+            MetricWriters = () => MetricNames.Writers(TensorBoard, CsvMonitor),
             Log = log.Info,
             StepsPerPrint = StepsPerPrint,
             WallClockBreakdown = WallClockBreakdown,

@@ -112,8 +112,11 @@ internal sealed class TabularScorer : IRowScorer
             using var _ = no_grad();
             // The buffer may hold more rows than this (last) batch: score only the first rows.
             var input = tensor(_features, new long[] { _features.Length / _scorer.FeatureCount, _scorer.FeatureCount }).narrow(0, 0, rows);
-            var output = _scorer.Factory.Scores(_scorer.Model.call(_scorer.Factory.BuildInput(input))).contiguous();
-            TensorMemory.AsSpan(output).CopyTo(probabilities);
+            var output = _scorer.Factory.Scores(_scorer.Model.call(_scorer.Factory.BuildInput(input)));
+            if (output.dtype != ScalarType.Float32 || output.shape is not [var outputRows, var classes] || outputRows != rows || classes != _scorer.ClassCount)
+                throw new InvalidOperationException($"{_scorer.Factory.GetType().Name}.Scores returned {output.dtype} [{string.Join(", ", output.shape)}]; " +
+                    $"expected Float32 [{rows}, {_scorer.ClassCount}]: one probability per class for each row.");
+            TensorMemory.AsSpan(output.contiguous()).CopyTo(probabilities);
         }
     }
 }

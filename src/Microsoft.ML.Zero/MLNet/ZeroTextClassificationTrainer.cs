@@ -32,9 +32,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var columns = new TextColumns(input, _options.Sentence1ColumnName, _options.Sentence2ColumnName, _options.LabelColumnName);
         var labels = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
         var checkpoint = BertCheckpoint.Open(_options.CheckpointPath!);
-        if (_options.MaxSequenceLength > checkpoint.Config.MaxPositionEmbeddings)
-            throw new ArgumentOutOfRangeException(nameof(ZeroTextClassificationOptions.MaxSequenceLength), _options.MaxSequenceLength,
-                $"ZeroTextClassificationOptions.MaxSequenceLength is {_options.MaxSequenceLength}; the checkpoint's config.json allows at most max_position_embeddings = {checkpoint.Config.MaxPositionEmbeddings}.");
+        checkpoint.RequireSequenceLength(_options.MaxSequenceLength, "ZeroTextClassificationOptions.MaxSequenceLength");
         TorchRuntime.EnsureLoaded();
         var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength);
 

@@ -67,6 +67,8 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
             var replicas = layout.CreateReplicas(_options.Seed, generator => modelFactory is MlpModelFactory mlp
                 ? mlp.Create(generator)
                 : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount), out var generators);
+            if (modelFactory is not MlpModelFactory)
+                RequireRebuildable(modelFactory, replicas[0], columns.FeatureCount, columns.ClassCount);
             var training = config.CreateTraining(rowCount, _options.Run, log);
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
@@ -90,6 +92,17 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
             throw TabularColumns.FeatureTypeError(features.Name, features.GetTypeString());
         return ScoreColumns.AppendShape(columns, _options.LabelColumnName, "ZeroTrainerOptions.LabelColumnName", _options.ScoreColumnName, _options.PredictedLabelColumnName);
+    }
+
+    // A saved model keeps only the factory's type: one made again from it must build a module of the same shape.
+    private static void RequireRebuildable(ZeroModelFactory factory, nn.Module<Tensor, Tensor> trained, int featureCount, int classCount)
+    {
+        using var rebuilt = ZeroModelFactory.Create(ZeroModelFactory.TypeName(factory.GetType())).CreateModel(featureCount, classCount);
+        static string Shapes(nn.Module module) => string.Join("; ", module.named_parameters().Select(p => $"{p.name} [{string.Join(", ", p.parameter.shape)}]"));
+        if (Shapes(rebuilt) != Shapes(trained))
+            throw new ArgumentException($"ZeroTrainerOptions.ModelFactory ({factory.GetType().Name}) builds a different module when made again with its " +
+                "parameterless constructor, as loading a saved model does; a factory's fields and constructor arguments are not saved. " +
+                $"Built now: {Shapes(trained)}. Made again: {Shapes(rebuilt)}.", nameof(ZeroTrainerOptions.ModelFactory));
     }
 
     private static TrainerValues TrainerValues(ZeroTrainerOptions o) =>

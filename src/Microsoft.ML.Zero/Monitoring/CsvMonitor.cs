@@ -7,7 +7,7 @@ namespace Microsoft.ML.Zero.Monitoring;
 /// (<c>Train_Samples_train_loss.csv</c>), with a <c>step,&lt;metric&gt;</c> header and one row per value, the step
 /// being the samples seen so far. Files are appended to, so a resumed run continues them; each row is flushed as written.
 /// </summary>
-internal sealed class CsvMonitor : ITrainingMonitor, IMetricWriter
+internal sealed class CsvMonitor : IMetricWriter
 {
     private readonly string _folder;
     private readonly Dictionary<string, StreamWriter> _files = new();
@@ -21,22 +21,17 @@ internal sealed class CsvMonitor : ITrainingMonitor, IMetricWriter
     /// <summary>The file a metric is written to.</summary>
     public static string FileName(string metric) => metric.Replace('/', '_').Replace(' ', '_') + ".csv";
 
-    public void Start(long stepsTaken, long totalSteps)
-    {
-    }
-
-    public void StepTaken(StepRecord step) => Write(MetricNames.Of(step), step.Samples);
-
-    public void EpochCompleted(EpochRecord epoch) => Write(MetricNames.Of(epoch), epoch.Samples);
-
     public void Write(IEnumerable<(string Name, double Value)> values, long samples)
     {
+        var written = new List<StreamWriter>();
         foreach (var (name, value) in values)
         {
             var writer = Writer(name);
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{samples},{value:R}"));
-            writer.Flush();
+            written.Add(writer);
         }
+        foreach (var writer in written)
+            writer.Flush();
     }
 
     private StreamWriter Writer(string metric)

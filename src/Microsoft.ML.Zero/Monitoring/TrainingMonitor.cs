@@ -46,8 +46,6 @@ internal static class MetricNames
     public const string ValidationAccuracy = "Eval/Samples/accuracy";
 
     /// <summary>The values of a step, as (name, value) pairs.</summary>
-    public static IEnumerable<(string Name, double Value)> Of(StepRecord step) => Of(step.Loss, step.LearningRate, step.LossScale);
-
     /// <summary>The values of an optimizer step: loss, learning rate and, in fp16, the loss scale.</summary>
     public static IEnumerable<(string Name, double Value)> Of(double loss, double learningRate, double? lossScale)
     {
@@ -61,11 +59,20 @@ internal static class MetricNames
     public static List<IMetricWriter> Writers(MonitorOptions tensorBoard, MonitorOptions csv)
     {
         var writers = new List<IMetricWriter>();
-        if (tensorBoard.Enabled)
-            writers.Add(new TensorBoardMonitor(tensorBoard.Folder));
-        if (csv.Enabled)
-            writers.Add(new CsvMonitor(csv.Folder));
-        return writers;
+        try
+        {
+            if (tensorBoard.Enabled)
+                writers.Add(new TensorBoardMonitor(tensorBoard.Folder));
+            if (csv.Enabled)
+                writers.Add(new CsvMonitor(csv.Folder));
+            return writers;
+        }
+        catch
+        {
+            foreach (var writer in writers)
+                writer.Dispose();
+            throw;
+        }
     }
 
     public static IEnumerable<(string Name, double Value)> Of(EpochRecord epoch)

@@ -12,7 +12,19 @@ internal sealed class CheckpointStore
 {
     public const string LatestFileName = "latest", StateFileName = "state.json", ConfigFileName = "config.json",
         WeightsFileName = "model_states.bin", OptimizerFileName = "optim_states.pt";
-    private const string TagPrefix = "global_step", PartialSuffix = ".partial";
+    private const string TagPrefix = "global_step", PartialSuffix = ".partial", ReplacedSuffix = ".replaced";
+
+    /// <summary>What state.json says of an optimizer the caller built.</summary>
+    public const string CustomOptimizer = "custom";
+
+    /// <summary>Throws unless <paramref name="tag"/> is a plain folder name that cannot reach outside the checkpoint folder.</summary>
+    public static void RequireTag(string tag)
+    {
+        if (string.IsNullOrWhiteSpace(tag) || tag is "." or ".." or LatestFileName || Path.IsPathRooted(tag) || Path.GetFileName(tag) != tag
+            || tag.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || tag.EndsWith(PartialSuffix, StringComparison.Ordinal) || tag.EndsWith(ReplacedSuffix, StringComparison.Ordinal))
+            throw new ArgumentException($"Checkpoint tag '{tag}' must be a plain folder name (not '.', '..', '{LatestFileName}', a path, " +
+                $"or ending in '{PartialSuffix}' or '{ReplacedSuffix}').", nameof(tag));
+    }
 
     public CheckpointStore(string directory, int keep)
     {
@@ -31,6 +43,7 @@ internal sealed class CheckpointStore
         if (!File.Exists(latest))
             return null;
         string tag = File.ReadAllText(latest).Trim();
+        RequireTag(tag);
         string folder = Path.Combine(Directory, tag);
         if (!System.IO.Directory.Exists(folder) || !File.Exists(Path.Combine(folder, StateFileName)))
             throw new InvalidDataException($"Checkpoint folder '{Directory}': '{LatestFileName}' names '{tag}', which is missing or incomplete.");
@@ -57,15 +70,20 @@ internal sealed class CheckpointStore
     /// <summary>Rank 0, once every rank has written: makes the partial folder the checkpoint, points latest at it, prunes old ones.</summary>
     public void Commit(string tag)
     {
-        if (tag.Length == 0 || tag.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || tag == LatestFileName)
-            throw new ArgumentException($"Checkpoint tag '{tag}' must be a plain folder name.", nameof(tag));
-        string folder = Path.Combine(Directory, tag);
+        RequireTag(tag);
+        // A checkpoint saved again under its tag replaces the old one only once the new one is in place: a crash in
+        // between leaves one of them complete.
+        string folder = Path.Combine(Directory, tag), replaced = folder + ReplacedSuffix;
+        if (System.IO.Directory.Exists(replaced))
+            System.IO.Directory.Delete(replaced, recursive: true);
         if (System.IO.Directory.Exists(folder))
-            System.IO.Directory.Delete(folder, recursive: true);
+            System.IO.Directory.Move(folder, replaced);
         System.IO.Directory.Move(PartialFolder(tag), folder);
         string temp = Path.Combine(Directory, LatestFileName + ".tmp");
         File.WriteAllText(temp, tag);
         File.Move(temp, Path.Combine(Directory, LatestFileName), overwrite: true);
+        if (System.IO.Directory.Exists(replaced))
+            System.IO.Directory.Delete(replaced, recursive: true);
         var older = System.IO.Directory.GetDirectories(Directory, TagPrefix + "*")
             .Select(path => (Path: path, Step: long.TryParse(Path.GetFileName(path)[TagPrefix.Length..], out long s) ? s : -1))
             .Where(c => c.Step >= 0 && TagPrefix + c.Step != tag)
@@ -82,6 +100,7 @@ internal sealed class CheckpointStore
     /// </summary>
     public string Write(ICommunicator communicator, string tag, Action<string>? everyRank, Action<string> rankZero)
     {
+        RequireTag(tag);
         string partial = PartialFolder(tag);
         if (communicator.Rank == 0)
         {
@@ -117,7 +136,7 @@ internal sealed class CheckpointStore
             gradient_clipping = settings.GradientClipping,
             prescale_gradients = settings.PrescaleGradients,
             gradient_predivide_factor = settings.GradientPredivideFactor,
-            optimizer = new
+            optimizer = settings.OptimizerFactory is not null ? (object)new { type = CustomOptimizer } : new
             {
                 type = optimizer.Kind.ToString(),
                 @params = new { lr = optimizer.LearningRate, betas = new[] { optimizer.Beta1, optimizer.Beta2 }, eps = optimizer.Epsilon,

@@ -25,6 +25,7 @@ internal sealed class DataParallelEngine : IDisposable
     // communicator allocates it: MPI ranks on one machine sum it through shared memory, where it lives.
     private readonly ReduceBuffer _gradientBuffer;
     private readonly Tensor _gradients;
+    private readonly Tensor _gradientValues;   // the gradients without the loss element
 
     // Mixed precision only: the model's low-precision .grad views live here and are copied into _gradients for the
     // all-reduce; the optimizer's parameters are views into the flat fp32 master weights.
@@ -33,7 +34,7 @@ internal sealed class DataParallelEngine : IDisposable
     private readonly Parameter[] _optimizedParameters;
 
     private readonly optim.Optimizer _optimizer;
-    private readonly double _baseLearningRate;
+    private readonly double[] _baseLearningRates;
     private readonly DynamicLossScaler? _lossScaler;
     private readonly GradientReduction _reduction;
     private readonly OverlappedReducer? _reducer;
@@ -44,6 +45,8 @@ internal sealed class DataParallelEngine : IDisposable
     private double _localLoss;
     private bool _lossPublished;
     private bool _atBoundary;
+    private bool _backwardAtBoundary;
+    private bool _trainingEnded;
 
     public DataParallelEngine(nn.Module module, ICommunicator communicator, EngineSettings settings)
     {
@@ -55,8 +58,12 @@ internal sealed class DataParallelEngine : IDisposable
         _count = _modelParameters.Sum(p => p.numel());
         RequireSameModelOnEveryRank();
         BroadcastParameters(root: 0);
-        _gradientBuffer = communicator.AllocateReduceBuffer(_count + 1);
+        // 16-bit gradients travel over MPI from their own buffer: the fp32 one need not be shared.
+        _gradientBuffer = settings.CommunicationDataType == ZeroPrecision.Fp32
+            ? communicator.AllocateReduceBuffer(_count + 1)
+            : new ReduceBuffer(zeros(_count + 1));
         _gradients = _gradientBuffer.Values;
+        _gradientValues = _gradients.narrow(0, 0, _count);
 
         if (settings.Precision == ZeroPrecision.Fp32)
         {
@@ -82,7 +89,10 @@ internal sealed class DataParallelEngine : IDisposable
             _reducer = new OverlappedReducer(module, _modelParameters, _reduction, communicator.Rank, settings.ReduceBucketSize);
         _optimizer = settings.OptimizerFactory?.Invoke(_optimizedParameters)
             ?? settings.Optimizer.Create(named.Select((p, i) => (p.Name, _optimizedParameters[i])).ToList());
-        _baseLearningRate = settings.OptimizerFactory is null ? settings.Optimizer.LearningRate : _optimizer.ParamGroups.First().LearningRate;
+        // Each group's own rate is the base the schedule scales (the optimizer's rate for the built-in ones).
+        _baseLearningRates = settings.OptimizerFactory is null
+            ? _optimizer.ParamGroups.Select(_ => settings.Optimizer.LearningRate).ToArray()
+            : _optimizer.ParamGroups.Select(group => group.LearningRate).ToArray();
     }
 
     /// <summary>Optimizer steps taken (skipped steps not counted); the learning-rate schedule's position.</summary>
@@ -142,38 +152,18 @@ internal sealed class DataParallelEngine : IDisposable
     }
 
     /// <summary>
-    /// Runs one optimizer step over this rank's micro-batches. Each function returns the summed (not averaged) loss of
-    /// its micro-batch, or null when this rank has no rows there. <paramref name="globalRows"/> is the step's rows over
-    /// all ranks and micro-batches: the step follows exactly the mean-loss gradient of that global batch, however the
-    /// rows fall on ranks and micro-batches, without any all-reduce between micro-batches.
-    /// </summary>
-    public ZeroStepResult Step(IReadOnlyList<Func<Tensor?>> microBatches, int globalRows)
-    {
-        using var scope = NewDisposeScope();
-        for (int micro = 0; micro < microBatches.Count; micro++)
-        {
-            using var microScope = NewDisposeScope();
-            BeginMicroBatch(boundary: micro == microBatches.Count - 1);
-            long started = EngineTimings.Start();
-            var lossSum = microBatches[micro]();
-            Timings.Forward += Stopwatch.GetElapsedTime(started);
-            if (lossSum is not null)
-                Backward(lossSum.to(ScalarType.Float32) * ((double)_communicator.WorldSize / globalRows));
-        }
-        return ReduceAndStep();
-    }
-
-    /// <summary>
     /// Starts a micro-batch, before its forward pass. The first of a step clears the gradients; at the accumulation
     /// boundary (the step's last micro-batch) the layers signal during backward so that buckets leave early (overlap_comm).
     /// </summary>
     public void BeginMicroBatch(bool boundary)
     {
+        RequireTraining();
         if (!_stepStarted)
         {
             (_lowPrecisionGradients ?? _gradients).zero_();
             _localLoss = 0;
             _lossPublished = false;
+            _backwardAtBoundary = false;
             _stepStarted = true;
         }
         _atBoundary = boundary;
@@ -192,6 +182,12 @@ internal sealed class DataParallelEngine : IDisposable
     {
         if (!_stepStarted)
             BeginMicroBatch(boundary: false);
+        // With overlap_comm the boundary's backward sends buckets while it runs: a second backward would add to
+        // gradients that are already on their way.
+        if (_atBoundary && _reducer is not null && _backwardAtBoundary)
+            throw new InvalidOperationException("With overlap_comm (zero_optimization.overlap_comm) the accumulation boundary's micro-batch takes one " +
+                "Backward; sum its losses first, or run Forward and Backward again as separate micro-batches.");
+        _backwardAtBoundary |= _atBoundary;
         using var scope = NewDisposeScope();
         // As DeepSpeed: prescale_gradients divides by the world size before the all-reduce, otherwise by
         // gradient_predivide_factor before and the rest after.
@@ -211,8 +207,15 @@ internal sealed class DataParallelEngine : IDisposable
     {
         if (_lossPublished)
             return;
-        _gradients[_count] = _localLoss;
+        TensorMemory.AsSpan(_gradients)[(int)_count] = (float)_localLoss;
         _lossPublished = true;
+    }
+
+    private void RequireTraining()
+    {
+        if (_trainingEnded)
+            throw new InvalidOperationException("RestoreFullPrecision put the model back in fp32 and ended training: the engine no longer holds its " +
+                "gradients. Save a checkpoint and load it into a new engine to train further.");
     }
 
     /// <summary>
@@ -221,6 +224,7 @@ internal sealed class DataParallelEngine : IDisposable
     /// </summary>
     public ZeroStepResult ReduceAndStep()
     {
+        RequireTraining();
         using var scope = NewDisposeScope();
         if (!_stepStarted)
             BeginMicroBatch(boundary: true);
@@ -229,7 +233,7 @@ internal sealed class DataParallelEngine : IDisposable
         double lossScale = LossScale;
 
         long reduceStarted = EngineTimings.Start();
-        var gradients = _gradients.narrow(0, 0, _count);
+        var gradients = _gradientValues;
         if (_reducer is not null)
         {
             PublishLoss();
@@ -242,7 +246,7 @@ internal sealed class DataParallelEngine : IDisposable
         }
         Timings.AllReduce += Stopwatch.GetElapsedTime(reduceStarted);
         long stepStarted = EngineTimings.Start();
-        float meanLoss = (float)(_gradients[_count].item<float>() * afterReduce);
+        float meanLoss = (float)(TensorMemory.AsSpan(_gradients)[(int)_count] * afterReduce);
         // The all-reduced buffer is the same on every rank, so every rank reaches the same verdict: an inf or NaN in
         // any rank's gradients shows up in the sum.
         if (_lossScaler is not null && !isfinite(gradients).all().item<bool>())
@@ -283,6 +287,7 @@ internal sealed class DataParallelEngine : IDisposable
     {
         if (_masterWeights is null)
             return;
+        _trainingEnded = true;
         foreach (var parameter in _modelParameters)
             parameter.grad = null;
         _module.to(ScalarType.Float32);
@@ -345,24 +350,25 @@ internal sealed class DataParallelEngine : IDisposable
     // skipped, so the step about to be taken uses iteration GlobalStep - 1.
     private long ScheduleIteration => GlobalStep - 1;
 
-    // The learning rate (and momentum, for OneCycle) of the step about to be taken, set on every parameter group.
+    // The learning rate (and momentum, for OneCycle) of the step about to be taken, set on every parameter group from
+    // the group's base rate; returns the first group's.
     private double ApplySchedule()
     {
         if (_settings.Schedule is not { } schedule)
-            return _baseLearningRate;
-        double rate = schedule.LearningRate(ScheduleIteration, _baseLearningRate);
+            return _baseLearningRates[0];
         double? momentum = schedule.Momentum(ScheduleIteration);
+        int index = 0;
         foreach (var group in _optimizer.ParamGroups)
         {
-            group.LearningRate = rate;
+            group.LearningRate = schedule.LearningRate(ScheduleIteration, _baseLearningRates[index++]);
             if (momentum is { } m)
                 OptimizerSettings.SetMomentum(group, m);
         }
-        return rate;
+        return CurrentLearningRate();
     }
 
-    /// <summary>The learning rate of the next optimizer step.</summary>
-    public double CurrentLearningRate() => _settings.Schedule?.LearningRate(ScheduleIteration, _baseLearningRate) ?? _baseLearningRate;
+    /// <summary>The learning rate of the next optimizer step (the first parameter group's).</summary>
+    public double CurrentLearningRate() => _settings.Schedule?.LearningRate(ScheduleIteration, _baseLearningRates[0]) ?? _baseLearningRates[0];
 
     private static List<(string Name, Parameter Parameter)> TrainableParameters(nn.Module module) =>
         module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();

@@ -21,7 +21,7 @@ internal sealed record EngineSettings(
 
     /// <summary>
     /// Builds the optimizer over the parameters it updates (the fp32 master weights in bf16/fp16), instead of
-    /// <see cref="Optimizer"/>; the schedule then scales its first group's learning rate.
+    /// <see cref="Optimizer"/>; the schedule then scales each group's own learning rate.
     /// </summary>
     public Func<IReadOnlyList<TorchSharp.Modules.Parameter>, TorchSharp.torch.optim.Optimizer>? OptimizerFactory { get; init; }
 

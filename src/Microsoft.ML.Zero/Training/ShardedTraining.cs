@@ -31,8 +31,11 @@ internal sealed class ShardedTraining
     /// <summary>Rank 0's validation accuracy after an epoch, or null without a validation set.</summary>
     public Func<double?>? ValidationAccuracy { get; init; }
 
-    /// <summary>What rank 0 reports every step and epoch to (progress bar, metrics files); rank 0 ends them when training ends.</summary>
+    /// <summary>What rank 0 reports every step and epoch to (the progress bar); rank 0 ends them when training ends.</summary>
     public IReadOnlyList<ITrainingMonitor> Monitors { get; init; } = Array.Empty<ITrainingMonitor>();
+
+    /// <summary>Makes rank 0's metric files (csv_monitor, tensorboard), which its engine writes every step.</summary>
+    public Func<List<IMetricWriter>>? MetricWriters { get; init; }
 
     /// <summary>Rank 0's progress lines, every <see cref="StepsPerPrint"/> optimizer steps.</summary>
     public Action<string>? Log { get; init; }
@@ -81,17 +84,16 @@ internal sealed class ShardedTraining
             Log?.Invoke($"{plan.RowCount} training rows over {plan.WorldSize} rank(s)" +
                 (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
         model.train();
-        using var engine = new ZeroEngine(model, communicator, settings, _batch);
+        using var engine = new ZeroEngine(model, communicator, settings, _batch, reports ? MetricWriters?.Invoke() : null);
         if (reports && engine.Core.GradientTransport is { } transport)
             Log?.Invoke($"Gradients are all-reduced {transport}.");
         var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, dropoutGenerator);
         long totalSteps = (long)stepsPerEpoch * _epochs, stepsTaken = (long)startEpoch * stepsPerEpoch + startStep;
-        long samples = (long)startEpoch * plan.RowCount + Enumerable.Range(0, Math.Min(startStep * accumulation, plan.StepsPerEpoch)).Sum(plan.GlobalRowsInStep);
         if (reports)
             foreach (var monitor in Monitors)
                 monitor.Start(stepsTaken, totalSteps);
         var sinceStart = Stopwatch.StartNew();
-        long samplesAtStart = samples;
+        long samplesAtStart = engine.GlobalSamples;
         var sincePrint = Stopwatch.StartNew();
         long rowsSincePrint = 0;
         for (int epoch = startEpoch; epoch < _epochs; epoch++)
@@ -101,9 +103,9 @@ internal sealed class ShardedTraining
             for (int step = epoch == startEpoch ? startStep : 0; step < stepsPerEpoch; step++)
             {
                 var result = TakeStep(engine, plan, shard, step * accumulation, Math.Min((step + 1) * accumulation, plan.StepsPerEpoch), out int globalRows);
+                long samples = engine.GlobalSamples;
                 lossTotal += result.Loss * globalRows;
                 rowsSincePrint += globalRows;
-                samples += globalRows;
                 stepsTaken++;
                 if (reports && Monitors.Count > 0)
                 {
@@ -128,8 +130,9 @@ internal sealed class ShardedTraining
             }
             if (reports)
             {
-                var record = new EpochRecord(epoch + 1, _epochs, samples, lossTotal / plan.RowCount, ValidationAccuracy?.Invoke());
+                var record = new EpochRecord(epoch + 1, _epochs, engine.GlobalSamples, lossTotal / plan.RowCount, ValidationAccuracy?.Invoke());
                 Log?.Invoke(record.Describe());
+                engine.WriteMetrics(MetricNames.Of(record));
                 foreach (var monitor in Monitors)
                     monitor.EpochCompleted(record);
             }
@@ -139,30 +142,20 @@ internal sealed class ShardedTraining
         model.eval();
     }
 
-    // One optimizer step over the window's micro-batches. Each rank backpropagates its summed loss x world / the
-    // window's rows over all ranks, so the step follows exactly the global batch's mean-loss gradient however the rows
-    // fall on ranks and micro-batches (a rank with no rows in a micro-batch only takes part in the all-reduce).
+    // One optimizer step over the window's micro-batches (positions first..last of the rank's epoch order).
     private static ZeroStepResult TakeStep(ZeroEngine engine, ShardPlan plan, IEpochShard shard, int first, int last, out int globalRows)
     {
-        using var scope = NewDisposeScope();
-        int rows = Enumerable.Range(first, last - first).Sum(plan.GlobalRowsInStep);
-        ZeroStepResult? result = null;
+        var microBatches = new Func<Tensor?>[last - first];
+        globalRows = 0;
         for (int micro = first; micro < last; micro++)
         {
-            using var microScope = NewDisposeScope();
             var (start, count) = plan.MicroBatch(micro, shard.Count);
-            engine.SetGradientAccumulationBoundary(micro == last - 1);
-            var lossSum = engine.Forward(() => count == 0 ? null : shard.LossSum(start, count));
-            if (lossSum is not null)
-                engine.Backward(lossSum.to(ScalarType.Float32) * ((double)engine.WorldSize / rows), scaleWithAccumulation: false);
-            result = engine.Step();
+            microBatches[micro - first] = () => count == 0 ? null : shard.LossSum(start, count);
+            globalRows += plan.GlobalRowsInStep(micro);
         }
-        globalRows = rows;
-        return result!.Value;
+        return engine.Step(microBatches, globalRows);
     }
 
-    // Every rank writes its random stream into the partial folder; rank 0 writes the weights, optimizer and state,
-    // then renames the folder once all are done.
     private void Save(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int stepInEpoch, double lossTotal)
     {
         long step = engine.GlobalStep + engine.SkippedSteps;

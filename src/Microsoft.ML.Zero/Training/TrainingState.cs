@@ -13,6 +13,9 @@ internal sealed record TrainingState
 
     public long SkippedSteps { get; init; }
 
+    /// <summary>Samples seen by all ranks so far: the step of the metric files.</summary>
+    public long GlobalSamples { get; init; }
+
     /// <summary>The epoch in progress (from 0) and the optimizer steps of it already taken.</summary>
     public int Epoch { get; init; }
 

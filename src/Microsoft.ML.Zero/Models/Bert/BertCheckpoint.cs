@@ -30,6 +30,14 @@ internal sealed class BertCheckpoint
 
     public bool LowerCase { get; }
 
+    /// <summary>Throws unless <paramref name="length"/> tokens fit the model's position embeddings, naming <paramref name="option"/>.</summary>
+    public void RequireSequenceLength(int length, string option)
+    {
+        if (length > Config.MaxPositionEmbeddings)
+            throw new ArgumentOutOfRangeException(option, length,
+                $"{option} is {length}; the checkpoint's config.json allows at most max_position_embeddings = {Config.MaxPositionEmbeddings}.");
+    }
+
     public static BertCheckpoint Open(string directory)
     {
         if (string.IsNullOrEmpty(directory) || !System.IO.Directory.Exists(directory))
