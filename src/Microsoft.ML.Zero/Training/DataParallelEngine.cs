@@ -248,8 +248,9 @@ internal sealed class DataParallelEngine : IDisposable
         long stepStarted = EngineTimings.Start();
         float meanLoss = (float)(TensorMemory.AsSpan(_gradients)[(int)_count] * afterReduce);
         // The all-reduced buffer is the same on every rank, so every rank reaches the same verdict: an inf or NaN in
-        // any rank's gradients shows up in the sum.
-        if (_lossScaler is not null && !isfinite(gradients).all().item<bool>())
+        // any rank's gradients shows up in the sum. As DeepSpeed's _has_inf_or_nan, the check is the sum of the values
+        // (one scalar, rather than a flag per value).
+        if (_lossScaler is not null && !float.IsFinite(gradients.sum().item<float>()))
         {
             _lossScaler.Update(overflow: true);
             SkippedSteps++;
