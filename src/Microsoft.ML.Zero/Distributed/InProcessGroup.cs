@@ -48,33 +48,23 @@ internal sealed unsafe class InProcessGroup
         }
     }
 
-    public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation)
-    {
-        Publish(rank, buffer, length);
-        Rendezvous(rank, "AllReduce");
-        CheckLengths(rank, "AllReduce");
-
-        // Rank r reduces chunk r over all ranks in rank order, then writes the result into every buffer:
-        // the work is split across threads and every rank ends with the same bits.
-        (int start, int count) = Chunk(length, rank);
-        if (count > 0)
+    public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation) =>
+        AllReduce<float>(rank, buffer, length, (result, source) =>
         {
-            var result = new Span<float>((float*)_buffers[0] + start, count);
-            for (int other = 1; other < WorldSize; other++)
-            {
-                var source = new ReadOnlySpan<float>((float*)_buffers[other] + start, count);
-                if (operation == ReduceOperation.Sum)
-                    TensorPrimitives.Add(result, source, result);
-                else
-                    TensorPrimitives.Max(result, source, result);
-            }
-            for (int other = 1; other < WorldSize; other++)
-                result.CopyTo(new Span<float>((float*)_buffers[other] + start, count));
-        }
-        Rendezvous(rank, "AllReduce");
-    }
+            if (operation == ReduceOperation.Sum)
+                TensorPrimitives.Add(result, source, result);
+            else
+                TensorPrimitives.Max(result, source, result);
+        });
 
-    public void AllReduce(int rank, ushort* buffer, int length, ZeroPrecision format)
+    public void AllReduce(int rank, ushort* buffer, int length, ZeroPrecision format) =>
+        AllReduce<ushort>(rank, buffer, length, (result, source) => HalfFloats.AddInto(result, source, format));
+
+    private delegate void Combine<T>(Span<T> result, ReadOnlySpan<T> source);
+
+    // Rank r combines chunk r over all ranks in rank order, then writes the result into every buffer: the work is split
+    // across threads and every rank ends with the same bits.
+    private void AllReduce<T>(int rank, void* buffer, int length, Combine<T> combine) where T : unmanaged
     {
         Publish(rank, buffer, length);
         Rendezvous(rank, "AllReduce");
@@ -82,11 +72,11 @@ internal sealed unsafe class InProcessGroup
         (int start, int count) = Chunk(length, rank);
         if (count > 0)
         {
-            var result = new Span<ushort>((ushort*)_buffers[0] + start, count);
+            var result = new Span<T>((T*)_buffers[0] + start, count);
             for (int other = 1; other < WorldSize; other++)
-                HalfFloats.AddInto(result, new ReadOnlySpan<ushort>((ushort*)_buffers[other] + start, count), format);
+                combine(result, new ReadOnlySpan<T>((T*)_buffers[other] + start, count));
             for (int other = 1; other < WorldSize; other++)
-                result.CopyTo(new Span<ushort>((ushort*)_buffers[other] + start, count));
+                result.CopyTo(new Span<T>((T*)_buffers[other] + start, count));
         }
         Rendezvous(rank, "AllReduce");
     }
