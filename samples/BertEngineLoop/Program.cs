@@ -19,7 +19,7 @@ ZeroEngine.Launch(worldSize: 2, rank =>
     // tokenizer = BertTokenizer.from_pretrained(path)
     var tokenizer = BertBatchTokenizer.FromPretrained(checkpointPath, maxSequenceLength: 64);
     // model = BertForSequenceClassification.from_pretrained(path, num_labels=2)
-    using var model = rank.CreateModel(seed: 42, () => BertClassifier.FromPretrained(checkpointPath, numLabels: 2, dropoutSeed: (ulong)rank.Rank));
+    using var model = rank.CreateModel(seed: 42, () => BertClassifier.FromPretrained(checkpointPath, numLabels: 2));
     // model_engine, optimizer, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config="ds_config.json")
     using var engine = ZeroEngine.Initialize(model, ZeroOptions.FromDeepSpeedConfig(Path.Combine(AppContext.BaseDirectory, "ds_config.json")));
     // sampler = DistributedSampler(train, num_replicas=world_size, rank=rank)

@@ -34,14 +34,15 @@ public sealed class BertClassifier : nn.Module<BertBatch, Tensor>
     /// <summary>
     /// The pretrained encoder of a local Hugging Face folder (config.json, vocab.txt, model.safetensors or
     /// pytorch_model.bin) with a new, randomly initialized classification head of <paramref name="numLabels"/> classes.
-    /// Dropout draws from a generator seeded with <paramref name="dropoutSeed"/> (give each rank its own).
+    /// Dropout draws from a generator seeded with <paramref name="dropoutSeed"/>; by default the rank's number inside
+    /// <see cref="ZeroEngine.Launch"/> (0 outside it), so ranks draw different masks.
     /// </summary>
-    public static BertClassifier FromPretrained(string checkpointPath, int numLabels, ulong dropoutSeed = 0)
+    public static BertClassifier FromPretrained(string checkpointPath, int numLabels, ulong? dropoutSeed = null)
     {
         OptionCheck.Require(numLabels >= 2, nameof(numLabels), numLabels, "at least 2");
         TorchRuntime.EnsureLoaded();
         var checkpoint = BertCheckpoint.Open(checkpointPath);
-        var model = new BertClassifier(checkpoint.Config, numLabels, new Generator(dropoutSeed));
+        var model = new BertClassifier(checkpoint.Config, numLabels, new Generator(dropoutSeed ?? (ulong)(ZeroRank.Current?.Rank ?? 0)));
         checkpoint.LoadInto(model.Encoder);
         return model;
     }
