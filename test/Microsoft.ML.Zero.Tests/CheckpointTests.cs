@@ -46,10 +46,11 @@ public sealed class CheckpointTests
             var failure = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory), FailingInEpoch3(mlContext, data)));
             StringAssert.Contains(failure.ToString(), "the disk went away");
             // Checkpoints every 3 steps: the last before the failure is step 18, in epoch 2 (steps 11-20); 2 are kept.
+            // In bf16 the AdamW state is the flat optimizer's (optim_states.bin).
             Assert.AreEqual("global_step18", File.ReadAllText(Path.Combine(directory, "latest")));
             CollectionAssert.AreEquivalent(new[] { "global_step15", "global_step18", "latest" },
                 Directory.GetFileSystemEntries(directory).Select(Path.GetFileName).ToArray());
-            CollectionAssert.IsSubsetOf(new[] { "state.json", "config.json", "model_states.bin", "optim_states.pt", "rng_rank0.bin", "rng_rank1.bin" },
+            CollectionAssert.IsSubsetOf(new[] { "state.json", "config.json", "model_states.bin", "optim_states.bin", "rng_rank0.bin", "rng_rank1.bin" },
                 Directory.GetFiles(Path.Combine(directory, "global_step18")).Select(Path.GetFileName).ToArray());
             using (var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "global_step18", "config.json"))))
             {

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Zero.Training;
 internal sealed class CheckpointStore
 {
     public const string LatestFileName = "latest", StateFileName = "state.json", ConfigFileName = "config.json",
-        WeightsFileName = "model_states.bin", OptimizerFileName = "optim_states.pt";
+        WeightsFileName = "model_states.bin", OptimizerFileName = "optim_states.pt", FlatOptimizerFileName = "optim_states.bin";
     private const string TagPrefix = "global_step", PartialSuffix = ".partial", ReplacedSuffix = ".replaced";
 
     /// <summary>What state.json says of an optimizer the caller built.</summary>

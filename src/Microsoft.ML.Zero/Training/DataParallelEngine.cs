@@ -33,7 +33,9 @@ internal sealed class DataParallelEngine : IDisposable
     private readonly Tensor? _masterWeights;
     private readonly Parameter[] _optimizedParameters;
 
-    private readonly optim.Optimizer _optimizer;
+    // Mixed-precision AdamW steps the flat master weights with FlatAdamW; everything else with a TorchSharp optimizer.
+    private readonly optim.Optimizer? _optimizer;
+    private readonly FlatAdamW? _flatAdamW;
     private readonly double[] _baseLearningRates;
     private readonly DynamicLossScaler? _lossScaler;
     private readonly GradientReduction _reduction;
@@ -87,6 +89,21 @@ internal sealed class DataParallelEngine : IDisposable
         _reduction = new GradientReduction(communicator, _gradients, _lowPrecisionGradients, _count, settings.CommunicationDataType);
         if (settings.OverlapCommunication)
             _reducer = new OverlappedReducer(module, _modelParameters, _reduction, communicator.Rank, settings.ReduceBucketSize);
+        if (_masterWeights is not null && settings.OptimizerFactory is null && settings.Optimizer.Kind == ZeroOptimizer.AdamW)
+        {
+            long offset = 0;
+            var decayed = new List<(long Start, long Length)>();
+            // The names are the model's; the sizes come from the master views (module.to replaced the fp32 parameters).
+            foreach (var (name, parameter) in named.Select((p, i) => (p.Name, _optimizedParameters[i])))
+            {
+                if (settings.Optimizer.ExcludeFromWeightDecay?.Invoke(name) != true)
+                    decayed.Add((offset, parameter.numel()));
+                offset += parameter.numel();
+            }
+            _flatAdamW = new FlatAdamW(_masterWeights, _gradientValues, decayed, settings.Optimizer);
+            _baseLearningRates = new[] { settings.Optimizer.LearningRate };
+            return;
+        }
         _optimizer = settings.OptimizerFactory?.Invoke(_optimizedParameters)
             ?? settings.Optimizer.Create(named.Select((p, i) => (p.Name, _optimizedParameters[i])).ToList());
         // Each group's own rate is the base the schedule scales (the optimizer's rate for the built-in ones).
@@ -124,7 +141,10 @@ internal sealed class DataParallelEngine : IDisposable
         using var _ = no_grad();
         var flat = cat(_optimizedParameters.Select(p => p.detach().flatten()).ToList()).contiguous();
         File.WriteAllBytes(Path.Combine(folder, CheckpointStore.WeightsFileName), System.Runtime.InteropServices.MemoryMarshal.AsBytes(TensorMemory.AsSpan(flat)).ToArray());
-        ((OptimizerHelper)_optimizer).save_state_dict(Path.Combine(folder, CheckpointStore.OptimizerFileName));
+        if (_flatAdamW is not null)
+            _flatAdamW.Save(Path.Combine(folder, CheckpointStore.FlatOptimizerFileName));
+        else
+            ((OptimizerHelper)_optimizer!).save_state_dict(Path.Combine(folder, CheckpointStore.OptimizerFileName));
     }
 
     /// <summary>Restores what <see cref="SaveState"/> wrote and the step counters and loss scale of <paramref name="state"/>.</summary>
@@ -144,7 +164,13 @@ internal sealed class DataParallelEngine : IDisposable
                 for (int i = 0; i < _modelParameters.Length; i++)
                     _modelParameters[i].copy_(_optimizedParameters[i]);
         }
-        ((OptimizerHelper)_optimizer).load_state_dict(Path.Combine(folder, CheckpointStore.OptimizerFileName));
+        string optimizerPath = Path.Combine(folder, _flatAdamW is null ? CheckpointStore.OptimizerFileName : CheckpointStore.FlatOptimizerFileName);
+        if (!File.Exists(optimizerPath))
+            throw new InvalidDataException($"Checkpoint '{folder}' has no '{Path.GetFileName(optimizerPath)}': it was written with another precision or optimizer than this run's.");
+        if (_flatAdamW is not null)
+            _flatAdamW.Load(optimizerPath);
+        else
+            ((OptimizerHelper)_optimizer!).load_state_dict(optimizerPath);
         GlobalStep = state.GlobalStep;
         SkippedSteps = state.SkippedSteps;
         if (_lossScaler is not null && state.LossScaler is { } scaler)
@@ -270,7 +296,10 @@ internal sealed class DataParallelEngine : IDisposable
         double learningRate = ApplySchedule();
         using (no_grad())
         {
-            _optimizer.step();
+            if (_flatAdamW is not null)
+                _flatAdamW.Step();
+            else
+                _optimizer!.step();
             if (_masterWeights is not null)
                 for (int i = 0; i < _modelParameters.Length; i++)
                     _modelParameters[i].copy_(_optimizedParameters[i]);
@@ -358,8 +387,15 @@ internal sealed class DataParallelEngine : IDisposable
         if (_settings.Schedule is not { } schedule)
             return _baseLearningRates[0];
         double? momentum = schedule.Momentum(ScheduleIteration);
+        if (_flatAdamW is not null)
+        {
+            _flatAdamW.LearningRate = schedule.LearningRate(ScheduleIteration, _baseLearningRates[0]);
+            if (momentum is { } betaOne)
+                (_flatAdamW.Beta1, _flatAdamW.Beta2) = (betaOne, 0.99);   // as OptimizerSettings.SetMomentum
+            return CurrentLearningRate();
+        }
         int index = 0;
-        foreach (var group in _optimizer.ParamGroups)
+        foreach (var group in _optimizer!.ParamGroups)
         {
             group.LearningRate = schedule.LearningRate(ScheduleIteration, _baseLearningRates[index++]);
             if (momentum is { } m)
@@ -397,7 +433,8 @@ internal sealed class DataParallelEngine : IDisposable
         _reduction.Dispose();
         foreach (var parameter in _modelParameters.Concat(_optimizedParameters))
             parameter.grad = null;
-        _optimizer.Dispose();
+        _optimizer?.Dispose();
+        _flatAdamW?.Dispose();
         _gradientBuffer.Dispose();
         _lowPrecisionGradients?.Dispose();
         _masterWeights?.Dispose();
