@@ -22,4 +22,7 @@ internal static class TensorMemory
             throw new ArgumentException($"Expected a contiguous BFloat16 or Float16 CPU tensor; got {tensor.dtype} on {tensor.device}.", nameof(tensor));
         return MemoryMarshal.Cast<byte, ushort>(tensor.bytes);
     }
+
+    /// <summary>The bytes the given tensors' elements take (nulls count 0).</summary>
+    public static long Bytes(params Tensor?[] tensors) => tensors.Sum(t => t is null ? 0 : t.numel() * t.ElementSize);
 }

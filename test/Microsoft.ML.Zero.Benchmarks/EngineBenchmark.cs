@@ -18,7 +18,7 @@ internal static class EngineBenchmark
     public const string OverheadName = "overhead", MemoryName = "memory", MemoryChild = "memory-run", LeakChild = "memory-long";
     private const int BatchRows = 16, SequenceLength = 64;
 
-    public sealed record MemoryResult(string Precision, long Parameters, long BaselineBytes, long PeakBytes, long StateBytes);
+    public sealed record MemoryResult(string Precision, string Accumulation, long Parameters, long BaselineBytes, long PeakBytes, long StateBytes, long WorkingBytes);
 
     public sealed record LeakResult(int Steps, long ResidentAtStart, long ResidentAtEnd);
 
@@ -114,7 +114,8 @@ internal static class EngineBenchmark
 
     public static string RunMemory()
     {
-        var runs = new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 }.Select(p => ChildProcess.Run<MemoryResult>(MemoryChild, p.ToString())).ToList();
+        var runs = new[] { (ZeroPrecision.Fp32, ZeroPrecision.Fp32), (ZeroPrecision.Bf16, ZeroPrecision.Fp32), (ZeroPrecision.Bf16, ZeroPrecision.Bf16) }
+            .Select(p => ChildProcess.Run<MemoryResult>(MemoryChild, p.Item1.ToString(), p.Item2.ToString())).ToList();
         var leak = ChildProcess.Run<LeakResult>(LeakChild);
         var lines = new List<string>
         {
@@ -122,16 +123,20 @@ internal static class EngineBenchmark
             "",
             $"Peak resident memory of one rank training the MiniLM classifier (AdamW, {BatchRows} x {SequenceLength} tokens, 5 steps), above the " +
             "process's resident memory before the model was built, per trainable parameter. \"State\" counts the tensors the engine keeps " +
-            "between steps: weights, gradient buffers, fp32 master weights in bf16, and AdamW's two moments.",
+            "between steps, as the engine sizes them: weights, gradient buffers, fp32 master weights in bf16, and AdamW's two moments " +
+            "(TorchSharp's AdamW in fp32, whose two fp32 moments per parameter are added).",
             "",
-            "| precision | parameters | state bytes/param | peak bytes/param (state + activations + allocator) |",
-            "|---|---|---|---|",
+            "| precision | gradients accumulate in (grad_accum_dtype) | parameters | state bytes/param | working buffers, bytes/param | peak bytes/param (state + buffers + activations + allocator) |",
+            "|---|---|---|---|---|---|",
         };
         foreach (var r in runs)
-            lines.Add($"| {r.Precision} | {r.Parameters / 1e6:F1} M | {(double)r.StateBytes / r.Parameters:F1} | {(double)(r.PeakBytes - r.BaselineBytes) / r.Parameters:F1} |");
+            lines.Add($"| {r.Precision} | {r.Accumulation} | {r.Parameters / 1e6:F1} M | {(double)r.StateBytes / r.Parameters:F1} | {(double)r.WorkingBytes / r.Parameters:F2} | {(double)(r.PeakBytes - r.BaselineBytes) / r.Parameters:F1} |");
         lines.Add("");
-        lines.Add("ZeRO's paper counts 16 bytes/param for mixed-precision stage 0 (2 fp16 weights + 2 fp16 gradients + 12 fp32 optimizer state). " +
-            "Here bf16 keeps 20: the gradients are also held in fp32, where they are all-reduced, unscaled and clipped.");
+        lines.Add("ZeRO's paper counts 16 bytes/param for mixed-precision stage 0 (2 fp16 weights + 2 fp16 gradients + 12 fp32 optimizer state; " +
+            "goal: at most 16 plus activations). bf16 by default accumulates gradients in fp32, as DeepSpeed's BF16_Optimizer does, which adds 4. " +
+            "With `\"data_types\": { \"grad_accum_dtype\": \"bf16\" }` only the model's bf16 gradients are kept; each bucket is widened to fp32 " +
+            "for its all-reduce and each 1 M-value chunk for the optimizer, in working buffers of one bucket (25 MiB by default) and two chunks " +
+            "whose size does not grow with the model.");
         lines.Add("");
         lines.Add($"Long run: an MLP trained for {leak.Steps} steps had {leak.ResidentAtStart / 1048576.0:F0} MiB resident after the first 200 steps and " +
             $"{leak.ResidentAtEnd / 1048576.0:F0} MiB at the end: {(leak.ResidentAtEnd - leak.ResidentAtStart) / 1048576.0:+0.0;-0.0} MiB over " +
@@ -141,7 +146,7 @@ internal static class EngineBenchmark
     }
 
     /// <summary>The child side: peak memory of 5 steps in one precision.</summary>
-    public static MemoryResult MeasureMemory(ZeroPrecision precision)
+    public static MemoryResult MeasureMemory(ZeroPrecision precision, ZeroPrecision accumulation)
     {
         var data = SentimentBatch.Load(BatchRows, SequenceLength);
         var checkpoint = data.Checkpoint;
@@ -153,14 +158,13 @@ internal static class EngineBenchmark
             checkpoint.LoadInto(model.Encoder);
             model.train();
             long parameters = model.parameters().Sum(p => p.numel());
-            var settings = EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision };
+            var settings = EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision, GradientAccumulationDataType = accumulation };
             using var engine = new ZeroEngine(model, communicator, settings);
             for (int step = 0; step < 5; step++)
                 engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(data.Collate()).to(ScalarType.Float32),
                     tensor(data.Labels), reduction: nn.Reduction.Sum) }, BatchRows);
-            // weights + fp32 gradients (+ 16-bit gradients and fp32 master weights) + AdamW's exp_avg and exp_avg_sq
-            long state = precision == ZeroPrecision.Fp32 ? parameters * (4 + 4 + 8) : parameters * (2 + 2 + 4 + 4 + 8);
-            return new MemoryResult(precision.ToString(), parameters, baseline, ResidentMemory.Peak(), state);
+            long state = engine.Core.StateBytes + (engine.Core.UsesFlatAdamW ? 0 : parameters * 2 * sizeof(float));
+            return new MemoryResult(precision.ToString(), accumulation.ToString(), parameters, baseline, ResidentMemory.Peak(), state, engine.Core.WorkingBytes);
         });
         return result[0];
     }

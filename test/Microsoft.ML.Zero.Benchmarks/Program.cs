@@ -7,7 +7,7 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
     switch (args[1])
     {
         case FineTuneBenchmark.Name: ChildProcess.Report(FineTuneBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
-        case EngineBenchmark.MemoryChild: ChildProcess.Report(EngineBenchmark.MeasureMemory(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]))); break;
+        case EngineBenchmark.MemoryChild: ChildProcess.Report(EngineBenchmark.MeasureMemory(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case EngineBenchmark.LeakChild: ChildProcess.Report(EngineBenchmark.MeasureLongRun()); break;
         case FineTuneBenchmark.BaseSizedChild: ChildProcess.Report(FineTuneBenchmark.MeasureBaseSized(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]))); break;
         case OverlapBenchmark.Child: ChildProcess.Report(OverlapBenchmark.Measure(args[2])); break;

@@ -183,6 +183,35 @@ public sealed class DeepSpeedConfigTests
     }
 
     [TestMethod]
+    public void GradientAccumulationTypeIsReadAndDefaultsAsDeepSpeedsStageZero()
+    {
+        var bf16 = ZeroOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "bf16" } }""");
+        Assert.AreEqual(ZeroPrecision.Bf16, bf16.GradientAccumulationDataType);
+        Assert.AreEqual(0, bf16.ConfigWarnings.Count);
+        Assert.AreEqual(ZeroPrecision.Fp16, ZeroOptions.FromDeepSpeedConfig("""{ "fp16": { "enabled": true }, "data_types": { "grad_accum_dtype": "half" } }""").GradientAccumulationDataType);
+        Assert.AreEqual(ZeroPrecision.Fp32, ZeroOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "float32" } }""").GradientAccumulationDataType);
+        Assert.IsNull(ZeroOptions.FromDeepSpeedConfig("""{ "data_types": { "grad_accum_dtype": null } }""").GradientAccumulationDataType);
+
+        // Unset: fp32 under bf16 (DeepSpeed's BF16_Optimizer), the model's type otherwise (its FP16_Optimizer).
+        var sgd = new OptimizerSettings(ZeroOptimizer.Sgd, 0.1, 0.9, 0.999, 1e-8, 0, 0);
+        Assert.IsTrue(EngineSettings.Fp32(sgd).AccumulatesInFp32);
+        Assert.IsTrue((EngineSettings.Fp32(sgd) with { Precision = ZeroPrecision.Bf16 }).AccumulatesInFp32);
+        Assert.IsFalse((EngineSettings.Fp32(sgd) with { Precision = ZeroPrecision.Fp16 }).AccumulatesInFp32);
+        Assert.IsFalse((EngineSettings.Fp32(sgd) with { Precision = ZeroPrecision.Bf16, GradientAccumulationDataType = ZeroPrecision.Bf16 }).AccumulatesInFp32);
+        Assert.IsTrue((EngineSettings.Fp32(sgd) with { Precision = ZeroPrecision.Fp16, GradientAccumulationDataType = ZeroPrecision.Fp32 }).AccumulatesInFp32);
+
+        var badType = Assert.ThrowsExactly<InvalidDataException>(() => ZeroOptions.FromDeepSpeedConfig("""{ "data_types": { "grad_accum_dtype": "int8" } }"""));
+        StringAssert.Contains(badType.Message, "data_types.grad_accum_dtype: expected \"fp32\", \"fp16\" or \"bf16\", got \"int8\"");
+        // Gradients of a bf16 model cannot accumulate in fp16, nor an fp32 model's in 16 bits.
+        foreach (var json in new[] { """{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "fp16" } }""", """{ "data_types": { "grad_accum_dtype": "bf16" } }""" })
+        {
+            var mismatch = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ZeroOptions.FromDeepSpeedConfig(json), json);
+            StringAssert.Contains(mismatch.Message, "ZeroOptions.GradientAccumulationDataType (data_types.grad_accum_dtype) is", json);
+            StringAssert.Contains(mismatch.Message, "expected null, Fp32 or the model's precision", json);
+        }
+    }
+
+    [TestMethod]
     public void AMissingFileIsNamed()
     {
         var error = Assert.ThrowsExactly<FileNotFoundException>(() => ZeroOptions.FromDeepSpeedConfig("no/such/ds_config.json"));

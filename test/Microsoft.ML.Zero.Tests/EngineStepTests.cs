@@ -314,6 +314,34 @@ public sealed class EngineStepTests
         }
     }
 
+    [TestMethod]
+    public void GradientsAccumulatedInBf16ChangeOnlyWhatTheyRound()
+    {
+        // One rank, one micro-batch, no clipping: nothing is added, so keeping the gradients in bf16 (no fp32 copy; the
+        // optimizer widens them) must take exactly the steps of fp32 accumulation, with the flat AdamW and with SGD.
+        foreach (var optimizer in new[] { AdamW(), Sgd(0.05, momentum: 0.9) })
+        {
+            var fp32 = new EngineSettings(ZeroPrecision.Bf16, new Fp16Options(), 0, false, 1, optimizer, null);
+            var bf16 = fp32 with { GradientAccumulationDataType = ZeroPrecision.Bf16 };
+            var expected = Train(1, fp32, 6)[0].WeightsAfterStep;
+            var actual = Train(1, bf16, 6)[0].WeightsAfterStep;
+            for (int step = 0; step < expected.Length; step++)
+                CollectionAssert.AreEqual(expected[step], actual[step], $"{optimizer.Kind}, step {step}");
+        }
+
+        // Two ranks of two micro-batches with clipping: the bf16 sums round, so the result moves, but only slightly;
+        // overlapped buckets give the same bits as one all-reduce after backward.
+        var accumulatedInFp32 = new EngineSettings(ZeroPrecision.Bf16, new Fp16Options(), 0.5, false, 1, AdamW(), null);
+        var accumulatedInBf16 = accumulatedInFp32 with { GradientAccumulationDataType = ZeroPrecision.Bf16 };
+        var (exact, _) = TrainAccumulating(accumulatedInFp32);
+        var (rounded, _) = TrainAccumulating(accumulatedInBf16);
+        var (overlapped, _) = TrainAccumulating(accumulatedInBf16 with { OverlapCommunication = true, ReduceBucketSize = 16 });
+        CollectionAssert.AreEqual(rounded, overlapped, "overlapped buckets changed the result");
+        CollectionAssert.AreNotEqual(exact, rounded, "the accumulation type made no difference");
+        double distance = Distance(exact, rounded), size = Math.Sqrt(exact.Sum(v => (double)v * v));
+        Assert.IsTrue(distance < 0.05 * size, $"|fp32 accumulation - bf16 accumulation| = {distance} against |weights| = {size}");
+    }
+
     private static (float[] Weights, int BucketsDuringBackward) TrainAccumulating(EngineSettings settings)
     {
         TorchRuntimeForTests.Load();

@@ -10,12 +10,14 @@ namespace Microsoft.ML.Zero.Tests;
 public static class MpiJob
 {
     public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout, ZeroDataSharding sharding = ZeroDataSharding.SplitRows, string? checkpoints = null,
-        ZeroPrecision? communicationDataType = null, bool overlap = false) => new()
+        ZeroPrecision? communicationDataType = null, bool overlap = false, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? gradientAccumulationDataType = null) => new()
     {
         // Overlapping reduces the iris MLP's 739 gradients in 4 buckets of about 200.
         DeepSpeed = new ZeroOptions
         {
             CommunicationDataType = communicationDataType,
+            Precision = precision,
+            GradientAccumulationDataType = gradientAccumulationDataType,
             ZeroOptimization = new ZeroOptimizationOptions { OverlapCommunication = overlap, ReduceBucketSize = 200 },
         },
         WorldSize = 2, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
@@ -28,7 +30,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-accumulation|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -50,6 +52,8 @@ public static class MpiJob
         string? checkpoints = null;
         ZeroPrecision? wire = null;
         bool overlap = false;
+        ZeroPrecision precision = ZeroPrecision.Fp32;
+        ZeroPrecision? accumulation = null;
         switch (fault)
         {
             case "overlap":
@@ -57,6 +61,10 @@ public static class MpiJob
                 break;
             case "bf16-wire":
                 wire = ZeroPrecision.Bf16;
+                break;
+            case "bf16-accumulation":
+                precision = ZeroPrecision.Bf16;
+                accumulation = ZeroPrecision.Bf16;
                 break;
             case "long":
                 epochs = LongRunEpochs;
@@ -108,7 +116,7 @@ public static class MpiJob
                 }
                 break;
         }
-        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire, overlap)).TrainReplicas(data, out _);
+        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire, overlap, precision, accumulation)).TrainReplicas(data, out _);
         if (rank == 0)
         {
             WriteWeights(weightsPath, MlpTrainerTests.Weights(replicas[0]));

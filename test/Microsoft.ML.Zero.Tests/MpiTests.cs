@@ -84,9 +84,10 @@ public sealed class MpiTests
         });
     }
 
-    private static float[] InProcessWeights(MLContext mlContext, ZeroPrecision? wire)
+    private static float[] InProcessWeights(MLContext mlContext, ZeroPrecision? wire, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? accumulation = null)
     {
-        var replicas = mlContext.Zero().Trainer(MpiJob.Options(3, TimeSpan.FromMinutes(1), communicationDataType: wire)).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
+        var options = MpiJob.Options(3, TimeSpan.FromMinutes(1), communicationDataType: wire, precision: precision, gradientAccumulationDataType: accumulation);
+        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
         var weights = MlpTrainerTests.Weights(replicas[0]);
         foreach (var replica in replicas)
             replica.Dispose();
@@ -118,6 +119,25 @@ public sealed class MpiTests
             Assert.IsGreaterThan(0L, runs[0].SharedReductions);
             Assert.AreEqual(2 * runs[0].SharedReductions, runs[1].SharedReductions);
             CollectionAssert.AreEqual(runs[0].Weights, runs[1].Weights, "buckets summed other values than the whole buffer");
+        });
+    }
+
+    [TestMethod]
+    public void Bf16GradientsSumThroughASharedFp32StagingBufferToTheInProcessResult()
+    {
+        // bf16 training that accumulates in bf16 keeps no fp32 gradient buffer: each bucket is widened into a
+        // bucket-sized fp32 buffer, which same-host ranks share, summed there, and rounded back.
+        InTempFolder(weightsPath =>
+        {
+            var (exitCode, output, _) = MpiRun(weightsPath, "bf16-accumulation");
+            Assert.AreEqual(0, exitCode, output);
+            StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
+            Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
+            // The iris MLP's 739 gradients and the loss pass through the 200-value staging buffer in 4 rounds a step.
+            Assert.IsGreaterThan(0L, SharedReductions(output));
+            Assert.AreEqual(0, SharedReductions(output) % 4, output);
+            var expected = InProcessWeights(new MLContext(seed: 0), null, ZeroPrecision.Bf16, ZeroPrecision.Bf16);
+            CollectionAssert.AreEqual(expected.Select(BitConverter.SingleToInt32Bits).ToArray(), WeightBits(weightsPath), "MPI and in-process ranks trained different weights");
         });
     }
 

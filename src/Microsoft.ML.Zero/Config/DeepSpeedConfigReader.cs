@@ -62,7 +62,8 @@ internal sealed class DeepSpeedConfigReader
                 case "zero_optimization": ReadZeroOptimization(value, path, options.ZeroOptimization); break;
                 case "tensorboard": ReadMonitor(value, path, options.TensorBoard); break;
                 case "csv_monitor": ReadMonitor(value, path, options.CsvMonitor); break;
-                case "communication_data_type": options.CommunicationDataType = ReadCommunicationDataType(value, path); break;
+                case "communication_data_type": options.CommunicationDataType = ReadDataType(value, path); break;
+                case "data_types": ReadDataTypes(value, path, options); break;
                 default: _unknownKeys.Add(path); break;
             }
         }
@@ -253,11 +254,23 @@ internal sealed class DeepSpeedConfigReader
             throw Error(path, "offloading needs ZeRO stage 1 or more; this trainer does stage 0, which keeps everything on each rank. Remove it or set it to false");
     }
 
-    private ZeroPrecision ReadCommunicationDataType(JsonElement value, string path) => String(value, path).ToLowerInvariant() switch
+    private void ReadDataTypes(JsonElement block, string path, ZeroOptions options)
     {
-        "fp32" => ZeroPrecision.Fp32,
-        "fp16" => ZeroPrecision.Fp16,
-        "bf16" => ZeroPrecision.Bf16,
+        foreach (var (key, value, keyPath) in Properties(block, path))
+        {
+            if (key == "grad_accum_dtype")
+                options.GradientAccumulationDataType = value.ValueKind == JsonValueKind.Null ? null : ReadDataType(value, keyPath);
+            else
+                _unknownKeys.Add(keyPath);
+        }
+    }
+
+    // DeepSpeed's names for the three types (its DtypeEnum).
+    private ZeroPrecision ReadDataType(JsonElement value, string path) => String(value, path).ToLowerInvariant() switch
+    {
+        "fp32" or "float32" or "float" => ZeroPrecision.Fp32,
+        "fp16" or "float16" or "half" => ZeroPrecision.Fp16,
+        "bf16" or "bfloat16" or "bfloat" => ZeroPrecision.Bf16,
         var type => throw Error(path, $"expected \"fp32\", \"fp16\" or \"bf16\", got \"{type}\""),
     };
 

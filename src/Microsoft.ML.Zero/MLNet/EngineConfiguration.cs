@@ -61,6 +61,7 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
             OverlapCommunication = zero.ZeroOptimization.OverlapCommunication,
             ReduceBucketSize = zero.ZeroOptimization.ReduceBucketSize,
             CommunicationDataType = zero.CommunicationDataType ?? ZeroPrecision.Fp32,
+            GradientAccumulationDataType = zero.GradientAccumulationDataType,
         };
         return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings, zero.TensorBoard, zero.CsvMonitor);
     }

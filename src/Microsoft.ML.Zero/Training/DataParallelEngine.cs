@@ -20,16 +20,10 @@ internal sealed class DataParallelEngine : IDisposable
     private readonly long _count;
     private Parameter[] _modelParameters;
 
-    // The fp32 gradients the optimizer reads, plus one element at the end that carries the rank's loss through the
-    // same all-reduce. In fp32 the model's .grad tensors are views into it, so backward writes straight into it. The
-    // communicator allocates it: MPI ranks on one machine sum it through shared memory, where it lives.
-    private readonly ReduceBuffer _gradientBuffer;
-    private readonly Tensor _gradients;
-    private readonly Tensor _gradientValues;   // the gradients without the loss element
+    // The model's gradients, their fp32 accumulation and their sum over ranks, the rank's loss riding along.
+    private readonly GradientBuffers _gradients;
 
-    // Mixed precision only: the model's low-precision .grad views live here and are copied into _gradients for the
-    // all-reduce; the optimizer's parameters are views into the flat fp32 master weights.
-    private readonly Tensor? _lowPrecisionGradients;
+    // Mixed precision only: the optimizer's parameters are views into the flat fp32 master weights.
     private readonly Tensor? _masterWeights;
     private readonly Parameter[] _optimizedParameters;
 
@@ -38,12 +32,12 @@ internal sealed class DataParallelEngine : IDisposable
     private readonly FlatAdamW? _flatAdamW;
     private readonly double[] _baseLearningRates;
     private readonly DynamicLossScaler? _lossScaler;
-    private readonly GradientReduction _reduction;
     private readonly OverlappedReducer? _reducer;
 
     // The step in progress: whether its gradients were cleared, the rank's summed loss share, whether that sum is in
     // the buffer, and whether the current micro-batch is the accumulation boundary.
     private bool _stepStarted;
+    private bool _backwardSinceMicroBatchBegan;
     private double _localLoss;
     private bool _lossPublished;
     private bool _atBoundary;
@@ -60,35 +54,33 @@ internal sealed class DataParallelEngine : IDisposable
         _count = _modelParameters.Sum(p => p.numel());
         RequireSameModelOnEveryRank();
         BroadcastParameters(root: 0);
-        // 16-bit gradients travel over MPI from their own buffer: the fp32 one need not be shared.
-        _gradientBuffer = settings.CommunicationDataType == ZeroPrecision.Fp32
-            ? communicator.AllocateReduceBuffer(_count + 1)
-            : new ReduceBuffer(zeros(_count + 1));
-        _gradients = _gradientBuffer.Values;
-        _gradientValues = _gradients.narrow(0, 0, _count);
-
-        if (settings.Precision == ZeroPrecision.Fp32)
+        ScalarType? modelType = settings.Precision switch
         {
-            _optimizedParameters = _modelParameters;
-            AttachGradients(_modelParameters, _gradients);
-        }
-        else
+            ZeroPrecision.Bf16 => ScalarType.BFloat16,
+            ZeroPrecision.Fp16 => ScalarType.Float16,
+            _ => null,
+        };
+        if (modelType is { } dtype)
         {
             using (no_grad())
                 _masterWeights = cat(_modelParameters.Select(p => p.detach().flatten()).ToList()).contiguous();
             _optimizedParameters = Views(_modelParameters, _masterWeights).Select(v => new Parameter(v)).ToArray();
-            AttachGradients(_optimizedParameters, _gradients);
-            var dtype = settings.Precision == ZeroPrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float16;
             module.to(dtype);
             _modelParameters = TrainableParameters(module).Select(p => p.Parameter).ToArray();
-            _lowPrecisionGradients = zeros(_count, dtype);
-            AttachGradients(_modelParameters, _lowPrecisionGradients);
         }
+        else
+        {
+            _optimizedParameters = _modelParameters;
+        }
+        _gradients = new GradientBuffers(communicator, _count, modelType, settings.AccumulatesInFp32, settings.CommunicationDataType, settings.ReduceBucketSize);
+        AttachGradients(_modelParameters, _gradients.ModelGradients);
+        // Gradients accumulated in 16 bits are widened for a TorchSharp optimizer only during its step.
+        if (_masterWeights is not null && _gradients.Accumulated is { } accumulated)
+            AttachGradients(_optimizedParameters, accumulated);
         if (settings.Precision == ZeroPrecision.Fp16)
             _lossScaler = new DynamicLossScaler(settings.LossScaling);
-        _reduction = new GradientReduction(communicator, _gradients, _lowPrecisionGradients, _count, settings.CommunicationDataType);
         if (settings.OverlapCommunication)
-            _reducer = new OverlappedReducer(module, _modelParameters, _reduction, communicator.Rank, settings.ReduceBucketSize);
+            _reducer = new OverlappedReducer(module, _modelParameters, _gradients, communicator.Rank, settings.ReduceBucketSize);
         if (_masterWeights is not null && settings.OptimizerFactory is null && settings.Optimizer.Kind == ZeroOptimizer.AdamW)
         {
             long offset = 0;
@@ -100,7 +92,7 @@ internal sealed class DataParallelEngine : IDisposable
                     decayed.Add((offset, parameter.numel()));
                 offset += parameter.numel();
             }
-            _flatAdamW = new FlatAdamW(_masterWeights, _gradientValues, decayed, settings.Optimizer);
+            _flatAdamW = new FlatAdamW(_masterWeights, _gradients.Summed, decayed, settings.Optimizer);
             _baseLearningRates = new[] { settings.Optimizer.LearningRate };
             return;
         }
@@ -127,12 +119,25 @@ internal sealed class DataParallelEngine : IDisposable
     public int BucketsReducedDuringBackward => _reducer?.LaunchedDuringBackward ?? 0;
 
     /// <summary>For the log: how the gradients travel when the communicator chose a way worth telling, else null.</summary>
-    public string? GradientTransport => _gradientBuffer.Transport;
+    public string? GradientTransport => _gradients.Transport;
 
     /// <summary>The number of trainable values (the length of the weights a checkpoint holds).</summary>
     public long ParameterCount => _count;
 
     public LossScalerState? LossScalerState => _lossScaler?.State;
+
+    /// <summary>
+    /// The bytes of the training state the engine keeps: the model's weights, the gradients, the fp32 master weights and
+    /// the flat AdamW's moments. A TorchSharp optimizer's own state is not counted (<see cref="UsesFlatAdamW"/> is false).
+    /// </summary>
+    public long StateBytes =>
+        TensorMemory.Bytes(_modelParameters) + _gradients.GradientBytes + TensorMemory.Bytes(_masterWeights) + (_flatAdamW?.StateBytes ?? 0);
+
+    /// <summary>The bytes of the engine's working buffers, one bucket or chunk each: staging for the all-reduce and the flat AdamW's.</summary>
+    public long WorkingBytes => _gradients.StagingBytes + (_flatAdamW?.WorkingBytes ?? 0);
+
+    /// <summary>Whether mixed-precision AdamW steps the flat master weights itself rather than through a TorchSharp optimizer.</summary>
+    public bool UsesFlatAdamW => _flatAdamW is not null;
 
     /// <summary>Writes the fp32 weights the optimizer updates (master weights in bf16/fp16) and the optimizer state.</summary>
     public void SaveState(string folder)
@@ -186,12 +191,17 @@ internal sealed class DataParallelEngine : IDisposable
         RequireTraining();
         if (!_stepStarted)
         {
-            (_lowPrecisionGradients ?? _gradients).zero_();
+            _gradients.StartStep();
             _localLoss = 0;
             _lossPublished = false;
             _backwardAtBoundary = false;
             _stepStarted = true;
         }
+        else if (_backwardSinceMicroBatchBegan)
+        {
+            _gradients.EndMicroBatch();
+        }
+        _backwardSinceMicroBatchBegan = false;
         _atBoundary = boundary;
         if (boundary && _reducer is not null)
         {
@@ -214,6 +224,7 @@ internal sealed class DataParallelEngine : IDisposable
             throw new InvalidOperationException("With overlap_comm (zero_optimization.overlap_comm) the accumulation boundary's micro-batch takes one " +
                 "Backward; sum its losses first, or run Forward and Backward again as separate micro-batches.");
         _backwardAtBoundary |= _atBoundary;
+        _backwardSinceMicroBatchBegan = true;
         using var scope = NewDisposeScope();
         // As DeepSpeed: prescale_gradients divides by the world size before the all-reduce, otherwise by
         // gradient_predivide_factor before and the rest after.
@@ -233,7 +244,7 @@ internal sealed class DataParallelEngine : IDisposable
     {
         if (_lossPublished)
             return;
-        TensorMemory.AsSpan(_gradients)[(int)_count] = (float)_localLoss;
+        _gradients.Loss = (float)_localLoss;
         _lossPublished = true;
     }
 
@@ -259,47 +270,52 @@ internal sealed class DataParallelEngine : IDisposable
         double lossScale = LossScale;
 
         long reduceStarted = EngineTimings.Start();
-        var gradients = _gradientValues;
+        PublishLoss();
         if (_reducer is not null)
-        {
-            PublishLoss();
             _reducer.Finish();
-        }
         else
-        {
-            PublishLoss();
-            _reduction.Reduce(0, _count + 1);
-        }
+            _gradients.Reduce(0, _count + 1);
         Timings.AllReduce += Stopwatch.GetElapsedTime(reduceStarted);
         long stepStarted = EngineTimings.Start();
-        float meanLoss = (float)(TensorMemory.AsSpan(_gradients)[(int)_count] * afterReduce);
+        float meanLoss = (float)(_gradients.Loss * afterReduce);
+        var gradients = _gradients.Summed;
         // The all-reduced buffer is the same on every rank, so every rank reaches the same verdict: an inf or NaN in
         // any rank's gradients shows up in the sum. As DeepSpeed's _has_inf_or_nan, the check is the sum of the values
-        // (one scalar, rather than a flag per value).
-        if (_lossScaler is not null && !float.IsFinite(gradients.sum().item<float>()))
+        // (one scalar, rather than a flag per value), taken in fp32.
+        if (_lossScaler is not null && !float.IsFinite(gradients.sum(ScalarType.Float32).item<float>()))
         {
             _lossScaler.Update(overflow: true);
             SkippedSteps++;
             return new ZeroStepResult(meanLoss, true, CurrentLearningRate(), lossScale, double.NaN);
         }
-        if (afterReduce / lossScale != 1)
-            gradients.mul_(afterReduce / lossScale);
+        // fp32 gradients are unscaled and clipped in place; 16-bit ones as the optimizer widens them.
+        bool inPlace = gradients.dtype == ScalarType.Float32;
+        double gradientScale = afterReduce / lossScale;
+        if (inPlace && gradientScale != 1)
+        {
+            gradients.mul_(gradientScale);
+            gradientScale = 1;
+        }
         double norm = double.NaN;
         if (_settings.GradientClipping > 0)
         {
             // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
-            norm = gradients.norm().item<float>();
+            norm = (inPlace ? gradients.norm().item<float>() : Fp32Norm(gradients)) * gradientScale;
             double coefficient = _settings.GradientClipping / (norm + 1e-6);
-            if (coefficient < 1)
+            if (coefficient < 1 && inPlace)
                 gradients.mul_(coefficient);
+            else if (coefficient < 1)
+                gradientScale *= coefficient;
         }
         double learningRate = ApplySchedule();
         using (no_grad())
         {
             if (_flatAdamW is not null)
-                _flatAdamW.Step();
-            else
+                _flatAdamW.Step(gradientScale);
+            else if (inPlace)
                 _optimizer!.step();
+            else
+                StepWithWidenedGradients(gradients, gradientScale);
             if (_masterWeights is not null)
                 for (int i = 0; i < _modelParameters.Length; i++)
                     _modelParameters[i].copy_(_optimizedParameters[i]);
@@ -308,6 +324,37 @@ internal sealed class DataParallelEngine : IDisposable
         GlobalStep++;
         Timings.OptimizerStep += Stopwatch.GetElapsedTime(stepStarted);
         return new ZeroStepResult(meanLoss, false, learningRate, lossScale, norm);
+    }
+
+    // A TorchSharp optimizer over gradients accumulated in 16 bits: fp32 copies exist for the length of its step.
+    private void StepWithWidenedGradients(Tensor gradients, double gradientScale)
+    {
+        using var scope = NewDisposeScope();
+        var widened = gradients.to(ScalarType.Float32).mul_(gradientScale);
+        AttachGradients(_optimizedParameters, widened);
+        try
+        {
+            _optimizer!.step();
+        }
+        finally
+        {
+            foreach (var parameter in _optimizedParameters)
+                parameter.grad = null;
+        }
+    }
+
+    // The L2 norm of 16-bit gradients, summed in fp32 a chunk at a time: a whole fp32 copy would cost 4 bytes per value.
+    private static double Fp32Norm(Tensor gradients)
+    {
+        const long Chunk = 1 << 20;
+        double squares = 0;
+        for (long start = 0; start < gradients.numel(); start += Chunk)
+        {
+            using var scope = NewDisposeScope();
+            var chunk = gradients.narrow(0, start, Math.Min(Chunk, gradients.numel() - start)).to(ScalarType.Float32);
+            squares += chunk.dot(chunk).item<float>();
+        }
+        return Math.Sqrt(squares);
     }
 
     /// <summary>
@@ -430,13 +477,11 @@ internal sealed class DataParallelEngine : IDisposable
     public void Dispose()
     {
         _reducer?.Dispose();
-        _reduction.Dispose();
         foreach (var parameter in _modelParameters.Concat(_optimizedParameters))
             parameter.grad = null;
         _optimizer?.Dispose();
         _flatAdamW?.Dispose();
-        _gradientBuffer.Dispose();
-        _lowPrecisionGradients?.Dispose();
+        _gradients.Dispose();
         _masterWeights?.Dispose();
     }
 }

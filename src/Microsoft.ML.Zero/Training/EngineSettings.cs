@@ -20,6 +20,15 @@ internal sealed record EngineSettings(
     public ZeroPrecision CommunicationDataType { get; init; } = ZeroPrecision.Fp32;
 
     /// <summary>
+    /// The type gradients accumulate in over a step's micro-batches (data_types.grad_accum_dtype): Fp32, or the model's
+    /// Bf16/Fp16. Null takes DeepSpeed's default for stage 0: fp32 under bf16, the model's type otherwise.
+    /// </summary>
+    public ZeroPrecision? GradientAccumulationDataType { get; init; }
+
+    /// <summary>Whether gradients accumulate in fp32 (always in fp32 training).</summary>
+    public bool AccumulatesInFp32 => (GradientAccumulationDataType ?? (Precision == ZeroPrecision.Bf16 ? ZeroPrecision.Fp32 : Precision)) == ZeroPrecision.Fp32;
+
+    /// <summary>
     /// Builds the optimizer over the parameters it updates (the fp32 master weights in bf16/fp16), instead of
     /// <see cref="Optimizer"/>; the schedule then scales each group's own learning rate.
     /// </summary>

@@ -16,7 +16,7 @@ namespace Microsoft.ML.Zero.Training;
 /// </summary>
 internal sealed class OverlappedReducer : IDisposable
 {
-    private readonly GradientReduction _reduction;
+    private readonly GradientBuffers _gradients;
     private readonly (long Start, long Length)[] _buckets;
     private readonly int[] _bucketOfParameter;
     private readonly int[] _pendingInBucket;
@@ -30,9 +30,9 @@ internal sealed class OverlappedReducer : IDisposable
     private readonly List<Action> _removeHooks = new();
     private Exception? _failure;
 
-    public OverlappedReducer(nn.Module module, Parameter[] parameters, GradientReduction reduction, int rank, long bucketElements)
+    public OverlappedReducer(nn.Module module, Parameter[] parameters, GradientBuffers gradients, int rank, long bucketElements)
     {
-        _reduction = reduction;
+        _gradients = gradients;
         long count = parameters.Sum(p => p.numel());
         var offsets = new long[parameters.Length];
         for (int i = 1; i < parameters.Length; i++)
@@ -148,7 +148,7 @@ internal sealed class OverlappedReducer : IDisposable
     private void Reduce(int bucket)
     {
         var (start, length) = _buckets[bucket];
-        _reduction.Reduce(start, length);
+        _gradients.Reduce(start, length);
     }
 
     public void Dispose()
