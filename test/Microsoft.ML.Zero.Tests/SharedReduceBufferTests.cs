@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Distributed.Mpi;
 
@@ -5,7 +6,7 @@ namespace Microsoft.ML.Zero.Tests;
 
 /// <summary>
 /// The shared-memory sum that MPI ranks on one machine use, run by threads standing in for the processes: each maps
-/// every rank's /dev/shm file, as the processes do, and a barrier stands in for MPI_Barrier.
+/// every rank's /dev/shm file, as the processes do, and waits at the barriers kept in those files.
 /// </summary>
 [TestClass]
 public sealed class SharedReduceBufferTests
@@ -13,8 +14,11 @@ public sealed class SharedReduceBufferTests
     // Over 4 x 8,192 values: a rank from 2 on sums its chunk in several scratch blocks.
     private const int Count = 40_001;
 
-    // Maps one buffer per rank (files removed once mapped), runs body on one thread per rank, and unmaps.
-    private static T[] OnRanks<T>(int worldSize, Func<int, SharedReduceBuffer, Action, T> body)
+    // Maps one buffer per rank (files removed once mapped), runs body on one thread per rank, and unmaps. The body gets
+    // the guard its all-reduces wait under; guards counts how often each rank took it.
+    private static T[] OnRanks<T>(int worldSize, Func<int, SharedReduceBuffer, Func<IDisposable>, T> body) => OnRanks(worldSize, body, out _);
+
+    private static T[] OnRanks<T>(int worldSize, Func<int, SharedReduceBuffer, Func<IDisposable>, T> body, out int[] guards)
     {
         TorchRuntimeForTests.Load();
         long tag = Random.Shared.NextInt64(1, 1L << 40);
@@ -26,25 +30,29 @@ public sealed class SharedReduceBufferTests
             File.Delete(path);
         try
         {
-            using var barrier = new Barrier(worldSize);
             var results = new T[worldSize];
+            var taken = new int[worldSize];
             var errors = new Exception?[worldSize];
             var threads = Enumerable.Range(0, worldSize).Select(rank => new Thread(() =>
             {
                 try
                 {
-                    results[rank] = body(rank, buffers[rank], () => Assert.IsTrue(barrier.SignalAndWait(TimeSpan.FromSeconds(30)), "barrier timed out"));
+                    results[rank] = body(rank, buffers[rank], () =>
+                    {
+                        taken[rank]++;
+                        return new CancellationTokenSource();
+                    });
                 }
                 catch (Exception e)
                 {
                     errors[rank] = e;
-                    barrier.RemoveParticipant();
                 }
             })).ToList();
             threads.ForEach(t => t.Start());
             threads.ForEach(t => t.Join());
             if (errors.FirstOrDefault(e => e is not null) is { } error)
                 throw error;
+            guards = taken;
             return results;
         }
         finally
@@ -65,7 +73,7 @@ public sealed class SharedReduceBufferTests
     {
         // Whole buffer, a short range at an odd offset, one value at the end, and a range shorter than the world size.
         var ranges = new (int Offset, int Length)[] { (0, Count), (5, 37), (Count - 1, 1), (100, 2) };
-        var results = OnRanks(worldSize, (rank, shared, barrier) =>
+        var results = OnRanks(worldSize, (rank, shared, guard) =>
         {
             using var values = shared.CreateValues();
             var span = TensorMemory.AsSpan(values);
@@ -75,11 +83,13 @@ public sealed class SharedReduceBufferTests
                 for (int i = 0; i < Count; i++)
                     span[i] = Input(rank, i);
                 Assert.AreEqual(offset, shared.OffsetOf(span.Slice(offset, length)));
-                shared.AllReduce(offset, length, barrier);
+                shared.AllReduce(offset, length, guard);
                 outputs.Add(span.ToArray());
             }
             return outputs;
-        });
+        }, out int[] guards);
+        // Every wait at a barrier is guarded by the watchdog: three per all-reduce.
+        CollectionAssert.AreEqual(Enumerable.Repeat(3 * ranges.Length, worldSize).ToArray(), guards);
         for (int r = 0; r < ranges.Length; r++)
         {
             var (offset, length) = ranges[r];
@@ -96,6 +106,28 @@ public sealed class SharedReduceBufferTests
                 for (int i = offset; i < offset + length; i++)
                     Assert.AreEqual(BitConverter.SingleToInt32Bits(results[0][r][i]), BitConverter.SingleToInt32Bits(results[rank][r][i]));
         }
+    }
+
+    [TestMethod]
+    public void ARankWaitingForALatePeerSleepsUntilItArrives()
+    {
+        // Rank 1 arrives 400 ms late: rank 0 must sleep at the barrier (a futex the peer's arrival wakes), not spin or
+        // yield the whole time, and still end with the sum.
+        var cpu = OnRanks(2, (rank, shared, guard) =>
+        {
+            using var values = shared.CreateValues();
+            TensorMemory.AsSpan(values).Fill(rank + 1);
+            if (rank == 1)
+                Thread.Sleep(400);
+            var before = Process.GetCurrentProcess().TotalProcessorTime;
+            var waited = Stopwatch.StartNew();
+            shared.AllReduce(0, Count, guard);
+            var used = Process.GetCurrentProcess().TotalProcessorTime - before;
+            Assert.IsTrue(TensorMemory.AsSpan(values).ToArray().All(v => v == 3), "the sum");
+            return (Used: used, Waited: waited.Elapsed);
+        })[0];
+        Assert.IsGreaterThan(0.3, cpu.Waited.TotalSeconds, "rank 0 waited for rank 1");
+        Assert.IsLessThan(0.1, cpu.Used.TotalSeconds, $"the process used {cpu.Used.TotalMilliseconds:F0} ms of CPU while rank 0 waited {cpu.Waited.TotalMilliseconds:F0} ms");
     }
 
     [TestMethod]
@@ -116,9 +148,9 @@ public sealed class SharedReduceBufferTests
     [TestMethod]
     public void RanksReducingDifferentRangesAreNamed()
     {
-        var error = Assert.ThrowsExactly<ZeroCommunicationException>(() => OnRanks(2, (rank, shared, barrier) =>
+        var error = Assert.ThrowsExactly<ZeroCommunicationException>(() => OnRanks(2, (rank, shared, guard) =>
         {
-            shared.AllReduce(0, rank == 0 ? 10 : 12, barrier);
+            shared.AllReduce(0, rank == 0 ? 10 : 12, guard);
             return 0;
         }));
         StringAssert.Contains(error.Message, "sums 10 values from 0, but rank 1's all-reduce 1 sums 12 values from 0");

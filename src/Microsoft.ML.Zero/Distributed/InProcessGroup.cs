@@ -133,22 +133,28 @@ internal sealed unsafe class InProcessGroup
     /// <summary>Waits until all ranks arrive; throws if the group was aborted or the timeout passes.</summary>
     private void Rendezvous(int rank, string operation)
     {
+        long generation;
         lock (_gate)
         {
             ThrowIfAborted(rank, operation);
             if (_arrived[rank])
                 throw new InvalidOperationException($"Rank {rank} entered {operation} twice in one round.");
-            long generation = _generation;
+            generation = _generation;
             _arrived[rank] = true;
             if (++_arrivedCount == WorldSize)
             {
                 Array.Clear(_arrived);
                 _arrivedCount = 0;
-                _generation++;
+                Volatile.Write(ref _generation, generation + 1);
                 Monitor.PulseAll(_gate);
                 return;
             }
+        }
+        if (SharedMemorySpin.Until(() => Volatile.Read(ref _generation) != generation))
+            return;
 
+        lock (_gate)
+        {
             var deadline = DateTime.UtcNow + Timeout;
             while (_generation == generation)
             {

@@ -25,6 +25,7 @@ internal sealed class GradientBuffers : IDisposable
 
     // Where a range goes when the wire type is not the type it accumulated in: one bucket of the wire type at a time.
     private readonly ReduceBuffer? _fp32Staging;
+    private readonly bool _throughStaging;
     private readonly Tensor? _staging;
 
     // Mixed precision with fp32 accumulation: whether Accumulated holds earlier micro-batches of this step.
@@ -50,7 +51,9 @@ internal sealed class GradientBuffers : IDisposable
             Accumulated = _fp32Buffer.Values.narrow(0, 0, count);
         }
         var bufferType = Accumulated is null ? _lowPrecision!.dtype : ScalarType.Float32;
-        if (WireType != bufferType && WireType != _lowPrecision?.dtype)
+        _throughStaging = WireType != bufferType && WireType != _lowPrecision?.dtype;
+        // One rank's sum is its own values: nothing to stage.
+        if (_throughStaging && communicator.WorldSize > 1)
         {
             long staging = Math.Max(1, Math.Min(count, stagingValues));
             if (wireFormat == ZeroPrecision.Fp32)
@@ -153,9 +156,10 @@ internal sealed class GradientBuffers : IDisposable
                     else
                         accumulated.copy_(model);
                 }
-                if (_staging is not null)
+                if (_throughStaging)
                 {
-                    ReduceThroughStaging(accumulated ?? model!, _staging);
+                    if (_staging is not null)
+                        ReduceThroughStaging(accumulated ?? model!, _staging);
                 }
                 else
                 {

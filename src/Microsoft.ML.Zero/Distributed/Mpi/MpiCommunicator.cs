@@ -95,11 +95,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                 {
                     if (shared.OffsetOf(data, buffer.Length) is var offset and >= 0)
                     {
-                        shared.AllReduce(offset, buffer.Length, () =>
-                        {
-                            using (Guard("all-reduce"))
-                                Check(_mpi.Barrier(_mpi.CommWorld), Rank, "MPI_Barrier");
-                        });
+                        shared.AllReduce(offset, buffer.Length, () => Guard("all-reduce"));
                         Interlocked.Increment(ref _sharedReductions);
                         return;
                     }

@@ -11,7 +11,9 @@ namespace Microsoft.ML.Zero.Distributed.Mpi;
 /// A reduce buffer of an MPI job whose ranks all run on one machine: each rank's buffer is a file in /dev/shm that
 /// every rank maps, so a sum over ranks reads the peers' values where they lie, with no copy into or out of MPI. The
 /// files are unlinked as soon as every rank has mapped them (the mappings keep the memory), so nothing is left in
-/// /dev/shm however the job ends. MPI only synchronizes: <see cref="AllReduce"/> takes three barriers.
+/// /dev/shm however the job ends. <see cref="AllReduce"/> takes three barriers, kept in the files too: each rank counts
+/// the barriers it reached in its header and waits until every rank's count is as far (MPI_Barrier costs more than
+/// summing a few MB here).
 /// </summary>
 internal sealed unsafe class SharedReduceBuffer : IDisposable
 {
@@ -19,7 +21,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     public const string FilePrefix = "Microsoft.ML.Zero.";
 
     // After the values, each rank's file holds the range and sequence number of the all-reduce the rank is in, so the
-    // ranks can check that they sum the same range.
+    // ranks can check that they sum the same range, and the number of barriers it reached.
     private const int HeaderFloats = 16;
 
     // Chunks start on 64-byte boundaries.
@@ -33,6 +35,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     private readonly Tensor[] _mappings;
     private readonly float*[] _buffers;
     private long _sequence;
+    private int _barriers;
     private int _disposed;
 
     private SharedReduceBuffer(int rank, long count, Tensor[] mappings)
@@ -113,12 +116,18 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     /// <summary>
     /// Sums values [<paramref name="offset"/>, + <paramref name="length"/>) over all ranks' buffers in rank order, in
     /// place; every rank calls it with the same range. Rank r adds up chunk r of the range from every buffer into its
-    /// own, then copies the other ranks' finished chunks: every rank ends with the same bits. <paramref name="barrier"/>
-    /// waits for all ranks (guarded by the watchdog); the last one keeps a rank from changing its buffer (the next
-    /// step's gradients) while a peer still reads it.
+    /// own, then copies the other ranks' finished chunks: every rank ends with the same bits. Each of the three barriers
+    /// waits under <paramref name="guard"/> (the watchdog that ends a job whose peer stalls); the last one keeps a rank
+    /// from changing its buffer (the next step's gradients) while a peer still reads it.
     /// </summary>
-    public void AllReduce(long offset, int length, Action barrier)
+    public void AllReduce(long offset, int length, Func<IDisposable> guard)
     {
+        void barrier()
+        {
+            using (guard())
+                Barrier();
+        }
+
         long* header = Header(_rank);
         header[0] = offset;
         header[1] = length;
@@ -153,6 +162,31 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
         Interlocked.MemoryBarrier();
         barrier();
     }
+
+    // Publishes that this rank reached its next barrier and wakes the ranks waiting for it, then waits until every rank
+    // has: spinning briefly, then sleeping on the peer's count with a futex, which the peer's arrival wakes at once.
+    // (Yielding instead would keep the core from threads the rank needs, such as the JIT's or backward's, and a
+    // descheduled peer would only run again at the next scheduler tick.) A stalled peer is caught by the guard's watchdog.
+    private void Barrier()
+    {
+        int reached = unchecked(++_barriers);
+        Interlocked.MemoryBarrier();
+        int* own = BarrierCount(_rank);
+        Volatile.Write(ref *own, reached);
+        Futex.WakeAll(own);
+        for (int other = 0; other < _buffers.Length; other++)
+        {
+            int* count = BarrierCount(other);
+            if (SharedMemorySpin.Until(() => Reached(count, reached)))
+                continue;
+            while (!Reached(count, reached))
+                Futex.Wait(count, Volatile.Read(ref *count));
+        }
+        Interlocked.MemoryBarrier();
+    }
+
+    // Whether the barrier count at count is at least reached (counts wrap around).
+    private static bool Reached(int* count, int reached) => unchecked(Volatile.Read(ref *count) - reached) >= 0;
 
     // Adds chunk [start, + count) of every rank's buffer, in rank order, into this rank's.
     private void SumChunk(long start, int count)
@@ -191,6 +225,9 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     private ReadOnlySpan<float> Read(int rank, long start, int count) => new(_buffers[rank] + start, count);
 
     private long* Header(int rank) => (long*)(((nint)(_buffers[rank] + _count) + 7) & ~(nint)7);
+
+    // The barriers the rank reached, a 32-bit word (as futexes need) after the all-reduce's range and sequence number.
+    private int* BarrierCount(int rank) => (int*)(Header(rank) + 3);
 
     private (int Start, int Count) Chunk(int length, int rank)
     {
