@@ -81,7 +81,8 @@ internal static class FineTuneBenchmark
         lines.Add("");
         lines.Add($"A BERT-base-sized classifier (12 layers, hidden 768, 110 M parameters, random weights), one rank on all cores, {BaseSizedRows} rows x " +
             $"{BaseSizedTokens} tokens, AdamW: step time, median with interquartile range over {BaseSizedSteps} steps, and the mean time per step " +
-            "of each part (wall_clock_breakdown; the optimizer step includes unscaling and, in bf16, copying the fp32 master weights into the model; bf16 steps AdamW over the flat master weights in cache-sized chunks, fp32 with TorchSharp's AdamW per parameter).");
+            "of each part (wall_clock_breakdown; the optimizer step includes unscaling and, in bf16, copying the new fp32 master weights into the bf16 model; " +
+            "both step AdamW over the flat fp32 weights in cache-sized chunks).");
         lines.Add("");
         lines.Add("| precision | step time | forward | backward | all-reduce | optimizer step |");
         lines.Add("|---|---|---|---|---|---|");

@@ -248,26 +248,30 @@ public sealed class EngineStepTests
     [TestMethod]
     public void FlatAdamWTakesTheStepsOfTorchSharpsAdamW()
     {
-        // In bf16 the built-in AdamW steps the flat master weights in cache-sized chunks; the same AdamW from TorchSharp,
-        // passed in with the same groups (no decay on biases), must take the same steps. Clipping and a schedule included.
-        var optimizer = AdamW(weightDecay: 0.1) with { ExcludeFromWeightDecay = name => name.EndsWith(".bias", StringComparison.Ordinal) };
-        var flat = new EngineSettings(ZeroPrecision.Bf16, new Fp16Options(), 0.5, false, 1, optimizer, new WarmupLR { WarmupNumSteps = 3 });
-        var torchSharp = flat with
+        // The built-in AdamW steps the flat weights (fp32: the model's own, viewed; bf16: the master weights) in
+        // cache-sized chunks; the same AdamW from TorchSharp, passed in with the same groups (no decay on biases), must
+        // take the same steps. Clipping and a schedule included.
+        foreach (var precision in new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 })
         {
-            OptimizerFactory = parameters => optim.AdamW(new[]
+            var optimizer = AdamW(weightDecay: 0.1) with { ExcludeFromWeightDecay = name => name.EndsWith(".bias", StringComparison.Ordinal) };
+            var flat = new EngineSettings(precision, new Fp16Options(), 0.5, false, 1, optimizer, new WarmupLR { WarmupNumSteps = 3 });
+            var torchSharp = flat with
             {
-                new TorchSharp.Modules.AdamW.ParamGroup(parameters.Where((_, i) => i % 2 == 0), 0.01, 0.9, 0.999, 1e-8, 0.1),
-                new TorchSharp.Modules.AdamW.ParamGroup(parameters.Where((_, i) => i % 2 == 1), 0.01, 0.9, 0.999, 1e-8, 0),
-            }, 0.01),
-        };
-        var expected = Train(2, torchSharp, 8)[0].WeightsAfterStep;
-        var actual = Train(2, flat, 8)[0].WeightsAfterStep;
-        for (int step = 0; step < expected.Length; step++)
-        {
-            double maxDiff = expected[step].Zip(actual[step], (a, b) => Math.Abs(a - b)).Max();
-            Assert.AreEqual(0, maxDiff, $"step {step}: max |TorchSharp AdamW - flat AdamW|");
+                OptimizerFactory = parameters => optim.AdamW(new[]
+                {
+                    new TorchSharp.Modules.AdamW.ParamGroup(parameters.Where((_, i) => i % 2 == 0), 0.01, 0.9, 0.999, 1e-8, 0.1),
+                    new TorchSharp.Modules.AdamW.ParamGroup(parameters.Where((_, i) => i % 2 == 1), 0.01, 0.9, 0.999, 1e-8, 0),
+                }, 0.01),
+            };
+            var expected = Train(2, torchSharp, 8)[0].WeightsAfterStep;
+            var actual = Train(2, flat, 8)[0].WeightsAfterStep;
+            for (int step = 0; step < expected.Length; step++)
+            {
+                double maxDiff = expected[step].Zip(actual[step], (a, b) => Math.Abs(a - b)).Max();
+                Assert.AreEqual(0, maxDiff, $"{precision}, step {step}: max |TorchSharp AdamW - flat AdamW|");
+            }
+            Assert.IsTrue(Distance(expected[0], expected[^1]) > 0, $"{precision}: the weights moved");
         }
-        Assert.IsTrue(Distance(expected[0], expected[^1]) > 0, "the weights moved");
     }
 
     [TestMethod]

@@ -23,11 +23,17 @@ internal sealed class DataParallelEngine : IDisposable
     // The model's gradients, their fp32 accumulation and their sum over ranks, the rank's loss riding along.
     private readonly GradientBuffers _gradients;
 
-    // Mixed precision only: the optimizer's parameters are views into the flat fp32 master weights.
-    private readonly Tensor? _masterWeights;
+    // The fp32 weights the optimizer updates, in one flat buffer: in mixed precision the master weights, whose views are
+    // the optimizer's parameters; in fp32 the model's own parameters are views of it. AdamW steps it in chunks.
+    private readonly Tensor _flatWeights;
+    private readonly bool _mixedPrecision;
+
+    // Mixed precision: the model's 16-bit parameters are views of this buffer, so they take the master weights' new
+    // values in one copy (or chunk by chunk inside the flat AdamW, while the chunk is in cache).
+    private readonly Tensor? _flatModelWeights;
     private readonly Parameter[] _optimizedParameters;
 
-    // Mixed-precision AdamW steps the flat master weights with FlatAdamW; everything else with a TorchSharp optimizer.
+    // The built-in AdamW steps the flat weights with FlatAdamW; everything else with a TorchSharp optimizer.
     private readonly optim.Optimizer? _optimizer;
     private readonly FlatAdamW? _flatAdamW;
     private readonly double[] _baseLearningRates;
@@ -60,39 +66,43 @@ internal sealed class DataParallelEngine : IDisposable
             ZeroPrecision.Fp16 => ScalarType.Float16,
             _ => null,
         };
+        using (no_grad())
+            _flatWeights = cat(_modelParameters.Select(p => p.detach().flatten()).ToList()).contiguous();
+        _mixedPrecision = modelType is not null;
         if (modelType is { } dtype)
         {
-            using (no_grad())
-                _masterWeights = cat(_modelParameters.Select(p => p.detach().flatten()).ToList()).contiguous();
-            _optimizedParameters = Views(_modelParameters, _masterWeights).Select(v => new Parameter(v)).ToArray();
+            _optimizedParameters = Views(_modelParameters, _flatWeights).Select(v => new Parameter(v)).ToArray();
             module.to(dtype);
             _modelParameters = TrainableParameters(module).Select(p => p.Parameter).ToArray();
+            _flatModelWeights = _flatWeights.to(dtype);
+            ViewInto(_modelParameters, _flatModelWeights);
         }
         else
         {
+            ViewInto(_modelParameters, _flatWeights);
             _optimizedParameters = _modelParameters;
         }
         _gradients = new GradientBuffers(communicator, _count, modelType, settings.AccumulatesInFp32, settings.CommunicationDataType, settings.ReduceBucketSize);
         AttachGradients(_modelParameters, _gradients.ModelGradients);
         // Gradients accumulated in 16 bits are widened for a TorchSharp optimizer only during its step.
-        if (_masterWeights is not null && _gradients.Accumulated is { } accumulated)
+        if (_mixedPrecision && _gradients.Accumulated is { } accumulated)
             AttachGradients(_optimizedParameters, accumulated);
         if (settings.Precision == ZeroPrecision.Fp16)
             _lossScaler = new DynamicLossScaler(settings.LossScaling);
         if (settings.OverlapCommunication)
             _reducer = new OverlappedReducer(module, _modelParameters, _gradients, communicator.Rank, settings.ReduceBucketSize);
-        if (_masterWeights is not null && settings.OptimizerFactory is null && settings.Optimizer.Kind == ZeroOptimizer.AdamW)
+        if (settings.OptimizerFactory is null && settings.Optimizer.Kind == ZeroOptimizer.AdamW)
         {
             long offset = 0;
             var decayed = new List<(long Start, long Length)>();
-            // The names are the model's; the sizes come from the master views (module.to replaced the fp32 parameters).
+            // The names are the model's; the sizes come from the optimized parameters (module.to replaced the fp32 ones).
             foreach (var (name, parameter) in named.Select((p, i) => (p.Name, _optimizedParameters[i])))
             {
                 if (settings.Optimizer.ExcludeFromWeightDecay?.Invoke(name) != true)
                     decayed.Add((offset, parameter.numel()));
                 offset += parameter.numel();
             }
-            _flatAdamW = new FlatAdamW(_masterWeights, _gradients.Summed, decayed, settings.Optimizer);
+            _flatAdamW = new FlatAdamW(_flatWeights, _gradients.Summed, decayed, settings.Optimizer, _flatModelWeights);
             _baseLearningRates = new[] { settings.Optimizer.LearningRate };
             return;
         }
@@ -131,12 +141,12 @@ internal sealed class DataParallelEngine : IDisposable
     /// the flat AdamW's moments. A TorchSharp optimizer's own state is not counted (<see cref="UsesFlatAdamW"/> is false).
     /// </summary>
     public long StateBytes =>
-        TensorMemory.Bytes(_modelParameters) + _gradients.GradientBytes + TensorMemory.Bytes(_masterWeights) + (_flatAdamW?.StateBytes ?? 0);
+        TensorMemory.Bytes(_modelParameters) + _gradients.GradientBytes + (_mixedPrecision ? TensorMemory.Bytes(_flatWeights) : 0) + (_flatAdamW?.StateBytes ?? 0);
 
     /// <summary>The bytes of the engine's working buffers, one bucket or chunk each: staging for the all-reduce and the flat AdamW's.</summary>
     public long WorkingBytes => _gradients.StagingBytes + (_flatAdamW?.WorkingBytes ?? 0);
 
-    /// <summary>Whether mixed-precision AdamW steps the flat master weights itself rather than through a TorchSharp optimizer.</summary>
+    /// <summary>Whether the built-in AdamW steps the flat weights itself rather than through a TorchSharp optimizer.</summary>
     public bool UsesFlatAdamW => _flatAdamW is not null;
 
     /// <summary>Writes the fp32 weights the optimizer updates (master weights in bf16/fp16) and the optimizer state.</summary>
@@ -165,7 +175,7 @@ internal sealed class DataParallelEngine : IDisposable
             var flat = torch.tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray());
             foreach (var (parameter, view) in _optimizedParameters.Zip(Views(_optimizedParameters, flat)))
                 parameter.copy_(view);
-            if (_masterWeights is not null)
+            if (_mixedPrecision)
                 for (int i = 0; i < _modelParameters.Length; i++)
                     _modelParameters[i].copy_(_optimizedParameters[i]);
         }
@@ -311,14 +321,17 @@ internal sealed class DataParallelEngine : IDisposable
         using (no_grad())
         {
             if (_flatAdamW is not null)
+            {
                 _flatAdamW.Step(gradientScale);
-            else if (inPlace)
-                _optimizer!.step();
+            }
             else
-                StepWithWidenedGradients(gradients, gradientScale);
-            if (_masterWeights is not null)
-                for (int i = 0; i < _modelParameters.Length; i++)
-                    _modelParameters[i].copy_(_optimizedParameters[i]);
+            {
+                if (inPlace)
+                    _optimizer!.step();
+                else
+                    StepWithWidenedGradients(gradients, gradientScale);
+                _flatModelWeights?.copy_(_flatWeights);
+            }
         }
         _lossScaler?.Update(overflow: false);
         GlobalStep++;
@@ -362,7 +375,7 @@ internal sealed class DataParallelEngine : IDisposable
     /// </summary>
     public void RestoreFullPrecision()
     {
-        if (_masterWeights is null)
+        if (!_mixedPrecision)
             return;
         _trainingEnded = true;
         foreach (var parameter in _modelParameters)
@@ -468,6 +481,14 @@ internal sealed class DataParallelEngine : IDisposable
         }
     }
 
+    // As PyTorch's p.data = view: each parameter keeps its values in the flat buffer from now on.
+    private static void ViewInto(Parameter[] parameters, Tensor flat)
+    {
+        using var _ = no_grad();
+        foreach (var (parameter, view) in parameters.Zip(Views(parameters, flat)))
+            parameter.set_(view);
+    }
+
     private static void AttachGradients(Parameter[] parameters, Tensor flat)
     {
         foreach (var (parameter, view) in parameters.Zip(Views(parameters, flat)))
@@ -482,6 +503,7 @@ internal sealed class DataParallelEngine : IDisposable
         _optimizer?.Dispose();
         _flatAdamW?.Dispose();
         _gradients.Dispose();
-        _masterWeights?.Dispose();
+        _flatWeights.Dispose();
+        _flatModelWeights?.Dispose();
     }
 }
