@@ -10,7 +10,7 @@ namespace Microsoft.ML.Zero.Tests;
 public static class MpiJob
 {
     public static ZeroTrainerOptions Options(int epochs, TimeSpan timeout, ZeroDataSharding sharding = ZeroDataSharding.SplitRows, string? checkpoints = null,
-        ZeroPrecision? communicationDataType = null, bool overlap = false, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? gradientAccumulationDataType = null) => new()
+        ZeroPrecision? communicationDataType = null, bool overlap = false, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? gradientAccumulationDataType = null, int worldSize = 2) => new()
     {
         // Overlapping reduces the iris MLP's 739 gradients in 4 buckets of about 200.
         DeepSpeed = new ZeroOptions
@@ -20,7 +20,7 @@ public static class MpiJob
             GradientAccumulationDataType = gradientAccumulationDataType,
             ZeroOptimization = new ZeroOptimizationOptions { OverlapCommunication = overlap, ReduceBucketSize = 200 },
         },
-        WorldSize = 2, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
+        WorldSize = worldSize, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
         CommunicationTimeout = timeout, Sharding = sharding, CheckpointDirectory = checkpoints, CheckpointEverySteps = checkpoints is null ? 0 : 100,
     };
 
@@ -30,7 +30,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-accumulation|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-accumulation|two-machines|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -54,6 +54,7 @@ public static class MpiJob
         bool overlap = false;
         ZeroPrecision precision = ZeroPrecision.Fp32;
         ZeroPrecision? accumulation = null;
+        int worldSize = 2;
         switch (fault)
         {
             case "overlap":
@@ -61,6 +62,11 @@ public static class MpiJob
                 break;
             case "bf16-wire":
                 wire = ZeroPrecision.Bf16;
+                break;
+            case "two-machines":
+                // 4 processes on this machine that say they run on two.
+                Environment.SetEnvironmentVariable(Distributed.Mpi.MpiCommunicator.HostVariable, $"machine{rank / 2}");
+                worldSize = 4;
                 break;
             case "bf16-accumulation":
                 precision = ZeroPrecision.Bf16;
@@ -116,7 +122,7 @@ public static class MpiJob
                 }
                 break;
         }
-        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire, overlap, precision, accumulation)).TrainReplicas(data, out _);
+        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire, overlap, precision, accumulation, worldSize)).TrainReplicas(data, out _);
         if (rank == 0)
         {
             WriteWeights(weightsPath, MlpTrainerTests.Weights(replicas[0]));

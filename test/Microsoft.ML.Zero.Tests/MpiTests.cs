@@ -12,7 +12,7 @@ namespace Microsoft.ML.Zero.Tests;
 public sealed class MpiTests
 {
     private static (int ExitCode, string Output, TimeSpan Elapsed) MpiRun(string weightsPath, string fault = "none", int faultRank = -1,
-        (string Name, string Value)? environment = null)
+        (string Name, string Value)? environment = null, int processes = 2)
     {
         string mpirun = new[] { "/usr/bin/mpirun", "/usr/local/bin/mpirun" }.FirstOrDefault(File.Exists)
             ?? throw new AssertFailedException("OpenMPI's mpirun is missing: apt-get install -y openmpi-bin libopenmpi-dev (.ci/run does).");
@@ -20,7 +20,7 @@ public sealed class MpiTests
         var start = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true };
         if (environment is var (name, value))
             start.Environment[name] = value; // the processes mpirun starts on this machine inherit it
-        foreach (var argument in new[] { "--allow-run-as-root", "--oversubscribe", "-np", "2", host, typeof(Program).Assembly.Location,
+        foreach (var argument in new[] { "--allow-run-as-root", "--oversubscribe", "-np", processes.ToString(), host, typeof(Program).Assembly.Location,
                      "mpi-train", weightsPath, fault, faultRank.ToString() })
             start.ArgumentList.Add(argument);
         var watch = Stopwatch.StartNew();
@@ -84,9 +84,9 @@ public sealed class MpiTests
         });
     }
 
-    private static float[] InProcessWeights(MLContext mlContext, ZeroPrecision? wire, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? accumulation = null)
+    private static float[] InProcessWeights(MLContext mlContext, ZeroPrecision? wire, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? accumulation = null, int worldSize = 2)
     {
-        var options = MpiJob.Options(3, TimeSpan.FromMinutes(1), communicationDataType: wire, precision: precision, gradientAccumulationDataType: accumulation);
+        var options = MpiJob.Options(3, TimeSpan.FromMinutes(1), communicationDataType: wire, precision: precision, gradientAccumulationDataType: accumulation, worldSize: worldSize);
         var replicas = mlContext.Zero().Trainer(options).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
         var weights = MlpTrainerTests.Weights(replicas[0]);
         foreach (var replica in replicas)
@@ -138,6 +138,26 @@ public sealed class MpiTests
             Assert.AreEqual(0, SharedReductions(output) % 4, output);
             var expected = InProcessWeights(new MLContext(seed: 0), null, ZeroPrecision.Bf16, ZeroPrecision.Bf16);
             CollectionAssert.AreEqual(expected.Select(BitConverter.SingleToInt32Bits).ToArray(), WeightBits(weightsPath), "MPI and in-process ranks trained different weights");
+        });
+    }
+
+    [TestMethod]
+    public void RanksOnSeveralMachinesSumOnEachThroughSharedMemoryAndBetweenThemOverMpi()
+    {
+        // 4 processes that name two machines (ZERO_MPI_HOST machine0 for ranks 0-1, machine1 for ranks 2-3): each pair
+        // sums through its shared memory, and MPI sums each chunk between the pairs. The result matches 4 in-process
+        // ranks (the order of the additions differs) and is the same on every rank (the trainer checks it).
+        InTempFolder(weightsPath =>
+        {
+            var (exitCode, output, _) = MpiRun(weightsPath, "two-machines", processes: 4);
+            Assert.AreEqual(0, exitCode, output);
+            StringAssert.Contains(output, "Gradients are all-reduced through shared memory on each machine (2 ranks each), and over MPI between the 2 machines");
+            Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
+            Assert.IsGreaterThan(0L, SharedReductions(output));
+            var expected = InProcessWeights(new MLContext(seed: 0), null, worldSize: 4);
+            var mpi = MpiJob.ReadWeights(weightsPath);
+            double maxDiff = expected.Zip(mpi, (a, b) => Math.Abs(a - b)).Max();
+            Assert.IsTrue(maxDiff <= 1e-5, $"max |in-process - MPI over two machines| = {maxDiff}");
         });
     }
 

@@ -8,9 +8,10 @@ namespace Microsoft.ML.Zero.Distributed.Mpi;
 /// The ranks of an OpenMPI job (one process per rank, on one machine or many) over MPI_COMM_WORLD. MPI's blocking
 /// collectives cannot time out and a dead peer is not reported to the survivors, so a watchdog guards every call: a
 /// rank that waits longer than the timeout prints which collective it was in and aborts the whole job. A rank that
-/// fails calls <see cref="Abort"/>, which makes mpirun end every process within about a second. When every rank runs on
-/// this machine, the gradients are summed through shared memory (<see cref="SharedReduceBuffer"/>) rather than sent
-/// over MPI, unless the environment variable <c>ZERO_MPI_SHARED_MEMORY</c> is 0.
+/// fails calls <see cref="Abort"/>, which makes mpirun end every process within about a second. Ranks on one machine
+/// sum the gradients through shared memory (<see cref="SharedReduceBuffer"/>) rather than over MPI, unless the
+/// environment variable <c>ZERO_MPI_SHARED_MEMORY</c> is 0; in a job over several machines, each with the same number
+/// of ranks, MPI then carries only the sums between machines.
 /// </summary>
 internal sealed unsafe class MpiCommunicator : ICommunicator
 {
@@ -18,6 +19,12 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
 
     /// <summary>Set to 0 (or false, off) to all-reduce over MPI even when every rank runs on this machine.</summary>
     public const string SharedMemoryVariable = "ZERO_MPI_SHARED_MEMORY";
+
+    /// <summary>
+    /// Ranks that give the same value run on one machine and share memory; the machine's name when unset. (Containers on
+    /// one host that see different /dev/shm folders must give different values.)
+    /// </summary>
+    public const string HostVariable = "ZERO_MPI_HOST";
     private static readonly object InitLock = new();
     private static MpiCommunicator? _world;
 
@@ -30,6 +37,10 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     private readonly MpiLaunchEnvironment _launch;
     private readonly object _sharedLock = new();
     private SharedReduceBuffer[] _shared = Array.Empty<SharedReduceBuffer>();
+
+    // In a job over several machines: the ranks with this rank's index on every machine, which sum the machines' chunks.
+    private nint _sameIndexOnEachMachine;
+    private SharedReduceBuffer.ChunkReduction? _betweenMachines;
     private long _sharedReductions;
 
     private MpiCommunicator(OpenMpiLibrary mpi, MpiLaunchEnvironment launch, TimeSpan timeout)
@@ -95,7 +106,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                 {
                     if (shared.OffsetOf(data, buffer.Length) is var offset and >= 0)
                     {
-                        shared.AllReduce(offset, buffer.Length, () => Guard("all-reduce"));
+                        shared.AllReduce(offset, buffer.Length, () => Guard("all-reduce"), _betweenMachines);
                         Interlocked.Increment(ref _sharedReductions);
                         return;
                     }
@@ -164,16 +175,24 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     /// <summary>
-    /// When every rank runs on this machine, a buffer in shared memory that every rank maps (see
-    /// <see cref="SharedReduceBuffer"/>); otherwise, or when <see cref="SharedMemoryVariable"/> is 0 on any rank or any
-    /// rank cannot create its file, a plain tensor that all-reduces go over MPI for. Collective.
+    /// A buffer in shared memory that the ranks on this machine all map (see <see cref="SharedReduceBuffer"/>): when every
+    /// rank runs here, or when the job's machines each run the same number of ranks (then MPI sums each chunk between
+    /// machines). Otherwise, or when <see cref="SharedMemoryVariable"/> is 0 on any rank or any rank cannot create its
+    /// file, a plain tensor that all-reduces go over MPI for. Collective.
     /// </summary>
     public ReduceBuffer AllocateReduceBuffer(long count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         // The same on every rank: every rank takes part in the agreement below, or none does.
-        if (WorldSize == 1 || _launch.LocalSize != WorldSize)
+        if (WorldSize == 1)
             return new ReduceBuffer(zeros(count));
+        var hosts = AllGather(HostKey());
+        int[] machine = Enumerable.Range(0, WorldSize).Where(rank => hosts[rank] == hosts[Rank]).ToArray();
+        var ranksPerMachine = hosts.GroupBy(host => host).Select(group => group.Count()).Distinct().ToArray();
+        if (machine.Length == 1 && ranksPerMachine.Length == 1)
+            return new ReduceBuffer(zeros(count));
+        if (ranksPerMachine.Length > 1)
+            return new ReduceBuffer(zeros(count), $"over MPI, not through shared memory: the machines run different numbers of ranks ({string.Join(", ", ranksPerMachine.Order())})");
 
         // Each rank offers 1, or a reason to refuse (0: turned off, -1: no /dev/shm). Rank 0 offers the tag that names
         // the job's files instead: random, so no two jobs (or buffers of one job) on this machine share one.
@@ -201,8 +220,8 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         SharedReduceBuffer? shared = null;
         if (Array.IndexOf(created, 0.0) < 0)
         {
-            var paths = Enumerable.Range(0, WorldSize).Select(rank => SharedReduceBuffer.FilePath(tag, rank)).ToArray();
-            failure = Attempt(() => shared = SharedReduceBuffer.Map(Rank, count, paths), "map the ranks' gradient buffers");
+            var paths = machine.Select(rank => SharedReduceBuffer.FilePath(tag, rank)).ToArray();
+            failure = Attempt(() => shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths), "map the ranks' gradient buffers");
         }
         // Once every rank has mapped every file (or given up), the names are not needed: the mappings keep the memory.
         var mapped = AllGather(failure is null ? 1 : 0);
@@ -215,11 +234,41 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
             return new ReduceBuffer(zeros(count), $"over MPI, not through shared memory: rank(s) {Ranks(failed, 0)} could not place a buffer there (see their error output)");
         }
 
+        int machines = WorldSize / machine.Length;
+        if (machines > 1 && _sameIndexOnEachMachine == 0)
+        {
+            // Split once, by the rank's index on its machine; every rank gets here together (this method is collective).
+            nint communicator;
+            using (Guard("MPI_Comm_split"))
+                Check(_mpi.CommSplit(_mpi.CommWorld, Array.IndexOf(machine, Rank), Rank, &communicator), Rank, "MPI_Comm_split");
+            _sameIndexOnEachMachine = communicator;
+            _betweenMachines = SumBetweenMachines;
+        }
         lock (_sharedLock)
             Volatile.Write(ref _shared, _shared.Append(shared!).ToArray());
+        string where = machines == 1
+            ? $"through shared memory: all {WorldSize} ranks run on this machine"
+            : $"through shared memory on each machine ({machine.Length} ranks each), and over MPI between the {machines} machines";
         return new ReduceBuffer(shared!.CreateValues(),
-            $"through shared memory: all {WorldSize} ranks run on this machine ({SharedReduceBuffer.FilePath(tag, 0)[..^1]}*, removed once mapped)",
+            $"{where} ({SharedReduceBuffer.FilePath(tag, 0)[..^1]}*, removed once mapped)",
             () => Release(shared));
+    }
+
+    // Which machine this rank runs on, as a number every rank can compare: a 52-bit hash of its name (exact as a double).
+    private static double HostKey()
+    {
+        string host = Environment.GetEnvironmentVariable(HostVariable) is { Length: > 0 } name ? name : Environment.MachineName;
+        ulong hash = 14695981039346656037;
+        foreach (char c in host)
+            hash = (hash ^ c) * 1099511628211;
+        return hash & ((1UL << 52) - 1);
+    }
+
+    // Sums this rank's chunk with the same chunk on the other machines (the ranks with this rank's index there).
+    private void SumBetweenMachines(float* values, int count)
+    {
+        using (Guard("all-reduce between machines"))
+            Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, values, count, _mpi.Float, _mpi.Sum, _sameIndexOnEachMachine), Rank, "MPI_Allreduce");
     }
 
     // Runs one step of setting up a shared buffer; a failure is reported on this rank's error output and returned.

@@ -30,6 +30,7 @@ internal sealed unsafe class OpenMpiLibrary
         Barrier = (delegate* unmanaged<nint, int>)Export("MPI_Barrier");
         Abort = (delegate* unmanaged<nint, int, int>)Export("MPI_Abort");
         OpCreate = (delegate* unmanaged<void*, int, nint*, int>)Export("MPI_Op_create");
+        CommSplit = (delegate* unmanaged<nint, int, int, nint*, int>)Export("MPI_Comm_split");
         CommWorld = Export("ompi_mpi_comm_world");
         Float = Export("ompi_mpi_float");
         Double = Export("ompi_mpi_double");
@@ -62,6 +63,9 @@ internal sealed unsafe class OpenMpiLibrary
 
     /// <summary>MPI_Op_create(function, commute, &amp;op): a reduction MPI calls back for each pair of buffers.</summary>
     public delegate* unmanaged<void*, int, nint*, int> OpCreate { get; }
+
+    /// <summary>MPI_Comm_split(comm, color, key, &amp;newcomm): a communicator per color, ranked by key. Collective.</summary>
+    public delegate* unmanaged<nint, int, int, nint*, int> CommSplit { get; }
 
     public nint CommWorld { get; }
 

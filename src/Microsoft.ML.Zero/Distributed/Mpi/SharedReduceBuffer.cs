@@ -113,14 +113,19 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
             return OffsetOf(data, values.Length);
     }
 
+    /// <summary>Sums a chunk of this rank's buffer with the same chunk on the other machines of the job, in place.</summary>
+    public delegate void ChunkReduction(float* values, int count);
+
     /// <summary>
     /// Sums values [<paramref name="offset"/>, + <paramref name="length"/>) over all ranks' buffers in rank order, in
     /// place; every rank calls it with the same range. Rank r adds up chunk r of the range from every buffer into its
     /// own, then copies the other ranks' finished chunks: every rank ends with the same bits. Each of the three barriers
     /// waits under <paramref name="guard"/> (the watchdog that ends a job whose peer stalls); the last one keeps a rank
-    /// from changing its buffer (the next step's gradients) while a peer still reads it.
+    /// from changing its buffer (the next step's gradients) while a peer still reads it. In a job over several machines
+    /// the ranks are those of this machine, and <paramref name="betweenMachines"/> sums each rank's chunk with the same
+    /// chunk of the other machines' ranks before the others copy it.
     /// </summary>
-    public void AllReduce(long offset, int length, Func<IDisposable> guard)
+    public void AllReduce(long offset, int length, Func<IDisposable> guard, ChunkReduction? betweenMachines = null)
     {
         void barrier()
         {
@@ -149,6 +154,8 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
         var (start, count) = Chunk(length, _rank);
         if (count > 0 && _buffers.Length > 1)
             SumChunk(offset + start, count);
+        // Every rank takes part, with an empty chunk too: it is a collective of the ranks with this index on each machine.
+        betweenMachines?.Invoke(_buffers[_rank] + offset + start, count);
         Interlocked.MemoryBarrier();
         barrier();
         Interlocked.MemoryBarrier();
