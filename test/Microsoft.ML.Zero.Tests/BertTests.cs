@@ -10,6 +10,37 @@ namespace Microsoft.ML.Zero.Tests;
 public sealed class BertTests
 {
     [TestMethod]
+    public void Bf16AttentionOnTheCpuComputesWhatTheFusedKernelDoes()
+    {
+        // bf16 attention on the CPU is computed unfused (softmax(QK^T / sqrt(d) + mask) V); fp32 goes through libtorch's
+        // scaled_dot_product_attention. Same weights, same inputs: the outputs agree to bf16's precision, and padded
+        // keys have no influence at all.
+        TorchRuntimeForTests.Load();
+        manual_seed(5);
+        var config = new Microsoft.ML.Zero.Models.Bert.BertConfig(100, 64, 1, 4, 128, "gelu", 0, 0, 32, 2, 1e-12, 0);
+        using var fused = new Microsoft.ML.Zero.Models.Bert.BertSelfAttention(config);
+        using var unfused = new Microsoft.ML.Zero.Models.Bert.BertSelfAttention(config);
+        unfused.load_state_dict(fused.state_dict());
+        TorchSharp.ModuleExtensionMethods.to(unfused, ScalarType.BFloat16);
+        var hidden = randn(3, 10, 64);
+        var mask = ones(3, 1, 1, 10, dtype: ScalarType.Bool);
+        mask[1, .., .., TensorIndex.Slice(6)] = tensor(false);   // row 1 has 6 real tokens
+        mask[2, .., .., TensorIndex.Slice(3)] = tensor(false);   // row 2 has 3
+
+        using var _ = no_grad();
+        var expected = fused.call(hidden, mask);
+        var actual = unfused.call(hidden.to(ScalarType.BFloat16), mask).to(ScalarType.Float32);
+        double error = (actual - expected).abs().max().item<float>(), size = expected.abs().max().item<float>();
+        Assert.IsTrue(error < 0.02 * size, $"max |bf16 unfused - fp32 fused| = {error} against max |output| = {size}");
+
+        var changedPadding = hidden.clone();
+        changedPadding[2, TensorIndex.Slice(3)] = randn(7, 64);
+        var again = unfused.call(changedPadding.to(ScalarType.BFloat16), mask).to(ScalarType.Float32);
+        CollectionAssert.AreEqual(actual[2, TensorIndex.Slice(0, 3)].data<float>().ToArray(), again[2, TensorIndex.Slice(0, 3)].data<float>().ToArray(),
+            "padded keys changed the real tokens' outputs");
+    }
+
+    [TestMethod]
     public void ConvertedMiniLmGivesTheKnownSentenceSimilarity()
     {
         TorchRuntimeForTests.Load();
