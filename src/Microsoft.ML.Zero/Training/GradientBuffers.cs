@@ -46,7 +46,7 @@ internal sealed class GradientBuffers : IDisposable
             _lowPrecision = zeros(count, type);
         if (accumulateInFp32 || _lowPrecision is null)
         {
-            // 16-bit sums of an fp32 buffer go through the staging buffer, which is then the one worth sharing.
+            // With a 16-bit wire the sums are taken in another buffer (the model's or the staging one): no need to share this one.
             _fp32Buffer = wireFormat == ZeroPrecision.Fp32 ? communicator.AllocateReduceBuffer(count + 1) : new ReduceBuffer(zeros(count + 1));
             Accumulated = _fp32Buffer.Values.narrow(0, 0, count);
         }
