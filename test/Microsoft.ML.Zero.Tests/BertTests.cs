@@ -33,6 +33,12 @@ public sealed class BertTests
         double error = (actual - expected).abs().max().item<float>(), size = expected.abs().max().item<float>();
         Assert.IsTrue(error < 0.02 * size, $"max |bf16 unfused - fp32 fused| = {error} against max |output| = {size}");
 
+        // An additive mask (0 to attend, -inf not) goes to the fused kernel, and means the same.
+        var additive = zeros(3, 1, 1, 10, dtype: ScalarType.BFloat16).masked_fill_(mask.logical_not(), double.NegativeInfinity);
+        var throughAdditive = unfused.call(hidden.to(ScalarType.BFloat16), additive).to(ScalarType.Float32);
+        double additiveError = (throughAdditive - expected).abs().max().item<float>();
+        Assert.IsTrue(additiveError < 0.02 * size, $"max |bf16 with an additive mask - fp32 fused| = {additiveError}");
+
         var changedPadding = hidden.clone();
         changedPadding[2, TensorIndex.Slice(3)] = randn(7, 64);
         var again = unfused.call(changedPadding.to(ScalarType.BFloat16), mask).to(ScalarType.Float32);

@@ -18,6 +18,39 @@ public sealed class ZeroEngineTests
     }
 
     [TestMethod]
+    public void Bf16MicroBatchesAddUpInFp32WhetherOrNotTheirForwardWentThroughTheEngine()
+    {
+        // bf16 accumulates gradients in fp32 by default: each micro-batch's are added in when it ends. A loop that calls
+        // the module itself (not engine.Forward) must get the same steps.
+        float[] Train(bool throughForward)
+        {
+            var (features, labels) = IrisCnnEngineTraining.Data();
+            var factory = new IrisCnnFactory();
+            float[] weights = Array.Empty<float>();
+            ZeroEngine.Launch(1, rank =>
+            {
+                using var model = rank.CreateModel(IrisCnnEngineTraining.Seed, () => factory.CreateModel(4, 3));
+                var options = new ZeroOptions { Precision = ZeroPrecision.Bf16, GradientAccumulationSteps = 4, TrainMicroBatchSizePerGpu = 4 };
+                using var engine = ZeroEngine.Initialize(model, options);
+                for (int micro = 0; micro < 32; micro++)
+                {
+                    using var scope = NewDisposeScope();
+                    int first = micro * 4 % (features.Length - 4);
+                    var x = factory.BuildInput(tensor(features.Skip(first).Take(4).SelectMany(f => f).ToArray(), new long[] { 4, 4 }));
+                    var y = tensor(labels.Skip(first).Take(4).ToArray());
+                    var scores = throughForward ? engine.Forward(x) : model.call(x.to(ScalarType.BFloat16));
+                    engine.Backward(factory.LossSum(scores, y) / 4);
+                    engine.Step();
+                }
+                engine.RestoreFullPrecision();
+                weights = MlpTrainerTests.Weights(model);
+            });
+            return weights;
+        }
+        CollectionAssert.AreEqual(Train(throughForward: true), Train(throughForward: false));
+    }
+
+    [TestMethod]
     public void AccumulationStepsOnlyAtTheBoundaryAndTheBoundaryCanBeSet()
     {
         var steps = new List<(bool Boundary, bool Stepped, long GlobalStep)>();
@@ -45,6 +78,35 @@ public sealed class ZeroEngineTests
         CollectionAssert.AreEqual(new[] { false, false, true, false, true, true, false }, steps.Select(s => s.Boundary).ToArray());
         CollectionAssert.AreEqual(steps.Select(s => s.Boundary).ToArray(), steps.Select(s => s.Stepped).ToArray());
         Assert.AreEqual(3L, steps[^1].GlobalStep);
+    }
+
+    [TestMethod]
+    public void ACheckpointWithTorchSharpsOptimizerStateDoesNotLoadIntoTheBuiltInAdamW()
+    {
+        // Checkpoints of a TorchSharp optimizer hold optim_states.pt; the built-in AdamW keeps optim_states.bin. Loading
+        // one into the other is an error that names both files.
+        string directory = Directory.CreateTempSubdirectory("zero-engine-optimizer-").FullName;
+        try
+        {
+            ZeroEngine.Launch(1, rank =>
+            {
+                using var model = rank.CreateModel(3, () => nn.Linear(4, 3));
+                using (var torchSharp = ZeroEngine.Initialize(model, new ZeroOptions(), parameters => optim.AdamW(parameters, 0.01)))
+                {
+                    torchSharp.Backward(torchSharp.Forward(ones(2, 4)).pow(2).mean());
+                    torchSharp.Step();
+                    torchSharp.SaveCheckpoint(directory);
+                }
+                using var builtIn = ZeroEngine.Initialize(model, new ZeroOptions());
+                var error = Assert.ThrowsExactly<InvalidDataException>(() => builtIn.LoadCheckpoint(directory));
+                StringAssert.Contains(error.Message, "holds TorchSharp's optimizer state ('optim_states.pt')");
+                StringAssert.Contains(error.Message, "the built-in AdamW now keeps its state in 'optim_states.bin'");
+            });
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [TestMethod]

@@ -223,7 +223,11 @@ public sealed class ZeroEngine : IDisposable
         MicroSteps++;
         _boundary = null;
         if (!boundary)
+        {
+            // Whether or not the micro-batch's forward went through Forward.
+            _engine.EndMicroBatch();
             return null;
+        }
         return TakeOptimizerStep(_batch.TrainBatchSize);
     }
 

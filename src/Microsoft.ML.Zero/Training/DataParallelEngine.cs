@@ -180,6 +180,10 @@ internal sealed class DataParallelEngine : IDisposable
                     _modelParameters[i].copy_(_optimizedParameters[i]);
         }
         string optimizerPath = Path.Combine(folder, _flatAdamW is null ? CheckpointStore.OptimizerFileName : CheckpointStore.FlatOptimizerFileName);
+        if (!File.Exists(optimizerPath) && _flatAdamW is not null && File.Exists(Path.Combine(folder, CheckpointStore.OptimizerFileName)))
+            throw new InvalidDataException($"Checkpoint '{folder}' holds TorchSharp's optimizer state ('{CheckpointStore.OptimizerFileName}'), as earlier " +
+                $"builds wrote for fp32 AdamW; the built-in AdamW now keeps its state in '{CheckpointStore.FlatOptimizerFileName}'. Resume it " +
+                "with the build that wrote it, or start a new run from its weights.");
         if (!File.Exists(optimizerPath))
             throw new InvalidDataException($"Checkpoint '{folder}' has no '{Path.GetFileName(optimizerPath)}': it was written with another precision or optimizer than this run's.");
         if (_flatAdamW is not null)
@@ -207,17 +211,27 @@ internal sealed class DataParallelEngine : IDisposable
             _backwardAtBoundary = false;
             _stepStarted = true;
         }
-        else if (_backwardSinceMicroBatchBegan)
+        else
         {
-            _gradients.EndMicroBatch();
+            EndMicroBatch();
         }
-        _backwardSinceMicroBatchBegan = false;
         _atBoundary = boundary;
         if (boundary && _reducer is not null)
         {
             _reducer.BeginBoundary();
             _reducer.Active = true;
         }
+    }
+
+    /// <summary>
+    /// Ends a micro-batch that is not the step's last (also done by the next <see cref="BeginMicroBatch"/>): with 16-bit
+    /// gradients accumulated in fp32, its gradients are added into the fp32 buffer now.
+    /// </summary>
+    public void EndMicroBatch()
+    {
+        if (_stepStarted && _backwardSinceMicroBatchBegan)
+            _gradients.EndMicroBatch();
+        _backwardSinceMicroBatchBegan = false;
     }
 
     /// <summary>

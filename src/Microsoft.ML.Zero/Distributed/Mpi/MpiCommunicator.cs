@@ -221,7 +221,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         if (Array.IndexOf(created, 0.0) < 0)
         {
             var paths = machine.Select(rank => SharedReduceBuffer.FilePath(tag, rank)).ToArray();
-            failure = Attempt(() => shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths), "map the ranks' gradient buffers");
+            failure = Attempt(() => shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths, machine), "map the ranks' gradient buffers");
         }
         // Once every rank has mapped every file (or given up), the names are not needed: the mappings keep the memory.
         var mapped = AllGather(failure is null ? 1 : 0);

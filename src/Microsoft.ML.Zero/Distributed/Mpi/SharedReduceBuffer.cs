@@ -30,7 +30,9 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     // Ranks from 2 on sum their chunk in blocks of this many values (32 KB).
     private const int ScratchFloats = 8192;
 
+    // This rank's index among the buffers, and the job's rank of each buffer's owner (for messages).
     private readonly int _rank;
+    private readonly int[] _jobRanks;
     private readonly long _count;
     private readonly Tensor[] _mappings;
     private readonly float*[] _buffers;
@@ -38,9 +40,10 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     private int _barriers;
     private int _disposed;
 
-    private SharedReduceBuffer(int rank, long count, Tensor[] mappings)
+    private SharedReduceBuffer(int rank, long count, Tensor[] mappings, int[] jobRanks)
     {
         _rank = rank;
+        _jobRanks = jobRanks;
         _count = count;
         _mappings = mappings;
         _buffers = new float*[mappings.Length];
@@ -78,15 +81,18 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
         }
     }
 
-    /// <summary>Maps every rank's file (<paramref name="paths"/>, indexed by rank); each must exist at full size.</summary>
-    public static SharedReduceBuffer Map(int rank, long count, IReadOnlyList<string> paths)
+    /// <summary>
+    /// Maps every rank's file (<paramref name="paths"/>, indexed by rank); each must exist at full size. In a job over
+    /// several machines these are the ranks of this machine, and <paramref name="jobRanks"/> their ranks in the job.
+    /// </summary>
+    public static SharedReduceBuffer Map(int rank, long count, IReadOnlyList<string> paths, IReadOnlyList<int>? jobRanks = null)
     {
         var mappings = new List<Tensor>();
         try
         {
             foreach (string path in paths)
                 mappings.Add(from_file(path, shared: true, size: count + HeaderFloats, dtype: ScalarType.Float32));
-            return new SharedReduceBuffer(rank, count, mappings.ToArray());
+            return new SharedReduceBuffer(rank, count, mappings.ToArray(), jobRanks?.ToArray() ?? Enumerable.Range(0, paths.Count).ToArray());
         }
         catch
         {
@@ -145,8 +151,8 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
             long* theirs = Header(other);
             if (theirs[0] != offset || theirs[1] != length || theirs[2] != _sequence)
             {
-                throw new ZeroCommunicationException(_rank,
-                    $"Rank {_rank}'s shared-memory all-reduce {_sequence} sums {length} values from {offset}, but rank {other}'s " +
+                throw new ZeroCommunicationException(_jobRanks[_rank],
+                    $"Rank {_jobRanks[_rank]}'s shared-memory all-reduce {_sequence} sums {length} values from {offset}, but rank {_jobRanks[other]}'s " +
                     $"all-reduce {theirs[2]} sums {theirs[1]} values from {theirs[0]}; every rank must reduce the same ranges in the same order.");
             }
         }

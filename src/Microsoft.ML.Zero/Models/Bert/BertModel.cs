@@ -144,13 +144,13 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
         long batch = hidden.shape[0], tokens = hidden.shape[1], width = hidden.shape[2];
         Tensor Heads(Linear projection) => projection.call(hidden).view(batch, tokens, _heads, width / _heads).transpose(1, 2);
-        var context = hidden.device_type == DeviceType.CPU && hidden.dtype is ScalarType.BFloat16 or ScalarType.Float16
+        var context = hidden.device_type == DeviceType.CPU && hidden.dtype is (ScalarType.BFloat16 or ScalarType.Float16) && mask.dtype == ScalarType.Bool
             ? Unfused(Heads(query), Heads(key), Heads(value), mask)
             : nn.functional.scaled_dot_product_attention(Heads(query), Heads(key), Heads(value), mask);
         return context.transpose(1, 2).reshape(batch, tokens, width);
     }
 
-    // What scaled_dot_product_attention computes, with mask true where a key may be attended to.
+    // What scaled_dot_product_attention computes with a boolean mask, true where a key may be attended to.
     private static Tensor Unfused(Tensor query, Tensor key, Tensor value, Tensor mask)
     {
         var masked = zeros(mask.shape, query.dtype, query.device).masked_fill_(mask.logical_not(), double.NegativeInfinity);
