@@ -11,14 +11,21 @@ internal sealed record Samples(double[] Seconds)
 
     public double Q3 => Quantile(0.75);
 
-    /// <summary>Times <paramref name="action"/> <paramref name="repeats"/> times after <paramref name="warmup"/> untimed runs.</summary>
-    public static Samples Measure(Action action, int repeats, int warmup = 2)
+    /// <summary>
+    /// Times <paramref name="action"/> <paramref name="repeats"/> times after <paramref name="warmup"/> untimed runs;
+    /// <paramref name="before"/>, when given, runs untimed before each.
+    /// </summary>
+    public static Samples Measure(Action action, int repeats, int warmup = 2, Action? before = null)
     {
         for (int i = 0; i < warmup; i++)
+        {
+            before?.Invoke();
             action();
+        }
         var seconds = new double[repeats];
         for (int i = 0; i < repeats; i++)
         {
+            before?.Invoke();
             long start = Stopwatch.GetTimestamp();
             action();
             seconds[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;

@@ -10,6 +10,7 @@ public sealed class InProcessCommunicatorTests
 
     [TestMethod]
     [DataRow(1)]
+    [DataRow(2)]
     [DataRow(3)]
     [DataRow(4)]
     public void AllReduceSumsAndEveryRankGetsTheSameBits(int worldSize)

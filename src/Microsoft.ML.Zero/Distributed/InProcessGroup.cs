@@ -48,14 +48,22 @@ internal sealed unsafe class InProcessGroup
         }
     }
 
-    public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation) =>
-        AllReduce<float>(rank, buffer, length, (result, source) =>
+    public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation)
+    {
+        if (operation == ReduceOperation.Max)
         {
-            if (operation == ReduceOperation.Sum)
-                TensorPrimitives.Add(result, source, result);
-            else
-                TensorPrimitives.Max(result, source, result);
-        });
+            AllReduce<float>(rank, buffer, length, (result, source) => TensorPrimitives.Max(result, source, result));
+            return;
+        }
+        // Sums (the gradients) take one pass: each rank adds up its chunk and writes it into every buffer.
+        Publish(rank, buffer, length);
+        Rendezvous(rank, "AllReduce");
+        CheckLengths(rank, "AllReduce");
+        (int start, int count) = Chunk(length, rank);
+        if (count > 0 && WorldSize > 1)
+            RankSum.Sum(_buffers, _buffers, start, count);
+        Rendezvous(rank, "AllReduce");
+    }
 
     public void AllReduce(int rank, ushort* buffer, int length, ZeroPrecision format) =>
         AllReduce<ushort>(rank, buffer, length, (result, source) => HalfFloats.AddInto(result, source, format));
@@ -123,10 +131,12 @@ internal sealed unsafe class InProcessGroup
         }
     }
 
+    // Chunks are whole multiples of 16 values (64 bytes of fp32), so ranks seldom write the same cache line.
     private (int Start, int Count) Chunk(int length, int rank)
     {
         int size = (length + WorldSize - 1) / WorldSize;
-        int start = Math.Min(length, rank * size);
+        size = (size + 15) / 16 * 16;
+        int start = (int)Math.Min(length, (long)rank * size);
         return (start, Math.Min(size, length - start));
     }
 

@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
@@ -11,7 +9,7 @@ namespace Microsoft.ML.Zero.Distributed.Mpi;
 /// A reduce buffer of an MPI job whose ranks all run on one machine: each rank's buffer is a file in /dev/shm that
 /// every rank maps, so a sum over ranks reads the peers' values where they lie, with no copy into or out of MPI. The
 /// files are unlinked as soon as every rank has mapped them (the mappings keep the memory), so nothing is left in
-/// /dev/shm however the job ends. <see cref="AllReduce"/> takes three barriers, kept in the files too: each rank counts
+/// /dev/shm however the job ends. <see cref="AllReduce"/> takes two barriers, kept in the files too: each rank counts
 /// the barriers it reached in its header and waits until every rank's count is as far (MPI_Barrier costs more than
 /// summing a few MB here).
 /// </summary>
@@ -24,18 +22,16 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     // ranks can check that they sum the same range, and the number of barriers it reached.
     private const int HeaderFloats = 16;
 
-    // Chunks start on 64-byte boundaries.
+    // Chunks start on 64-byte boundaries, so no two ranks write the same cache line.
     private const int ChunkAlignment = 16;
-
-    // Ranks from 2 on sum their chunk in blocks of this many values (32 KB).
-    private const int ScratchFloats = 8192;
 
     // This rank's index among the buffers, and the job's rank of each buffer's owner (for messages).
     private readonly int _rank;
     private readonly int[] _jobRanks;
     private readonly long _count;
     private readonly Tensor[] _mappings;
-    private readonly float*[] _buffers;
+    // Where each rank's buffer is mapped in this process, as float*.
+    private readonly nint[] _buffers;
     private long _sequence;
     private int _barriers;
     private int _disposed;
@@ -46,9 +42,9 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
         _jobRanks = jobRanks;
         _count = count;
         _mappings = mappings;
-        _buffers = new float*[mappings.Length];
+        _buffers = new nint[mappings.Length];
         for (int i = 0; i < mappings.Length; i++)
-            _buffers[i] = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(mappings[i].bytes));
+            _buffers[i] = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(mappings[i].bytes));
     }
 
     /// <summary>A view of this rank's values, in its own mapping: the buffer the caller fills and reduces.</summary>
@@ -108,7 +104,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     /// </summary>
     public long OffsetOf(float* data, int length)
     {
-        long offset = data - _buffers[_rank];
+        long offset = data - Values(_rank);
         return offset >= 0 && offset <= _count - length ? offset : -1;
     }
 
@@ -124,12 +120,13 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
 
     /// <summary>
     /// Sums values [<paramref name="offset"/>, + <paramref name="length"/>) over all ranks' buffers in rank order, in
-    /// place; every rank calls it with the same range. Rank r adds up chunk r of the range from every buffer into its
-    /// own, then copies the other ranks' finished chunks: every rank ends with the same bits. Each of the three barriers
-    /// waits under <paramref name="guard"/> (the watchdog that ends a job whose peer stalls); the last one keeps a rank
-    /// from changing its buffer (the next step's gradients) while a peer still reads it. In a job over several machines
-    /// the ranks are those of this machine, and <paramref name="betweenMachines"/> sums each rank's chunk with the same
-    /// chunk of the other machines' ranks before the others copy it.
+    /// place; every rank calls it with the same range. Rank r adds up chunk r of the range from every buffer and writes
+    /// the sum into every buffer (no other rank touches chunk r meanwhile): every rank ends with the same bits. Each of
+    /// the two barriers waits under <paramref name="guard"/> (the watchdog that ends a job whose peer stalls): the first
+    /// until every rank's values are in, the second until every chunk is written, which also keeps a rank from changing
+    /// its buffer (the next step's gradients) while a peer still reads it. In a job over several machines the ranks are
+    /// those of this machine, and <paramref name="betweenMachines"/> sums each rank's chunk with the same chunk of the
+    /// other machines' ranks before it is written into the others' buffers.
     /// </summary>
     public void AllReduce(long offset, int length, Func<IDisposable> guard, ChunkReduction? betweenMachines = null)
     {
@@ -158,19 +155,24 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
         }
 
         var (start, count) = Chunk(length, _rank);
-        if (count > 0 && _buffers.Length > 1)
-            SumChunk(offset + start, count);
-        // Every rank takes part, with an empty chunk too: it is a collective of the ranks with this index on each machine.
-        betweenMachines?.Invoke(_buffers[_rank] + offset + start, count);
-        Interlocked.MemoryBarrier();
-        barrier();
-        Interlocked.MemoryBarrier();
-        for (int other = 0; other < _buffers.Length; other++)
+        bool shared = _buffers.Length > 1;
+        if (betweenMachines is null)
         {
-            if (other == _rank)
-                continue;
-            var (theirStart, theirCount) = Chunk(length, other);
-            Read(other, offset + theirStart, theirCount).CopyTo(new Span<float>(_buffers[_rank] + offset + theirStart, theirCount));
+            if (count > 0 && shared)
+                RankSum.Sum(_buffers, _buffers, offset + start, count);
+        }
+        else
+        {
+            if (count > 0 && shared)
+                RankSum.Sum(_buffers, _buffers.AsSpan(_rank, 1), offset + start, count);
+            // Every rank takes part, with an empty chunk too: it is a collective of the ranks with this index on each machine.
+            betweenMachines(Values(_rank) + offset + start, count);
+            var sum = new ReadOnlySpan<float>(Values(_rank) + offset + start, count);
+            for (int other = 0; other < _buffers.Length; other++)
+            {
+                if (other != _rank)
+                    sum.CopyTo(new Span<float>(Values(other) + offset + start, count));
+            }
         }
         Interlocked.MemoryBarrier();
         barrier();
@@ -201,43 +203,9 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     // Whether the barrier count at count is at least reached (counts wrap around).
     private static bool Reached(int* count, int reached) => unchecked(Volatile.Read(ref *count) - reached) >= 0;
 
-    // Adds chunk [start, + count) of every rank's buffer, in rank order, into this rank's.
-    private void SumChunk(long start, int count)
-    {
-        int last = _buffers.Length - 1;
-        if (_rank < 2)
-        {
-            // This rank's values are the first or second term: the running sum can live in its buffer from the start.
-            var result = new Span<float>(_buffers[_rank] + start, count);
-            TensorPrimitives.Add(Read(0, start, count), Read(1, start, count), result);
-            for (int other = 2; other <= last; other++)
-                TensorPrimitives.Add(result, Read(other, start, count), result);
-            return;
-        }
-        // A later term: the running sum of each block lives in a small scratch buffer, and the last addition writes this
-        // rank's buffer only after its values were added.
-        float[] scratch = ArrayPool<float>.Shared.Rent(Math.Min(count, ScratchFloats));
-        try
-        {
-            for (int done = 0; done < count; done += ScratchFloats)
-            {
-                int block = Math.Min(ScratchFloats, count - done);
-                var sum = scratch.AsSpan(0, block);
-                TensorPrimitives.Add(Read(0, start + done, block), Read(1, start + done, block), sum);
-                for (int other = 2; other < last; other++)
-                    TensorPrimitives.Add(sum, Read(other, start + done, block), sum);
-                TensorPrimitives.Add(sum, Read(last, start + done, block), new Span<float>(_buffers[_rank] + start + done, block));
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(scratch);
-        }
-    }
+    private float* Values(int rank) => (float*)_buffers[rank];
 
-    private ReadOnlySpan<float> Read(int rank, long start, int count) => new(_buffers[rank] + start, count);
-
-    private long* Header(int rank) => (long*)(((nint)(_buffers[rank] + _count) + 7) & ~(nint)7);
+    private long* Header(int rank) => (long*)(((nint)(Values(rank) + _count) + 7) & ~(nint)7);
 
     // The barriers the rank reached, a 32-bit word (as futexes need) after the all-reduce's range and sequence number.
     private int* BarrierCount(int rank) => (int*)(Header(rank) + 3);
