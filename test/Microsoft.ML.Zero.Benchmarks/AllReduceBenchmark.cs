@@ -55,8 +55,8 @@ internal static class AllReduceBenchmark
             "\"Shared memory off\" (ZERO_MPI_SHARED_MEMORY=0) is OpenMPI's MPI_Allreduce " +
             "over its shared-memory transport, with the settings the communicator applies before MPI_Init (glibc keeps freed memory mapped, " +
             "segmented ring all-reduce): without them the 440 MB reduction took 1.13 s here. " +
-            "\"Sent as bf16\" reduces the same gradients with communication_data_type bf16: half the bytes travel, and MPI calls back " +
-            "into .NET to add each pair of 16-bit buffers (the fp32 to bf16 conversions are not timed; the bandwidth still counts fp32 bytes). " + FineTuneBenchmark.MachineNote());
+            "\"Sent as bf16\" sums as many gradients as bf16 values (communication_data_type bf16) through the same shared memory: half the " +
+            "bytes, each addition widened to fp32 and rounded back to bf16; the bandwidth still counts fp32 bytes. " + FineTuneBenchmark.MachineNote());
         return string.Join('\n', lines);
     }
 
@@ -91,20 +91,20 @@ internal static class AllReduceBenchmark
             Environment.SetEnvironmentVariable(MpiCommunicator.SharedMemoryVariable, "0");
         var launch = MpiLaunchEnvironment.Detect() ?? throw new InvalidOperationException("Run under mpirun.");
         var communicator = MpiCommunicator.World(launch, TimeSpan.FromMinutes(2));
-        using var reduceBuffer = communicator.AllocateReduceBuffer(floats);
-        var bits = new ushort[format == ZeroPrecision.Fp32 ? 0 : floats];
+        using var reduceBuffer = communicator.AllocateReduceBuffer(floats, format);
         var samples = Samples.Measure(() =>
         {
             if (format == ZeroPrecision.Fp32)
                 communicator.AllReduce(TensorMemory.AsSpan(reduceBuffer.Values), ReduceOperation.Sum);
             else
-                communicator.AllReduce(bits, format);
+                communicator.AllReduce(TensorMemory.AsBits(reduceBuffer.Values), format);
         }, Repeats(floats), before: () =>
         {
-            var buffer = TensorMemory.AsSpan(reduceBuffer.Values);
-            buffer.Fill(1);
-            if (format != ZeroPrecision.Fp32)
-                HalfFloats.FromSingle(buffer, bits, format);
+            // Written as backward writes gradients: by this thread, not libtorch's pool (whose threads would still be spinning).
+            if (format == ZeroPrecision.Fp32)
+                TensorMemory.AsSpan(reduceBuffer.Values).Fill(1);
+            else
+                TensorMemory.AsBits(reduceBuffer.Values).Fill(format == ZeroPrecision.Bf16 ? (ushort)0x3F80 : (ushort)0x3C00);
             communicator.Barrier();
         });
         return new Result(samples.Seconds);

@@ -68,6 +68,10 @@ public static class MpiJob
                 Environment.SetEnvironmentVariable(Distributed.Mpi.MpiCommunicator.HostVariable, $"machine{rank / 2}");
                 worldSize = 4;
                 break;
+            case "bf16-model-wire":
+                precision = ZeroPrecision.Bf16;
+                wire = ZeroPrecision.Bf16;
+                break;
             case "bf16-accumulation":
                 precision = ZeroPrecision.Bf16;
                 accumulation = ZeroPrecision.Bf16;

@@ -50,10 +50,40 @@ public sealed class MpiTests
     }
 
     [TestMethod]
-    public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks() => CompareWithInProcess("none", null);
+    public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks()
+    {
+        InTempFolder(weightsPath =>
+        {
+            var (exitCode, output, _) = MpiRun(weightsPath);
+            Assert.AreEqual(0, exitCode, output);
+            AssertCloseTo(InProcessWeights(new MLContext(seed: 0), null), MpiJob.ReadWeights(weightsPath));
+        });
+    }
 
     [TestMethod]
-    public void GradientsSentAsBf16OverMpiGiveTheInProcessResult() => CompareWithInProcess("bf16-wire", ZeroPrecision.Bf16);
+    public void GradientsSentAsBf16GiveTheInProcessResultThroughSharedMemoryAndOverMpi()
+    {
+        // communication_data_type bf16: same-host ranks add their bf16 staging buffers in shared memory; with that turned
+        // off, MPI adds them with a user-defined operation. Both round each sum to bf16 and give the same bits.
+        InTempFolder(weightsPath =>
+        {
+            var mlContext = new MLContext(seed: 0);
+            var expected = InProcessWeights(mlContext, ZeroPrecision.Bf16);
+            CollectionAssert.AreNotEqual(InProcessWeights(mlContext, null), expected, "the bf16 wire made no difference");
+            var bits = new List<int[]>();
+            foreach (bool sharedMemory in new[] { true, false })
+            {
+                var (exitCode, output, _) = MpiRun(weightsPath, "bf16-wire", environment: sharedMemory ? null : (MpiCommunicator.SharedMemoryVariable, "0"));
+                Assert.AreEqual(0, exitCode, output);
+                Assert.AreEqual(sharedMemory, SharedReductions(output) > 0, output);
+                if (sharedMemory)
+                    StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
+                AssertCloseTo(expected, MpiJob.ReadWeights(weightsPath));
+                bits.Add(WeightBits(weightsPath));
+            }
+            CollectionAssert.AreEqual(bits[0], bits[1], "shared memory and MPI's bf16 sums trained different weights");
+        });
+    }
 
     [TestMethod]
     public void TheEngineApiUnderMpiTrainsTheSameModelAsInProcessRanks()
@@ -66,22 +96,12 @@ public sealed class MpiTests
         });
     }
 
-    private static void CompareWithInProcess(string mode, ZeroPrecision? wire)
+    // The same training within 1e-5 (MPI ranks are separate processes, each with its own libtorch).
+    private static void AssertCloseTo(float[] inProcess, float[] mpi)
     {
-        InTempFolder(weightsPath =>
-        {
-            var (exitCode, output, _) = MpiRun(weightsPath, mode);
-            Assert.AreEqual(0, exitCode, output);
-            var mpi = MpiJob.ReadWeights(weightsPath);
-
-            var mlContext = new MLContext(seed: 0);
-            var expected = InProcessWeights(mlContext, wire);
-            Assert.AreEqual(expected.Length, mpi.Length);
-            double maxDiff = expected.Zip(mpi, (a, b) => Math.Abs(a - b)).Max();
-            Assert.IsTrue(maxDiff <= 1e-5, $"max |in-process - MPI| = {maxDiff}");
-            if (wire is not null)
-                CollectionAssert.AreNotEqual(InProcessWeights(mlContext, null), mpi, $"the {wire} wire made no difference");
-        });
+        Assert.AreEqual(inProcess.Length, mpi.Length);
+        double maxDiff = inProcess.Zip(mpi, (a, b) => Math.Abs(a - b)).Max();
+        Assert.IsTrue(maxDiff <= 1e-5, $"max |in-process - MPI| = {maxDiff}");
     }
 
     private static float[] InProcessWeights(MLContext mlContext, ZeroPrecision? wire, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? accumulation = null, int worldSize = 2)
@@ -137,6 +157,23 @@ public sealed class MpiTests
             Assert.IsGreaterThan(0L, SharedReductions(output));
             Assert.AreEqual(0, SharedReductions(output) % 4, output);
             var expected = InProcessWeights(new MLContext(seed: 0), null, ZeroPrecision.Bf16, ZeroPrecision.Bf16);
+            CollectionAssert.AreEqual(expected.Select(BitConverter.SingleToInt32Bits).ToArray(), WeightBits(weightsPath), "MPI and in-process ranks trained different weights");
+        });
+    }
+
+    [TestMethod]
+    public void Bf16ModelGradientsSentAsBf16AreSummedWhereBackwardWroteThem()
+    {
+        // bf16 training with bf16 on the wire: the model's bf16 gradient buffer itself lies in shared memory, and the
+        // ranks sum it there (each bucket after adding it to the fp32 sum of the step's micro-batches).
+        InTempFolder(weightsPath =>
+        {
+            var (exitCode, output, _) = MpiRun(weightsPath, "bf16-model-wire");
+            Assert.AreEqual(0, exitCode, output);
+            StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
+            Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
+            Assert.IsGreaterThan(0L, SharedReductions(output));
+            var expected = InProcessWeights(new MLContext(seed: 0), ZeroPrecision.Bf16, ZeroPrecision.Bf16);
             CollectionAssert.AreEqual(expected.Select(BitConverter.SingleToInt32Bits).ToArray(), WeightBits(weightsPath), "MPI and in-process ranks trained different weights");
         });
     }

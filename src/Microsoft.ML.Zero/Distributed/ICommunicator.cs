@@ -42,10 +42,10 @@ internal interface ICommunicator : IDisposable
     void Barrier();
 
     /// <summary>
-    /// A zeroed fp32 CPU buffer of <paramref name="count"/> values for <see cref="AllReduce(Span{float}, ReduceOperation)"/>
-    /// to sum ranges of (the engine's flat gradients). A communicator may place it where a sum over ranks is cheapest:
-    /// MPI ranks that all run on one machine get it in memory they share, and sum each other's buffers directly.
-    /// Every rank calls this together with the same count. Dispose the returned buffer when done.
+    /// A zeroed CPU buffer of <paramref name="count"/> values of <paramref name="format"/> (fp32, or bf16/fp16 for the
+    /// 16-bit AllReduce) to sum ranges of (the engine's flat gradients). A communicator may place it where a sum over
+    /// ranks is cheapest: MPI ranks on one machine get it in memory they share, and sum each other's buffers directly.
+    /// Every rank calls this together with the same count and format. Dispose the returned buffer when done.
     /// </summary>
-    ReduceBuffer AllocateReduceBuffer(long count);
+    ReduceBuffer AllocateReduceBuffer(long count, ZeroPrecision format = ZeroPrecision.Fp32);
 }

@@ -41,7 +41,7 @@ internal sealed unsafe class InProcessCommunicator : ICommunicator
     public void Barrier() => _group.Barrier(Rank);
 
     // Threads share one address space already: any buffer is summed in place by the ranks together.
-    public ReduceBuffer AllocateReduceBuffer(long count) => new(TorchSharp.torch.zeros(count));
+    public ReduceBuffer AllocateReduceBuffer(long count, ZeroPrecision format = ZeroPrecision.Fp32) => new(TorchSharp.torch.zeros(count, format.TensorType()));
 
     public void Dispose()
     {

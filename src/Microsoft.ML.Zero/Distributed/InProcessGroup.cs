@@ -48,45 +48,34 @@ internal sealed unsafe class InProcessGroup
         }
     }
 
-    public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation)
+    public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation) =>
+        Reduce(rank, buffer, length, operation == ReduceOperation.Sum ? (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count) : MaxChunk);
+
+    public void AllReduce(int rank, ushort* buffer, int length, ZeroPrecision format) =>
+        Reduce(rank, buffer, length, (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count, format));
+
+    private delegate void ChunkReduction(nint[] buffers, int start, int count);
+
+    // Rank r combines chunk r of every buffer in rank order and writes the result into all of them: the work is split
+    // across threads and every rank ends with the same bits.
+    private void Reduce(int rank, void* buffer, int length, ChunkReduction reduceChunk)
     {
-        if (operation == ReduceOperation.Max)
-        {
-            AllReduce<float>(rank, buffer, length, (result, source) => TensorPrimitives.Max(result, source, result));
-            return;
-        }
-        // Sums (the gradients) take one pass: each rank adds up its chunk and writes it into every buffer.
         Publish(rank, buffer, length);
         Rendezvous(rank, "AllReduce");
         CheckLengths(rank, "AllReduce");
         (int start, int count) = Chunk(length, rank);
         if (count > 0 && WorldSize > 1)
-            RankSum.Sum(_buffers, _buffers, start, count);
+            reduceChunk(_buffers, start, count);
         Rendezvous(rank, "AllReduce");
     }
 
-    public void AllReduce(int rank, ushort* buffer, int length, ZeroPrecision format) =>
-        AllReduce<ushort>(rank, buffer, length, (result, source) => HalfFloats.AddInto(result, source, format));
-
-    private delegate void Combine<T>(Span<T> result, ReadOnlySpan<T> source);
-
-    // Rank r combines chunk r over all ranks in rank order, then writes the result into every buffer: the work is split
-    // across threads and every rank ends with the same bits.
-    private void AllReduce<T>(int rank, void* buffer, int length, Combine<T> combine) where T : unmanaged
+    private static void MaxChunk(nint[] buffers, int start, int count)
     {
-        Publish(rank, buffer, length);
-        Rendezvous(rank, "AllReduce");
-        CheckLengths(rank, "AllReduce");
-        (int start, int count) = Chunk(length, rank);
-        if (count > 0)
-        {
-            var result = new Span<T>((T*)_buffers[0] + start, count);
-            for (int other = 1; other < WorldSize; other++)
-                combine(result, new ReadOnlySpan<T>((T*)_buffers[other] + start, count));
-            for (int other = 1; other < WorldSize; other++)
-                result.CopyTo(new Span<T>((T*)_buffers[other] + start, count));
-        }
-        Rendezvous(rank, "AllReduce");
+        var result = new Span<float>((float*)buffers[0] + start, count);
+        for (int other = 1; other < buffers.Length; other++)
+            TensorPrimitives.Max(result, new ReadOnlySpan<float>((float*)buffers[other] + start, count), result);
+        for (int other = 1; other < buffers.Length; other++)
+            result.CopyTo(new Span<float>((float*)buffers[other] + start, count));
     }
 
     public void Broadcast(int rank, float* buffer, int length, int root)

@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>
-/// The sum step of a same-host all-reduce: one rank adds up its chunk of every rank's fp32 buffer and writes the sum
+/// The sum step of a same-host all-reduce: one rank adds up its chunk of every rank's buffer and writes the sum
 /// straight into the buffers that should hold it, in one pass. Writing the result into the peers' buffers, rather than
 /// having each peer read it back after a barrier, saves a barrier and a pass; and a core writes lines its peer cached
 /// far faster than it reads lines its peer just wrote (measured here: 4 MiB over 2 ranks took 0.5 ms the second way,
@@ -17,6 +17,7 @@ internal static unsafe class RankSum
     /// buffers, at least two) in their order, so every caller gets the same bits, and stores the sums at the same place
     /// in each of the <paramref name="targets"/>, which may include the sources: each value is read before it is written.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // no slow tier-0 loop for a job's first all-reduces
     public static void Sum(ReadOnlySpan<nint> sources, ReadOnlySpan<nint> targets, long start, int count)
     {
         if (sources.Length < 2)
@@ -49,4 +50,30 @@ internal static unsafe class RankSum
                 to[i][done] = sum;
         }
     }
+
+    // 16-bit sums go through a stack block of this many values.
+    private const int Block = 1024;
+
+    /// <summary>
+    /// <see cref="Sum"/> for 16-bit floats (<paramref name="format"/> Bf16 or Fp16, as raw bits): each addition rounds
+    /// to the 16-bit format, in the sources' order, as <see cref="HalfFloats.AddInto"/> does.
+    /// </summary>
+    public static void Sum(ReadOnlySpan<nint> sources, ReadOnlySpan<nint> targets, long start, int count, ZeroPrecision format)
+    {
+        if (sources.Length < 2)
+            throw new ArgumentException("A sum over ranks needs at least two buffers.", nameof(sources));
+        Span<ushort> sum = stackalloc ushort[Block];
+        for (int done = 0; done < count; done += Block)
+        {
+            int length = Math.Min(Block, count - done);
+            var block = sum[..length];
+            Values(sources[0], start + done, length).CopyTo(block);
+            for (int i = 1; i < sources.Length; i++)
+                HalfFloats.AddInto(block, Values(sources[i], start + done, length), format);
+            foreach (nint target in targets)
+                block.CopyTo(Values(target, start + done, length));
+        }
+    }
+
+    private static Span<ushort> Values(nint buffer, long start, int count) => new((ushort*)buffer + start, count);
 }

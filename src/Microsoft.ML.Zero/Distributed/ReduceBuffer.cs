@@ -15,7 +15,7 @@ internal sealed class ReduceBuffer : IDisposable
         _release = release;
     }
 
-    /// <summary>The fp32 values, a 1-D contiguous CPU tensor.</summary>
+    /// <summary>The values, a 1-D contiguous CPU tensor of the type asked for.</summary>
     public Tensor Values { get; }
 
     /// <summary>For logs: how all-reduces of this buffer travel when that differs from the communicator's usual way, else null.</summary>

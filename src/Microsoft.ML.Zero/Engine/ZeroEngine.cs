@@ -182,7 +182,7 @@ public sealed class ZeroEngine : IDisposable
 
     private Tensor InModelPrecision(Tensor input) => _settings.Precision == ZeroPrecision.Fp32 || !input.is_floating_point()
         ? input
-        : input.to(_settings.Precision == ZeroPrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float16);
+        : input.to(_settings.Precision.TensorType());
 
     /// <summary>
     /// Runs a forward pass (<paramref name="forward"/>) as this micro-batch's: at the accumulation boundary with

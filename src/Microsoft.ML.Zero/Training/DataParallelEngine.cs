@@ -60,12 +60,7 @@ internal sealed class DataParallelEngine : IDisposable
         _count = _modelParameters.Sum(p => p.numel());
         RequireSameModelOnEveryRank();
         BroadcastParameters(root: 0);
-        ScalarType? modelType = settings.Precision switch
-        {
-            ZeroPrecision.Bf16 => ScalarType.BFloat16,
-            ZeroPrecision.Fp16 => ScalarType.Float16,
-            _ => null,
-        };
+        ScalarType? modelType = settings.Precision == ZeroPrecision.Fp32 ? null : settings.Precision.TensorType();
         using (no_grad())
             _flatWeights = cat(_modelParameters.Select(p => p.detach().flatten()).ToList()).contiguous();
         _mixedPrecision = modelType is not null;

@@ -20,11 +20,13 @@ internal sealed class GradientBuffers : IDisposable
     // The fp32 buffer, loss element included, when gradients accumulate in fp32. The communicator allocates it: MPI
     // ranks on one machine sum it through shared memory, where it lives.
     private readonly ReduceBuffer? _fp32Buffer;
+    // The model's 16-bit gradients; the communicator places them too when they travel as they are.
+    private readonly ReduceBuffer? _lowPrecisionBuffer;
     private readonly Tensor? _lowPrecision;
     private readonly float[] _lossWithoutFp32Buffer = new float[1];
 
     // Where a range goes when the wire type is not the type it accumulated in: one bucket of the wire type at a time.
-    private readonly ReduceBuffer? _fp32Staging;
+    private readonly ReduceBuffer? _stagingBuffer;
     private readonly bool _throughStaging;
     private readonly Tensor? _staging;
 
@@ -43,7 +45,10 @@ internal sealed class GradientBuffers : IDisposable
         _count = count;
         _wireFormat = wireFormat;
         if (modelType is { } type)
-            _lowPrecision = zeros(count, type);
+        {
+            _lowPrecisionBuffer = type == WireType ? communicator.AllocateReduceBuffer(count, wireFormat) : new ReduceBuffer(zeros(count, type));
+            _lowPrecision = _lowPrecisionBuffer.Values;
+        }
         if (accumulateInFp32 || _lowPrecision is null)
         {
             // With a 16-bit wire the sums are taken in another buffer (the model's or the staging one): no need to share this one.
@@ -55,16 +60,8 @@ internal sealed class GradientBuffers : IDisposable
         // One rank's sum is its own values: nothing to stage.
         if (_throughStaging && communicator.WorldSize > 1)
         {
-            long staging = Math.Max(1, Math.Min(count, stagingValues));
-            if (wireFormat == ZeroPrecision.Fp32)
-            {
-                _fp32Staging = communicator.AllocateReduceBuffer(staging);
-                _staging = _fp32Staging.Values;
-            }
-            else
-            {
-                _staging = zeros(staging, WireType);
-            }
+            _stagingBuffer = communicator.AllocateReduceBuffer(Math.Max(1, Math.Min(count, stagingValues)), wireFormat);
+            _staging = _stagingBuffer.Values;
         }
         ModelGradients = _lowPrecision ?? Accumulated!;
     }
@@ -92,14 +89,9 @@ internal sealed class GradientBuffers : IDisposable
     public long StagingBytes => TensorMemory.Bytes(_staging);
 
     /// <summary>For logs: how sums travel when the communicator chose a way worth telling, else null.</summary>
-    public string? Transport => _fp32Buffer?.Transport ?? _fp32Staging?.Transport;
+    public string? Transport => _fp32Buffer?.Transport ?? _lowPrecisionBuffer?.Transport ?? _stagingBuffer?.Transport;
 
-    private ScalarType WireType => _wireFormat switch
-    {
-        ZeroPrecision.Bf16 => ScalarType.BFloat16,
-        ZeroPrecision.Fp16 => ScalarType.Float16,
-        _ => ScalarType.Float32,
-    };
+    private ScalarType WireType => _wireFormat.TensorType();
 
     private Span<float> LossElement => _fp32Buffer is null ? _lossWithoutFp32Buffer : TensorMemory.AsSpan(_fp32Buffer.Values).Slice((int)_count, 1);
 
@@ -193,10 +185,7 @@ internal sealed class GradientBuffers : IDisposable
     public void Dispose()
     {
         _fp32Buffer?.Dispose();
-        _lowPrecision?.Dispose();
-        if (_fp32Staging is not null)
-            _fp32Staging.Dispose();
-        else
-            _staging?.Dispose();
+        _lowPrecisionBuffer?.Dispose();
+        _stagingBuffer?.Dispose();
     }
 }

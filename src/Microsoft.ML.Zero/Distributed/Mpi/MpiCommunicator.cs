@@ -97,22 +97,10 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     public void AllReduce(Span<float> buffer, ReduceOperation operation)
     {
         nint op = operation == ReduceOperation.Sum ? _mpi.Sum : _mpi.Max;
+        if (operation == ReduceOperation.Sum && ReducedInSharedMemory<float>(buffer, ZeroPrecision.Fp32))
+            return;
         fixed (float* data = buffer)
         {
-            // A range of a shared buffer: every rank reduces the same range, at the same offset of its own buffer.
-            if (operation == ReduceOperation.Sum && buffer.Length > 0)
-            {
-                foreach (var shared in Volatile.Read(ref _shared))
-                {
-                    if (shared.OffsetOf(data, buffer.Length) is var offset and >= 0)
-                    {
-                        shared.AllReduce(offset, buffer.Length, () => Guard("all-reduce"), _betweenMachines);
-                        Interlocked.Increment(ref _sharedReductions);
-                        return;
-                    }
-                }
-            }
-
             // MPI counts are ints: reduce buffers past 2^31 - 1 elements in pieces.
             for (long offset = 0; offset < buffer.Length; offset += MaxCount)
             {
@@ -131,6 +119,8 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
             ZeroPrecision.Fp16 => _fp16Sum.Value,
             _ => throw new ArgumentOutOfRangeException(nameof(format), format, "A 16-bit all-reduce needs Fp16 or Bf16."),
         };
+        if (ReducedInSharedMemory<ushort>(buffer, format))
+            return;
         fixed (ushort* data = buffer)
         {
             for (long offset = 0; offset < buffer.Length; offset += MaxCount)
@@ -140,6 +130,24 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                     Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.UInt16, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
             }
         }
+    }
+
+    // Sums buffer through shared memory when it is a range of a shared buffer of its format: every rank reduces the same
+    // range, at the same offset of its own buffer. Returns false when it is not.
+    private bool ReducedInSharedMemory<T>(ReadOnlySpan<T> buffer, ZeroPrecision format) where T : unmanaged
+    {
+        if (buffer.IsEmpty)
+            return false;
+        foreach (var shared in Volatile.Read(ref _shared))
+        {
+            if (shared.Format == format && shared.OffsetOf(buffer) is var offset and >= 0)
+            {
+                shared.AllReduce(offset, buffer.Length, () => Guard("all-reduce"), _betweenMachines);
+                Interlocked.Increment(ref _sharedReductions);
+                return true;
+            }
+        }
+        return false;
     }
 
     public void Broadcast(Span<float> buffer, int root)
@@ -175,24 +183,25 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     /// <summary>
-    /// A buffer in shared memory that the ranks on this machine all map (see <see cref="SharedReduceBuffer"/>): when every
+    /// A buffer of <paramref name="count"/> values of <paramref name="format"/> in shared memory that the ranks on this machine all map (see <see cref="SharedReduceBuffer"/>): when every
     /// rank runs here, or when the job's machines each run the same number of ranks (then MPI sums each chunk between
     /// machines). Otherwise, or when <see cref="SharedMemoryVariable"/> is 0 on any rank or any rank cannot create its
     /// file, a plain tensor that all-reduces go over MPI for. Collective.
     /// </summary>
-    public ReduceBuffer AllocateReduceBuffer(long count)
+    public ReduceBuffer AllocateReduceBuffer(long count, ZeroPrecision format = ZeroPrecision.Fp32)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ReduceBuffer Private(string? transport = null) => new(zeros(count, format.TensorType()), transport);
         // The same on every rank: every rank takes part in the agreement below, or none does.
         if (WorldSize == 1)
-            return new ReduceBuffer(zeros(count));
+            return Private();
         var hosts = AllGather(HostKey());
         int[] machine = Enumerable.Range(0, WorldSize).Where(rank => hosts[rank] == hosts[Rank]).ToArray();
         var ranksPerMachine = hosts.GroupBy(host => host).Select(group => group.Count()).Distinct().ToArray();
         if (machine.Length == 1 && ranksPerMachine.Length == 1)
-            return new ReduceBuffer(zeros(count));
+            return Private();
         if (ranksPerMachine.Length > 1)
-            return new ReduceBuffer(zeros(count), $"over MPI, not through shared memory: the machines run different numbers of ranks ({string.Join(", ", ranksPerMachine.Order())})");
+            return Private($"over MPI, not through shared memory: the machines run different numbers of ranks ({string.Join(", ", ranksPerMachine.Order())})");
 
         // Each rank offers 1, or a reason to refuse (0: turned off, -1: no /dev/shm). Rank 0 offers the tag that names
         // the job's files instead: random, so no two jobs (or buffers of one job) on this machine share one.
@@ -209,19 +218,19 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                 reasons.Add($"{SharedMemoryVariable}=0 on rank(s) {Ranks(offers, TurnedOff)}");
             if (offers.Contains(NoFolder))
                 reasons.Add($"no {SharedReduceBuffer.Folder} on rank(s) {Ranks(offers, NoFolder)}");
-            return new ReduceBuffer(zeros(count), $"over MPI, not through shared memory: {string.Join("; ", reasons)}");
+            return Private($"over MPI, not through shared memory: {string.Join("; ", reasons)}");
         }
         tag = (long)offers[0];
 
         string path = SharedReduceBuffer.FilePath(tag, Rank);
-        string? failure = Attempt(() => SharedReduceBuffer.CreateFile(path, count), "create its gradient buffer");
+        string? failure = Attempt(() => SharedReduceBuffer.CreateFile(path, count, format), "create its gradient buffer");
         bool ownFile = failure is null;
         var created = AllGather(ownFile ? 1 : 0);
         SharedReduceBuffer? shared = null;
         if (Array.IndexOf(created, 0.0) < 0)
         {
             var paths = machine.Select(rank => SharedReduceBuffer.FilePath(tag, rank)).ToArray();
-            failure = Attempt(() => shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths, machine), "map the ranks' gradient buffers");
+            failure = Attempt(() => shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths, machine, format), "map the ranks' gradient buffers");
         }
         // Once every rank has mapped every file (or given up), the names are not needed: the mappings keep the memory.
         var mapped = AllGather(failure is null ? 1 : 0);
@@ -231,7 +240,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         if (Array.IndexOf(failed, 0.0) >= 0)
         {
             shared?.Dispose();
-            return new ReduceBuffer(zeros(count), $"over MPI, not through shared memory: rank(s) {Ranks(failed, 0)} could not place a buffer there (see their error output)");
+            return Private($"over MPI, not through shared memory: rank(s) {Ranks(failed, 0)} could not place a buffer there (see their error output)");
         }
 
         int machines = WorldSize / machine.Length;
@@ -265,10 +274,16 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     // Sums this rank's chunk with the same chunk on the other machines (the ranks with this rank's index there).
-    private void SumBetweenMachines(float* values, int count)
+    private void SumBetweenMachines(nint values, int count, ZeroPrecision format)
     {
+        var (type, op) = format switch
+        {
+            ZeroPrecision.Bf16 => (_mpi.UInt16, _bf16Sum.Value),
+            ZeroPrecision.Fp16 => (_mpi.UInt16, _fp16Sum.Value),
+            _ => (_mpi.Float, _mpi.Sum),
+        };
         using (Guard("all-reduce between machines"))
-            Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, values, count, _mpi.Float, _mpi.Sum, _sameIndexOnEachMachine), Rank, "MPI_Allreduce");
+            Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, (void*)values, count, type, op, _sameIndexOnEachMachine), Rank, "MPI_Allreduce");
     }
 
     // Runs one step of setting up a shared buffer; a failure is reported on this rank's error output and returned.

@@ -6,7 +6,7 @@ using Tensor = TorchSharp.torch.Tensor;
 namespace Microsoft.ML.Zero.Distributed.Mpi;
 
 /// <summary>
-/// A reduce buffer of an MPI job whose ranks all run on one machine: each rank's buffer is a file in /dev/shm that
+/// A reduce buffer (fp32, or 16-bit floats) of MPI ranks on one machine: each rank's buffer is a file in /dev/shm that
 /// every rank maps, so a sum over ranks reads the peers' values where they lie, with no copy into or out of MPI. The
 /// files are unlinked as soon as every rank has mapped them (the mappings keep the memory), so nothing is left in
 /// /dev/shm however the job ends. <see cref="AllReduce"/> takes two barriers, kept in the files too: each rank counts
@@ -20,32 +20,38 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
 
     // After the values, each rank's file holds the range and sequence number of the all-reduce the rank is in, so the
     // ranks can check that they sum the same range, and the number of barriers it reached.
-    private const int HeaderFloats = 16;
+    private const int HeaderBytes = 64;
 
     // Chunks start on 64-byte boundaries, so no two ranks write the same cache line.
-    private const int ChunkAlignment = 16;
+    private const int ChunkAlignmentBytes = 64;
 
     // This rank's index among the buffers, and the job's rank of each buffer's owner (for messages).
     private readonly int _rank;
     private readonly int[] _jobRanks;
     private readonly long _count;
+    private readonly int _valueBytes;
     private readonly Tensor[] _mappings;
-    // Where each rank's buffer is mapped in this process, as float*.
+    // Where each rank's buffer is mapped in this process.
     private readonly nint[] _buffers;
     private long _sequence;
     private int _barriers;
     private int _disposed;
 
-    private SharedReduceBuffer(int rank, long count, Tensor[] mappings, int[] jobRanks)
+    private SharedReduceBuffer(int rank, long count, ZeroPrecision format, Tensor[] mappings, int[] jobRanks)
     {
         _rank = rank;
         _jobRanks = jobRanks;
         _count = count;
+        Format = format;
+        _valueBytes = ValueBytes(format);
         _mappings = mappings;
         _buffers = new nint[mappings.Length];
         for (int i = 0; i < mappings.Length; i++)
             _buffers[i] = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(mappings[i].bytes));
     }
+
+    /// <summary>The type of the values: fp32, or bf16/fp16 summed as that type (each addition rounded to it).</summary>
+    public ZeroPrecision Format { get; }
 
     /// <summary>A view of this rank's values, in its own mapping: the buffer the caller fills and reduces.</summary>
     public Tensor CreateValues() => _mappings[_rank].narrow(0, 0, _count);
@@ -53,10 +59,13 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     /// <summary>This rank's file for a job whose rank 0 drew <paramref name="tag"/>.</summary>
     public static string FilePath(long tag, int rank) => Path.Combine(Folder, $"{FilePrefix}{tag:x}.{rank}");
 
-    /// <summary>Creates this rank's file, full size and zeroed, its memory reserved (so a full /dev/shm fails here, not later).</summary>
-    public static void CreateFile(string path, long count)
+    /// <summary>
+    /// Creates this rank's file for <paramref name="count"/> values of <paramref name="format"/>, full size and zeroed,
+    /// its memory reserved (so a full /dev/shm fails here, not later).
+    /// </summary>
+    public static void CreateFile(string path, long count, ZeroPrecision format = ZeroPrecision.Fp32)
     {
-        long bytes = (count + HeaderFloats) * sizeof(float);
+        long bytes = count * ValueBytes(format) + HeaderBytes;
         var options = new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
@@ -81,14 +90,15 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     /// Maps every rank's file (<paramref name="paths"/>, indexed by rank); each must exist at full size. In a job over
     /// several machines these are the ranks of this machine, and <paramref name="jobRanks"/> their ranks in the job.
     /// </summary>
-    public static SharedReduceBuffer Map(int rank, long count, IReadOnlyList<string> paths, IReadOnlyList<int>? jobRanks = null)
+    public static SharedReduceBuffer Map(int rank, long count, IReadOnlyList<string> paths, IReadOnlyList<int>? jobRanks = null,
+        ZeroPrecision format = ZeroPrecision.Fp32)
     {
         var mappings = new List<Tensor>();
         try
         {
             foreach (string path in paths)
-                mappings.Add(from_file(path, shared: true, size: count + HeaderFloats, dtype: ScalarType.Float32));
-            return new SharedReduceBuffer(rank, count, mappings.ToArray(), jobRanks?.ToArray() ?? Enumerable.Range(0, paths.Count).ToArray());
+                mappings.Add(from_file(path, shared: true, size: count + HeaderBytes / ValueBytes(format), dtype: format.TensorType()));
+            return new SharedReduceBuffer(rank, count, format, mappings.ToArray(), jobRanks?.ToArray() ?? Enumerable.Range(0, paths.Count).ToArray());
         }
         catch
         {
@@ -99,24 +109,23 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     }
 
     /// <summary>
-    /// Where <paramref name="data"/> (<paramref name="length"/> values) starts in this rank's values, or -1 when it does
-    /// not lie wholly inside them.
+    /// Where <paramref name="values"/> start in this rank's values, or -1 when they do not lie wholly inside them or
+    /// are of another size.
     /// </summary>
-    public long OffsetOf(float* data, int length)
+    public long OffsetOf<T>(ReadOnlySpan<T> values) where T : unmanaged
     {
-        long offset = data - Values(_rank);
-        return offset >= 0 && offset <= _count - length ? offset : -1;
+        if (sizeof(T) != _valueBytes)
+            return -1;
+        fixed (T* data = values)
+        {
+            long bytes = (byte*)data - (byte*)_buffers[_rank];
+            long offset = bytes / _valueBytes;
+            return bytes >= 0 && bytes % _valueBytes == 0 && offset <= _count - values.Length ? offset : -1;
+        }
     }
 
-    /// <inheritdoc cref="OffsetOf(float*, int)"/>
-    public long OffsetOf(ReadOnlySpan<float> values)
-    {
-        fixed (float* data = values)
-            return OffsetOf(data, values.Length);
-    }
-
-    /// <summary>Sums a chunk of this rank's buffer with the same chunk on the other machines of the job, in place.</summary>
-    public delegate void ChunkReduction(float* values, int count);
+    /// <summary>Sums a chunk of this rank's buffer (<paramref name="count"/> values of <paramref name="format"/>) with the same chunk on the other machines of the job, in place.</summary>
+    public delegate void ChunkReduction(nint values, int count, ZeroPrecision format);
 
     /// <summary>
     /// Sums values [<paramref name="offset"/>, + <paramref name="length"/>) over all ranks' buffers in rank order, in
@@ -159,19 +168,19 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
         if (betweenMachines is null)
         {
             if (count > 0 && shared)
-                RankSum.Sum(_buffers, _buffers, offset + start, count);
+                SumChunk(_buffers, offset + start, count);
         }
         else
         {
             if (count > 0 && shared)
-                RankSum.Sum(_buffers, _buffers.AsSpan(_rank, 1), offset + start, count);
+                SumChunk(_buffers.AsSpan(_rank, 1), offset + start, count);
             // Every rank takes part, with an empty chunk too: it is a collective of the ranks with this index on each machine.
-            betweenMachines(Values(_rank) + offset + start, count);
-            var sum = new ReadOnlySpan<float>(Values(_rank) + offset + start, count);
+            betweenMachines(Address(_rank, offset + start), count, Format);
+            var sum = new ReadOnlySpan<byte>((void*)Address(_rank, offset + start), count * _valueBytes);
             for (int other = 0; other < _buffers.Length; other++)
             {
                 if (other != _rank)
-                    sum.CopyTo(new Span<float>(Values(other) + offset + start, count));
+                    sum.CopyTo(new Span<byte>((void*)Address(other, offset + start), count * _valueBytes));
             }
         }
         Interlocked.MemoryBarrier();
@@ -203,17 +212,29 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     // Whether the barrier count at count is at least reached (counts wrap around).
     private static bool Reached(int* count, int reached) => unchecked(Volatile.Read(ref *count) - reached) >= 0;
 
-    private float* Values(int rank) => (float*)_buffers[rank];
+    // Adds up [start, + count) of every rank's buffer into targets.
+    private void SumChunk(ReadOnlySpan<nint> targets, long start, int count)
+    {
+        if (Format == ZeroPrecision.Fp32)
+            RankSum.Sum(_buffers, targets, start, count);
+        else
+            RankSum.Sum(_buffers, targets, start, count, Format);
+    }
 
-    private long* Header(int rank) => (long*)(((nint)(Values(rank) + _count) + 7) & ~(nint)7);
+    private nint Address(int rank, long index) => _buffers[rank] + (nint)(index * _valueBytes);
+
+    private static int ValueBytes(ZeroPrecision format) => format == ZeroPrecision.Fp32 ? sizeof(float) : sizeof(ushort);
+
+    private long* Header(int rank) => (long*)((Address(rank, _count) + 7) & ~(nint)7);
 
     // The barriers the rank reached, a 32-bit word (as futexes need) after the all-reduce's range and sequence number.
     private int* BarrierCount(int rank) => (int*)(Header(rank) + 3);
 
     private (int Start, int Count) Chunk(int length, int rank)
     {
+        int alignment = ChunkAlignmentBytes / _valueBytes;
         long size = (length + _buffers.Length - 1) / _buffers.Length;
-        size = (size + ChunkAlignment - 1) / ChunkAlignment * ChunkAlignment;
+        size = (size + alignment - 1) / alignment * alignment;
         long start = Math.Min(length, rank * size);
         return ((int)start, (int)Math.Min(size, length - start));
     }

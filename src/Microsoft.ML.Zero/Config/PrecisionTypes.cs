@@ -1,0 +1,15 @@
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero;
+
+/// <summary>The libtorch tensor type of each <see cref="ZeroPrecision"/>.</summary>
+internal static class PrecisionTypes
+{
+    /// <summary>The tensor type that holds values of <paramref name="precision"/>.</summary>
+    public static ScalarType TensorType(this ZeroPrecision precision) => precision switch
+    {
+        ZeroPrecision.Bf16 => ScalarType.BFloat16,
+        ZeroPrecision.Fp16 => ScalarType.Float16,
+        _ => ScalarType.Float32,
+    };
+}
