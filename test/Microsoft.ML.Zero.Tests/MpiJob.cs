@@ -30,7 +30,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-accumulation|two-machines|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {

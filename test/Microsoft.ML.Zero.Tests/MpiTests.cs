@@ -165,7 +165,7 @@ public sealed class MpiTests
     public void Bf16ModelGradientsSentAsBf16AreSummedWhereBackwardWroteThem()
     {
         // bf16 training with bf16 on the wire: the model's bf16 gradient buffer itself lies in shared memory, and the
-        // ranks sum it there (each bucket after adding it to the fp32 sum of the step's micro-batches).
+        // ranks sum it there.
         InTempFolder(weightsPath =>
         {
             var (exitCode, output, _) = MpiRun(weightsPath, "bf16-model-wire");

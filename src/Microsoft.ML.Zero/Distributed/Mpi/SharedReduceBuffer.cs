@@ -22,7 +22,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     // ranks can check that they sum the same range, and the number of barriers it reached.
     private const int HeaderBytes = 64;
 
-    // Chunks start on 64-byte boundaries, so no two ranks write the same cache line.
+    // Chunks are whole multiples of 64 bytes from the range's start, so ranks seldom write the same cache line.
     private const int ChunkAlignmentBytes = 64;
 
     // This rank's index among the buffers, and the job's rank of each buffer's owner (for messages).
