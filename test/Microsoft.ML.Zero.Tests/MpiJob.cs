@@ -30,7 +30,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -63,10 +63,12 @@ public static class MpiJob
             case "bf16-wire":
                 wire = ZeroPrecision.Bf16;
                 break;
-            case "two-machines":
+            case "two-machines" or "two-machines-bf16-wire":
                 // 4 processes on this machine that say they run on two.
                 Environment.SetEnvironmentVariable(Distributed.Mpi.MpiCommunicator.HostVariable, $"machine{rank / 2}");
                 worldSize = 4;
+                if (fault == "two-machines-bf16-wire")
+                    wire = ZeroPrecision.Bf16;
                 break;
             case "bf16-model-wire":
                 precision = ZeroPrecision.Bf16;
