@@ -18,6 +18,13 @@ internal static class AllReduceBenchmark
 
     private static int Repeats(int floats) => floats > 50_000_000 ? 7 : 31;
 
+    // Small all-reduces vary from one launch to the next here (medians 2x apart at 4 MiB), so each figure pools the
+    // samples of several launches: fresh threads, or a fresh mpirun.
+    private static int Launches(int floats) => floats > 50_000_000 ? 1 : 5;
+
+    private static Samples Pooled(int launches, Func<Samples> measure) =>
+        new(Enumerable.Range(0, launches).SelectMany(_ => measure().Seconds).ToArray());
+
     public static string Run()
     {
         var lines = new List<string>
@@ -27,7 +34,8 @@ internal static class AllReduceBenchmark
             "Sum all-reduce of an fp32 buffer over 2 ranks on this machine; bandwidth is buffer bytes / time (algorithm bandwidth). " +
             "Before each round every rank writes its whole buffer, as backward writes the gradients, and the ranks meet at a barrier; " +
             "only the all-reduce is timed. memcpy is one copy of the same buffer on one core, its source written just before. " +
-            "Median with interquartile range.",
+            "Median with interquartile range; for 4 and 25 MiB over the samples of 5 launches (fresh threads or a fresh mpirun), " +
+            "since small all-reduces vary from one launch to the next here (medians up to 2x apart at 4 MiB).",
             "",
             "| buffer | memcpy | in-process (threads) | vs memcpy | MPI (2 processes) | vs memcpy | MPI, shared memory off | vs memcpy | MPI, sent as bf16 | vs memcpy |",
             "|---|---|---|---|---|---|---|---|---|---|",
@@ -35,10 +43,11 @@ internal static class AllReduceBenchmark
         foreach (var (label, floats) in Sizes)
         {
             Console.WriteLine($"  {label}");
-            var copy = Memcpy(floats);
-            var inProcess = InProcess(floats);
-            Samples Mpi(ZeroPrecision format, bool sharedMemory) =>
-                new(ChildProcess.RunUnderMpi<Result>(2, MpiChild, floats.ToString(), format.ToString(), sharedMemory.ToString()).Seconds);
+            int launches = Launches(floats);
+            var copy = Pooled(launches, () => Memcpy(floats));
+            var inProcess = Pooled(launches, () => InProcess(floats));
+            Samples Mpi(ZeroPrecision format, bool sharedMemory) => Pooled(launches, () =>
+                new(ChildProcess.RunUnderMpi<Result>(2, MpiChild, floats.ToString(), format.ToString(), sharedMemory.ToString()).Seconds));
             var mpi = Mpi(ZeroPrecision.Fp32, sharedMemory: true);
             var mpiOverMpi = Mpi(ZeroPrecision.Fp32, sharedMemory: false);
             var mpiBf16 = Mpi(ZeroPrecision.Bf16, sharedMemory: true);

@@ -17,7 +17,6 @@ internal static unsafe class RankSum
     /// buffers, at least two) in their order, so every caller gets the same bits, and stores the sums at the same place
     /// in each of the <paramref name="targets"/>, which may include the sources: each value is read before it is written.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // no slow tier-0 loop for a job's first all-reduces
     public static void Sum(ReadOnlySpan<nint> sources, ReadOnlySpan<nint> targets, long start, int count)
     {
         if (sources.Length < 2)
