@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -12,8 +11,6 @@ namespace Microsoft.ML.Zero.Distributed;
 /// </summary>
 internal static unsafe class HalfFloats
 {
-    private const int Block = 1024;
-
     /// <summary>accumulator[i] = round(accumulator[i] + values[i]), in <paramref name="format"/>.</summary>
     public static void AddInto(Span<ushort> accumulator, ReadOnlySpan<ushort> values, ZeroPrecision format)
     {
@@ -55,26 +52,73 @@ internal static unsafe class HalfFloats
         }
     }
 
-    // IEEE half through .NET's conversions, a block at a time.
+    // IEEE half: each pair widened to fp32 exactly, added, and rounded back to nearest-even, in one pass (the vector
+    // conversions below give .NET's and libtorch's bits; NaN payloads may differ). Compiled optimized at once, as AddBf16.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddFp16(Span<ushort> accumulator, ReadOnlySpan<ushort> values)
     {
-        Span<float> sum = stackalloc float[Block];
-        Span<float> addend = stackalloc float[Block];
-        for (int start = 0; start < accumulator.Length; start += Block)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
         {
-            int count = Math.Min(Block, accumulator.Length - start);
-            var target = MemoryMarshal.Cast<ushort, Half>(accumulator.Slice(start, count));
-            TensorPrimitives.ConvertToSingle(target, sum[..count]);
-            TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<ushort, Half>(values.Slice(start, count)), addend[..count]);
-            TensorPrimitives.Add(sum[..count], addend[..count], sum[..count]);
-            TensorPrimitives.ConvertToHalf(sum[..count], target);
+            fixed (ushort* sums = accumulator, addends = values)
+            {
+                for (; i <= accumulator.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+                {
+                    var (sumLower, sumUpper) = Vector256.Widen(Vector256.Load(sums + i));
+                    var (addLower, addUpper) = Vector256.Widen(Vector256.Load(addends + i));
+                    var lower = HalfToSingle(sumLower) + HalfToSingle(addLower);
+                    var upper = HalfToSingle(sumUpper) + HalfToSingle(addUpper);
+                    Vector256.Narrow(SingleToHalf(lower), SingleToHalf(upper)).Store(sums + i);
+                }
+            }
         }
+        for (; i < accumulator.Length; i++)
+        {
+            float sum = (float)BitConverter.UInt16BitsToHalf(accumulator[i]) + (float)BitConverter.UInt16BitsToHalf(values[i]);
+            accumulator[i] = BitConverter.HalfToUInt16Bits((Half)sum);
+        }
+    }
+
+    // Half bits (in the low 16 bits of each lane) to fp32, exactly: the exponent is rebiased; infinities and NaNs get
+    // fp32's all-ones exponent; zeros and subnormals are renormalized by an fp32 subtraction.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> HalfToSingle(Vector256<uint> half)
+    {
+        var magnitude = (half & Vector256.Create(0x7FFFu)) << 13;
+        var exponent = magnitude & Vector256.Create(0x0F800000u);
+        var normal = magnitude + Vector256.Create((127u - 15) << 23);
+        var infinityOrNaN = normal + Vector256.Create((128u - 16) << 23);
+        var magic = Vector256.Create(113u << 23);
+        var subnormal = ((magnitude + magic).AsSingle() - magic.AsSingle()).AsUInt32();
+        var value = Vector256.ConditionalSelect(Vector256.Equals(exponent, Vector256.Create(0x0F800000u)), infinityOrNaN,
+            Vector256.ConditionalSelect(Vector256.Equals(exponent, Vector256<uint>.Zero), subnormal, normal));
+        return (value | ((half & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    // fp32 to half bits (in the low 16 bits of each lane), rounded to nearest-even: overflow gives infinity and NaN a
+    // quiet NaN; results below half's normal range are rounded by adding a magic fp32 that aligns their 10 bits.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> SingleToHalf(Vector256<float> single)
+    {
+        var bits = single.AsUInt32();
+        var sign = bits & Vector256.Create(0x80000000u);
+        var magnitude = bits ^ sign;
+        var infinityOrNaN = Vector256.ConditionalSelect(Vector256.GreaterThan(magnitude, Vector256.Create(255u << 23)),
+            Vector256.Create(0x7E00u), Vector256.Create(0x7C00u));
+        var magic = Vector256.Create(((127u - 15) + (23 - 10) + 1) << 23);
+        var subnormal = (magnitude.AsSingle() + magic.AsSingle()).AsUInt32() - magic;
+        var odd = (magnitude >> 13) & Vector256<uint>.One;
+        var normal = (magnitude + Vector256.Create(unchecked((uint)((15 - 127) << 23) + 0xFFFu)) + odd) >> 13;
+        var value = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create((127u + 16) << 23)), infinityOrNaN,
+            Vector256.ConditionalSelect(Vector256.LessThan(magnitude, Vector256.Create(113u << 23)), subnormal, normal));
+        return value | (sign >> 16);
     }
 
     // Round to nearest, ties to even; a NaN stays a quiet NaN (as c10::BFloat16).
     private static ushort RoundToBf16(uint bits) =>
         float.IsNaN(BitConverter.UInt32BitsToSingle(bits)) ? (ushort)0x7FC0 : (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<uint> RoundToBf16(Vector256<uint> bits)
     {
         var rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;

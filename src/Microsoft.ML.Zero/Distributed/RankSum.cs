@@ -54,7 +54,7 @@ internal static unsafe class RankSum
     private const int Block = 1024;
 
     /// <summary>
-    /// <see cref="Sum"/> for 16-bit floats (<paramref name="format"/> Bf16 or Fp16, as raw bits): each addition rounds
+    /// <see cref="Sum(ReadOnlySpan{nint}, ReadOnlySpan{nint}, long, int)"/> for 16-bit floats (<paramref name="format"/> Bf16 or Fp16, as raw bits): each addition rounds
     /// to the 16-bit format, in the sources' order, as <see cref="HalfFloats.AddInto"/> does.
     /// </summary>
     public static void Sum(ReadOnlySpan<nint> sources, ReadOnlySpan<nint> targets, long start, int count, ZeroPrecision format)
