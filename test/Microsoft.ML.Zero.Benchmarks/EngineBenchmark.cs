@@ -20,7 +20,8 @@ internal static class EngineBenchmark
 
     public sealed record MemoryResult(string Precision, string Accumulation, long Parameters, long BaselineBytes, long PeakBytes, long StateBytes, long WorkingBytes);
 
-    public sealed record LeakResult(int Steps, long ResidentAtStart, long ResidentAtEnd);
+    /// <summary>Resident memory and the .NET heap after a full collection, every Interval steps of a long run.</summary>
+    public sealed record LeakResult(int Interval, long[] Resident, long[] Managed);
 
     public static string RunOverhead()
     {
@@ -139,10 +140,13 @@ internal static class EngineBenchmark
             "for its all-reduce and each 1 M-value chunk for the optimizer, in working buffers of one bucket (25 MiB by default) and two chunks " +
             "whose size does not grow with the model.");
         lines.Add("");
-        lines.Add($"Long run: an MLP trained for {leak.Steps} steps had {leak.ResidentAtStart / 1048576.0:F0} MiB resident after the first 200 steps and " +
-            $"{leak.ResidentAtEnd / 1048576.0:F0} MiB at the end: {(leak.ResidentAtEnd - leak.ResidentAtStart) / 1048576.0:+0.0;-0.0} MiB over " +
-            $"{leak.Steps - 200} steps, {(leak.ResidentAtEnd - leak.ResidentAtStart) / 1024.0 / (leak.Steps - 200):F1} KiB per step (resident memory counts the " +
-            $".NET heap too). {FineTuneBenchmark.MachineNote()}");
+        int steps = leak.Interval * leak.Resident.Length, half = leak.Resident.Length / 2;
+        double lastHalf = (leak.Resident[^1] - leak.Resident[half - 1]) / 1048576.0;
+        lines.Add($"Long run: an MLP trained for {steps:N0} steps, its resident memory measured after a full garbage collection every " +
+            $"{leak.Interval:N0} steps (MiB): {string.Join(", ", leak.Resident.Select(bytes => (bytes / 1048576.0).ToString("F1")))}. " +
+            $"Over the last {steps - half * leak.Interval:N0} steps it moved by {lastHalf:F1} MiB ({lastHalf * 1024 / (steps - half * leak.Interval):F2} KiB per step); " +
+            $"the .NET heap stayed between {leak.Managed.Min() / 1048576.0:F2} and {leak.Managed.Max() / 1048576.0:F2} MiB. " +
+            FineTuneBenchmark.MachineNote());
         return string.Join('\n', lines);
     }
 
@@ -175,14 +179,15 @@ internal static class EngineBenchmark
     public static LeakResult MeasureLongRun()
     {
         TorchRuntime.EnsureLoaded();
-        const int Steps = 3000;
+        const int Steps = 16_000, Interval = 1000;
         var iris = Datasets.Iris();
         var species = iris.Select(r => r.Label).Distinct().ToList();
         var features = iris.SelectMany(r => r.Features).ToArray();
         var labels = iris.Select(r => (long)species.IndexOf(r.Label)).ToArray();
-        long atStart = 0;
-        InProcessLauncher.Run(1, TimeSpan.FromMinutes(5), communicator =>
+        return InProcessLauncher.Run(1, TimeSpan.FromMinutes(5), communicator =>
         {
+            var resident = new List<long>();
+            var managed = new List<long>();
             using var model = new MlpClassifier(new MlpShape(4, new[] { 64, 64 }, 3, MlpActivation.Relu, 0.1f), new Generator(0));
             using var engine = new ZeroEngine(model, communicator, EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0)));
             var shard = new TabularEpochShard(model, new MlpModelFactory(model.Shape), features, labels, model.Shape.InputSize);
@@ -190,11 +195,23 @@ internal static class EngineBenchmark
             {
                 int start = step * 16 % (iris.Length - 16);
                 engine.Step(new Func<Tensor?>[] { () => shard.LossSum(start, 16) }, 16);
-                if (step == 199)
-                    atStart = ResidentMemory.Current();
+                if ((step + 1) % Interval == 0)
+                {
+                    var (bytes, heap) = AfterCollection();
+                    resident.Add(bytes);
+                    managed.Add(heap);
+                }
             }
-            return true;
-        });
-        return new LeakResult(Steps, atStart, ResidentMemory.Current());
+            return new LeakResult(Interval, resident.ToArray(), managed.ToArray());
+        })[0];
+    }
+
+    // Resident memory and the .NET heap once every collectable object (tensor wrappers included) is gone.
+    private static (long Resident, long Managed) AfterCollection()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return (ResidentMemory.Current(), GC.GetTotalMemory(forceFullCollection: false));
     }
 }
