@@ -23,7 +23,16 @@ internal static class AllReduceBenchmark
     private static int Launches(int floats) => floats > 50_000_000 ? 1 : 5;
 
     private static Samples Pooled(int launches, Func<Samples> measure) =>
-        new(Enumerable.Range(0, launches).SelectMany(_ => measure().Seconds).ToArray());
+        new(Enumerable.Range(0, launches).SelectMany(_ => Collected(measure).Seconds).ToArray());
+
+    // Collects the earlier launches' buffers first: a background collection during the in-process launch would take
+    // one of this machine's two cores from the rank threads.
+    private static Samples Collected(Func<Samples> measure)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        return measure();
+    }
 
     public static string Run()
     {
@@ -32,7 +41,7 @@ internal static class AllReduceBenchmark
             "## All-reduce bandwidth",
             "",
             "Sum all-reduce of an fp32 buffer over 2 ranks on this machine; bandwidth is buffer bytes / time (algorithm bandwidth). " +
-            "Before each round every rank writes its whole buffer, as backward writes the gradients, and the ranks meet at a barrier; " +
+            "Before each round every rank writes its whole buffer, as backward writes the gradients, and the ranks meet at two barriers; " +
             "only the all-reduce is timed. memcpy is one copy of the same buffer on one core, its source written just before. " +
             "Median with interquartile range; for 4 and 25 MiB over the samples of 5 launches (fresh threads or a fresh mpirun), " +
             "since small all-reduces vary from one launch to the next here (medians up to 2x apart at 4 MiB).",
@@ -60,7 +69,12 @@ internal static class AllReduceBenchmark
             "every rank's buffer and writes the sum into all of them in the same pass, so each of the 2 cores reads and writes half of " +
             "every buffer, and from 25 MiB up the all-reduce takes less time than one core's memcpy. MPI processes on one machine do the " +
             "same: the buffer comes from the communicator, which places every rank's in /dev/shm and maps the others', and the ranks " +
-            "synchronize through counters in those files (two barriers per all-reduce: a 50 µs spin, then a futex). " +
+            "synchronize through counters in those files (two barriers per all-reduce: a 50 µs spin, then a futex). A rank that reaches a " +
+            "barrier more than 50 µs before its peer sleeps, and waking it takes about as long as a 4 MiB sum; so before each timed round " +
+            "the ranks meet at two barriers, and both are running when it starts. Even so, and pooled over 5 launches, the 4 MiB ratios move " +
+            "from one run of this section to the next on this machine: over six runs they were 0.85x to 1.9x, within 1.5x in five. In training " +
+            "a rank that waits longer for its peer pays that wake-up once per all-reduce. The spin stays short because with overlap_comm " +
+            "the waiting thread shares its cores with backward. " +
             "\"Shared memory off\" (ZERO_MPI_SHARED_MEMORY=0) is OpenMPI's MPI_Allreduce " +
             "over its shared-memory transport, with the settings the communicator applies before MPI_Init (glibc keeps freed memory mapped, " +
             "segmented ring all-reduce): without them the 440 MB reduction took 1.13 s here. " +
@@ -85,6 +99,7 @@ internal static class AllReduceBenchmark
             {
                 buffer.AsSpan().Fill(1);
                 communicator.Barrier();
+                communicator.Barrier(); // a rank that slept through the first is running again now: both start together
             });
         });
         return times[0];
@@ -115,6 +130,7 @@ internal static class AllReduceBenchmark
             else
                 TensorMemory.AsBits(reduceBuffer.Values).Fill(format == ZeroPrecision.Bf16 ? (ushort)0x3F80 : (ushort)0x3C00);
             communicator.Barrier();
+            communicator.Barrier(); // a rank that slept through the first is running again now: both start together
         });
         return new Result(samples.Seconds);
     }
