@@ -7,8 +7,8 @@ namespace Microsoft.ML.Zero.Distributed;
 /// The sum step of a same-host all-reduce: one rank adds up its chunk of every rank's buffer and writes the sum
 /// straight into the buffers that should hold it, in one pass. Writing the result into the peers' buffers, rather than
 /// having each peer read it back after a barrier, saves a barrier and a pass; and a core writes lines its peer cached
-/// far faster than it reads lines its peer just wrote (measured here: 4 MiB over 2 ranks took 0.5 ms the second way,
-/// 0.15 ms this way).
+/// far faster than it reads lines its peer just wrote (measured here, 4 MiB over 2 ranks: 0.5 ms reading the sums back,
+/// 0.15 ms writing them).
 /// </summary>
 internal static unsafe class RankSum
 {
@@ -54,8 +54,9 @@ internal static unsafe class RankSum
     private const int Block = 1024;
 
     /// <summary>
-    /// <see cref="Sum(ReadOnlySpan{nint}, ReadOnlySpan{nint}, long, int)"/> for 16-bit floats (<paramref name="format"/> Bf16 or Fp16, as raw bits): each addition rounds
-    /// to the 16-bit format, in the sources' order, as <see cref="HalfFloats.AddInto"/> does.
+    /// <see cref="Sum(ReadOnlySpan{nint}, ReadOnlySpan{nint}, long, int)"/> for 16-bit floats (<paramref name="format"/>
+    /// Bf16 or Fp16, as raw bits): each addition rounds to the 16-bit format, in the sources' order, as
+    /// <see cref="HalfFloats.AddInto"/> does.
     /// </summary>
     public static void Sum(ReadOnlySpan<nint> sources, ReadOnlySpan<nint> targets, long start, int count, ZeroPrecision format)
     {
