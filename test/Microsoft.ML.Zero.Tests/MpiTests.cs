@@ -147,18 +147,9 @@ public sealed class MpiTests
     {
         // bf16 training that accumulates in bf16 keeps no fp32 gradient buffer: each bucket is widened into a
         // bucket-sized fp32 buffer, which same-host ranks share, summed there, and rounded back.
-        InTempFolder(weightsPath =>
-        {
-            var (exitCode, output, _) = MpiRun(weightsPath, "bf16-accumulation");
-            Assert.AreEqual(0, exitCode, output);
-            StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
-            Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
-            // The iris MLP's 739 gradients and the loss pass through the 200-value staging buffer in 4 rounds a step.
-            Assert.IsGreaterThan(0L, SharedReductions(output));
-            Assert.AreEqual(0, SharedReductions(output) % 4, output);
-            var expected = InProcessWeights(new MLContext(seed: 0), null, ZeroPrecision.Bf16, ZeroPrecision.Bf16);
-            CollectionAssert.AreEqual(expected.Select(BitConverter.SingleToInt32Bits).ToArray(), WeightBits(weightsPath), "MPI and in-process ranks trained different weights");
-        });
+        string output = SumsThroughSharedMemoryToTheInProcessBits("bf16-accumulation", InProcessWeights(new MLContext(seed: 0), null, ZeroPrecision.Bf16, ZeroPrecision.Bf16));
+        // The iris MLP's 739 gradients and the loss pass through the 200-value staging buffer in 4 rounds a step.
+        Assert.AreEqual(0, SharedReductions(output) % 4, output);
     }
 
     [TestMethod]
@@ -166,16 +157,24 @@ public sealed class MpiTests
     {
         // bf16 training with bf16 on the wire: the model's bf16 gradient buffer itself lies in shared memory, and the
         // ranks sum it there.
+        SumsThroughSharedMemoryToTheInProcessBits("bf16-model-wire", InProcessWeights(new MLContext(seed: 0), ZeroPrecision.Bf16, ZeroPrecision.Bf16));
+    }
+
+    // Runs the MPI job in mode: its ranks must sum through shared memory, leave no files behind, and train the weights
+    // of in-process ranks bit for bit. Returns the job's output.
+    private static string SumsThroughSharedMemoryToTheInProcessBits(string mode, float[] inProcess)
+    {
+        string output = "";
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, _) = MpiRun(weightsPath, "bf16-model-wire");
+            (int exitCode, output, _) = MpiRun(weightsPath, mode);
             Assert.AreEqual(0, exitCode, output);
             StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
             Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
             Assert.IsGreaterThan(0L, SharedReductions(output));
-            var expected = InProcessWeights(new MLContext(seed: 0), ZeroPrecision.Bf16, ZeroPrecision.Bf16);
-            CollectionAssert.AreEqual(expected.Select(BitConverter.SingleToInt32Bits).ToArray(), WeightBits(weightsPath), "MPI and in-process ranks trained different weights");
+            CollectionAssert.AreEqual(inProcess.Select(BitConverter.SingleToInt32Bits).ToArray(), WeightBits(weightsPath), "MPI and in-process ranks trained different weights");
         });
+        return output;
     }
 
     [TestMethod]
