@@ -113,12 +113,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
 
     public void AllReduce(Span<ushort> buffer, ZeroPrecision format)
     {
-        nint op = format switch
-        {
-            ZeroPrecision.Bf16 => _bf16Sum.Value,
-            ZeroPrecision.Fp16 => _fp16Sum.Value,
-            _ => throw new ArgumentOutOfRangeException(nameof(format), format, "A 16-bit all-reduce needs Fp16 or Bf16."),
-        };
+        nint op = SixteenBitSum(format);
         if (ReducedInSharedMemory<ushort>(buffer, format))
             return;
         fixed (ushort* data = buffer)
@@ -276,12 +271,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     // Sums this rank's chunk with the same chunk on the other machines (the ranks with this rank's index there).
     private void SumBetweenMachines(nint values, int count, ZeroPrecision format)
     {
-        var (type, op) = format switch
-        {
-            ZeroPrecision.Bf16 => (_mpi.UInt16, _bf16Sum.Value),
-            ZeroPrecision.Fp16 => (_mpi.UInt16, _fp16Sum.Value),
-            _ => (_mpi.Float, _mpi.Sum),
-        };
+        var (type, op) = format == ZeroPrecision.Fp32 ? (_mpi.Float, _mpi.Sum) : (_mpi.UInt16, SixteenBitSum(format));
         using (Guard("all-reduce between machines"))
             Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, (void*)values, count, type, op, _sameIndexOnEachMachine), Rank, "MPI_Allreduce");
     }
@@ -343,6 +333,14 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     {
         public void Dispose() => watchdog.Change(Timeout.Infinite, Timeout.Infinite);
     }
+
+    // MPI's sum of 16-bit floats of format, sent as uint16.
+    private nint SixteenBitSum(ZeroPrecision format) => format switch
+    {
+        ZeroPrecision.Bf16 => _bf16Sum.Value,
+        ZeroPrecision.Fp16 => _fp16Sum.Value,
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, "A 16-bit all-reduce needs Fp16 or Bf16."),
+    };
 
     private nint CreateOperation(delegate* unmanaged<ushort*, ushort*, int*, nint*, void> function)
     {
