@@ -38,6 +38,9 @@ dotnet build Microsoft.ML.Zero.sln -c Release --no-restore
 
 case "${1:-}" in
   --test)
+    # Test times depend on the CPU: name it, and whether it computes bf16 natively.
+    flags="$(grep -o -m1 -E 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null | sort -u | tr '\n' ' ' || true)"
+    echo "CPU: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs), ${flags:-no native bf16 (AVX512_BF16/AMX-BF16)}"
     results="$(mktemp -d)"
     status=0
     dotnet test Microsoft.ML.Zero.sln -c Release --no-build --logger "trx;LogFileName=results.trx" --results-directory "$results" || status=$?
@@ -51,6 +54,9 @@ case "${1:-}" in
       failed=$((failed + $(value failed)))
       total=$(value total) executed=$(value executed)
       skipped=$((skipped + total - executed))
+      # The slowest tests, so a test whose time depends on the CPU (bf16 without native support) stays visible.
+      echo "Slowest tests:"
+      grep -o '<UnitTestResult [^>]*>' "$trx" | sed -n 's/.*testName="\([^"]*\)".*duration="\([^"]*\)".*/  \2  \1/p' | sort -r | head -n 10
     done
     rm -rf "$results"
     echo "$passed passed, $failed failed, $skipped skipped"

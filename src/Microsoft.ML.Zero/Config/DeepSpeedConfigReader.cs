@@ -41,7 +41,7 @@ internal sealed class DeepSpeedConfigReader
     private ZeroOptions ReadRoot(JsonElement root)
     {
         var options = new ZeroOptions();
-        bool? fp16 = null, bf16 = null;
+        Switch fp16 = Switch.Unset, bf16 = Switch.Unset;
         foreach (var (key, value, path) in Properties(root, ""))
         {
             switch (key)
@@ -67,20 +67,36 @@ internal sealed class DeepSpeedConfigReader
                 default: _unknownKeys.Add(path); break;
             }
         }
-        if (fp16 == true && bf16 == true)
-            throw Error("fp16.enabled, bf16.enabled", "only one of fp16 and bf16 can be enabled");
-        options.Precision = fp16 == true ? ZeroPrecision.Fp16 : bf16 == true ? ZeroPrecision.Bf16 : ZeroPrecision.Fp32;
+        options.Precision = Precision(fp16, bf16);
         return options;
     }
 
-    private bool? ReadFp16(JsonElement block, string path, Fp16Options fp16)
+    // A block's "enabled": absent, false, true or "auto".
+    private enum Switch { Unset, Off, On, Auto }
+
+    private Switch Enabled(JsonElement value, string path) =>
+        value.ValueKind == JsonValueKind.String && value.GetString() == "auto" ? Switch.Auto : Bool(value, path) ? Switch.On : Switch.Off;
+
+    // "auto" yields to a format that is switched on. fp16's "auto" means fp16 where the device has fast fp16 (a GPU), else
+    // ZeroPrecision.Auto: on the CPU this build trains on, that is Auto, or fp32 when bf16 is switched off.
+    private ZeroPrecision Precision(Switch fp16, Switch bf16) => (fp16, bf16) switch
     {
-        bool? enabled = null;
+        (Switch.On, Switch.On) => throw Error("fp16.enabled, bf16.enabled", "only one of fp16 and bf16 can be enabled"),
+        (Switch.On, _) => ZeroPrecision.Fp16,
+        (_, Switch.On) => ZeroPrecision.Bf16,
+        (Switch.Auto, Switch.Off) => ZeroPrecision.Fp32,
+        (Switch.Auto, _) or (_, Switch.Auto) => ZeroPrecision.Auto,
+        _ => ZeroPrecision.Fp32,
+    };
+
+    private Switch ReadFp16(JsonElement block, string path, Fp16Options fp16)
+    {
+        var enabled = Switch.Unset;
         foreach (var (key, value, keyPath) in Properties(block, path))
         {
             switch (key)
             {
-                case "enabled": enabled = AutoOr(value, keyPath, Bool); break;
+                case "enabled": enabled = Enabled(value, keyPath); break;
                 case "loss_scale": fp16.LossScale = Number(value, keyPath); break;
                 case "initial_scale_power": fp16.InitialScalePower = Int(value, keyPath); break;
                 case "loss_scale_window": fp16.LossScaleWindow = Int(value, keyPath); break;
@@ -93,13 +109,13 @@ internal sealed class DeepSpeedConfigReader
         return enabled;
     }
 
-    private bool? ReadEnabledOnly(JsonElement block, string path)
+    private Switch ReadEnabledOnly(JsonElement block, string path)
     {
-        bool? enabled = null;
+        var enabled = Switch.Unset;
         foreach (var (key, value, keyPath) in Properties(block, path))
         {
             if (key == "enabled")
-                enabled = AutoOr(value, keyPath, Bool);
+                enabled = Enabled(value, keyPath);
             else
                 _unknownKeys.Add(keyPath);
         }

@@ -10,6 +10,7 @@ internal static class PrecisionTypes
     {
         ZeroPrecision.Bf16 => ScalarType.BFloat16,
         ZeroPrecision.Fp16 => ScalarType.Float16,
-        _ => ScalarType.Float32,
+        ZeroPrecision.Fp32 => ScalarType.Float32,
+        _ => throw new InvalidOperationException($"{precision} has no tensor type of its own; it is resolved to Bf16 or Fp32 before training."),
     };
 }

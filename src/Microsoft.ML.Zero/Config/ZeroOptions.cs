@@ -17,7 +17,10 @@ public sealed class ZeroOptions
     /// <summary>Micro-batches whose gradients add up before each optimizer step [<c>gradient_accumulation_steps</c>].</summary>
     public int? GradientAccumulationSteps;
 
-    /// <summary>The number format of forward and backward [<c>fp16.enabled</c>, <c>bf16.enabled</c>].</summary>
+    /// <summary>
+    /// The number format of forward and backward [<c>fp16.enabled</c>, <c>bf16.enabled</c>]; <see cref="ZeroPrecision.Auto"/>
+    /// (<c>"enabled": "auto"</c>) picks bf16 where the CPU computes it natively, else fp32.
+    /// </summary>
     public ZeroPrecision Precision = ZeroPrecision.Fp32;
 
     /// <summary>Loss scaling when <see cref="Precision"/> is Fp16 [<c>fp16</c>].</summary>
@@ -95,10 +98,13 @@ public sealed class ZeroOptions
         OptionCheck.Require(TrainMicroBatchSizePerGpu is null or >= 1, Prefix + nameof(TrainMicroBatchSizePerGpu), TrainMicroBatchSizePerGpu, "at least 1");
         OptionCheck.Require(GradientAccumulationSteps is null or >= 1, Prefix + nameof(GradientAccumulationSteps), GradientAccumulationSteps, "at least 1");
         OptionCheck.Require(Enum.IsDefined(Precision), Prefix + nameof(Precision), Precision, string.Join(" or ", Enum.GetNames<ZeroPrecision>()));
-        OptionCheck.Require(CommunicationDataType is null || Enum.IsDefined(CommunicationDataType.Value), Prefix + nameof(CommunicationDataType), CommunicationDataType, "null, " + string.Join(", ", Enum.GetNames<ZeroPrecision>()));
-        OptionCheck.Require(GradientAccumulationDataType is null || GradientAccumulationDataType == ZeroPrecision.Fp32 || GradientAccumulationDataType == Precision,
+        OptionCheck.Require(CommunicationDataType is null or ZeroPrecision.Fp32 or ZeroPrecision.Bf16 or ZeroPrecision.Fp16, Prefix + nameof(CommunicationDataType), CommunicationDataType,
+            "null, Fp32, Bf16 or Fp16");
+        // Under Auto a 16-bit accumulation type can only mean bf16, and applies only when Auto picks bf16.
+        var modelType = Precision == ZeroPrecision.Auto ? ZeroPrecision.Bf16 : Precision;
+        OptionCheck.Require(GradientAccumulationDataType is null || GradientAccumulationDataType == ZeroPrecision.Fp32 || GradientAccumulationDataType == modelType,
             Prefix + nameof(GradientAccumulationDataType) + " (data_types.grad_accum_dtype)", GradientAccumulationDataType,
-            $"null, Fp32 or the model's precision ({Precision})");
+            $"null, Fp32 or the model's precision ({modelType})");
         OptionCheck.Require(GradientClipping >= 0 && double.IsFinite(GradientClipping), Prefix + nameof(GradientClipping), GradientClipping, "0 (off) or a positive norm");
         OptionCheck.Require(GradientPredivideFactor > 0 && double.IsFinite(GradientPredivideFactor), Prefix + nameof(GradientPredivideFactor), GradientPredivideFactor, "a positive number");
         OptionCheck.Require(StepsPerPrint >= 1, Prefix + nameof(StepsPerPrint), StepsPerPrint, "at least 1");

@@ -11,4 +11,11 @@ public enum ZeroPrecision
 
     /// <summary>IEEE half forward and backward, fp32 master weights and loss, with dynamic loss scaling.</summary>
     Fp16,
+
+    /// <summary>
+    /// Bf16 where the device computes it natively (CPUs with AVX512_BF16 or AMX), else Fp32: the faster of the two here
+    /// [<c>"bf16": { "enabled": "auto" }</c>]. The choice and its reason are logged once, before training starts;
+    /// the environment variable ZERO_NATIVE_BF16=0 (or 1) overrides the timed matmul it rests on.
+    /// </summary>
+    Auto,
 }

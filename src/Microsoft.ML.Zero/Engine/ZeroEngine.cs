@@ -94,6 +94,9 @@ public sealed class ZeroEngine : IDisposable
             int micro = options.TrainMicroBatchSizePerGpu ?? Math.Max(1, (options.TrainBatchSize ?? world) / (world * (options.GradientAccumulationSteps ?? 1)));
             var defaults = new TrainerValues(micro, ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0);
             var config = EngineConfiguration.Resolve(nameof(ZeroOptions), options, defaults, defaults, world, null);
+            // As DeepSpeed's engine logs its settings at initialize: rank 0's console, once per engine.
+            if (communicator.Rank == 0 && config.Precision.Message is { } message)
+                Console.WriteLine($"{(config.Precision.IsWarning ? "Warning: " : "")}Microsoft.ML.Zero: {message}");
             var scheduled = schedule ?? config.Settings.Schedule;
             scheduled?.Validate("schedule.");
             // The trainers fill a decaying schedule's length from their epochs; a loop the engine cannot see must name it.

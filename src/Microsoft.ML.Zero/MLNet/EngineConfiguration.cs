@@ -17,7 +17,7 @@ internal sealed record RunValues(int MaxEpochs, int Seed, ZeroDataSharding Shard
 /// rejects a ds_config that contradicts its arguments).
 /// </summary>
 internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Settings, int StepsPerPrint, bool WallClockBreakdown, IReadOnlyList<string> Warnings,
-    MonitorOptions TensorBoard, MonitorOptions CsvMonitor)
+    MonitorOptions TensorBoard, MonitorOptions CsvMonitor, PrecisionChoice Precision)
 {
     public static EngineConfiguration Resolve(string optionsName, ZeroOptions? zero, TrainerValues given, TrainerValues defaults, int worldSize,
         Func<string, bool>? excludeFromWeightDecay)
@@ -56,14 +56,29 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         };
         if (settings.Nesterov && (settings.Momentum <= 0 || settings.Dampening != 0))
             throw new ArgumentOutOfRangeException("ZeroOptions.Optimizer.Nesterov", "Nesterov momentum needs a momentum above 0 and dampening 0 (optimizer.params.nesterov).");
-        var engine = new EngineSettings(zero.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler)
+        var precision = PrecisionChoice.Resolve(zero.Precision);
+        var engine = new EngineSettings(precision.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler)
         {
             OverlapCommunication = zero.ZeroOptimization.OverlapCommunication,
             ReduceBucketSize = zero.ZeroOptimization.ReduceBucketSize,
             CommunicationDataType = zero.CommunicationDataType ?? ZeroPrecision.Fp32,
-            GradientAccumulationDataType = zero.GradientAccumulationDataType,
+            // Auto's 16-bit accumulation type applies only where it picked bf16.
+            GradientAccumulationDataType = precision.Precision == ZeroPrecision.Fp32 ? null : zero.GradientAccumulationDataType,
         };
-        return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings, zero.TensorBoard, zero.CsvMonitor);
+        return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings, zero.TensorBoard, zero.CsvMonitor, precision);
+    }
+
+    /// <summary>Logs what reading the settings found but did not use, and why the run trains in its precision when that needs saying.</summary>
+    public void LogNotes(RankZeroLog log)
+    {
+        foreach (var warning in Warnings)
+            log.Warning(warning);
+        if (Precision.Message is not { } message)
+            return;
+        if (Precision.IsWarning)
+            log.Warning(message);
+        else
+            log.Info(message);
     }
 
     /// <summary>

@@ -58,8 +58,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
             long rowCount = columns.CountValidRows();
             int worldSize = layout.WorldSize;
             var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
-            foreach (var warning in config.Warnings)
-                log.Warning(warning);
+            config.LogNotes(log);
             string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
             log.Info($"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes, " +
                 $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");

@@ -59,6 +59,7 @@ internal sealed class DataParallelEngine : IDisposable
         _modelParameters = named.Select(p => p.Parameter).ToArray();
         _count = _modelParameters.Sum(p => p.numel());
         RequireSameModelOnEveryRank();
+        RequireSamePrecisionOnEveryRank();
         BroadcastParameters(root: 0);
         ScalarType? modelType = settings.Precision == ZeroPrecision.Fp32 ? null : settings.Precision.TensorType();
         using (no_grad())
@@ -407,6 +408,20 @@ internal sealed class DataParallelEngine : IDisposable
                 $"The ranks built different models: rank 0's has {counts[0]} trainable values, " +
                 string.Join(", ", differing.Select(rank => $"rank {rank}'s {counts[rank]}")) +
                 ". Every rank must see the same columns and classes (the label's key type must have the same values everywhere).");
+    }
+
+    // Precision Auto is resolved by each process on its own CPU; machines that differ in native bf16 would otherwise
+    // train one model in two precisions.
+    private void RequireSamePrecisionOnEveryRank()
+    {
+        var precisions = _communicator.AllGather((double)_settings.Precision);
+        var differing = Enumerable.Range(0, precisions.Length).Where(rank => precisions[rank] != precisions[0]).ToList();
+        if (differing.Count > 0)
+            throw new InvalidOperationException(
+                $"The ranks train in different precisions: rank 0 in {(ZeroPrecision)precisions[0]}, " +
+                string.Join(", ", differing.Select(rank => $"rank {rank} in {(ZeroPrecision)precisions[rank]}")) +
+                ". Precision Auto picks bf16 only on CPUs that compute it natively, so machines of different kinds choose differently: " +
+                "set the precision explicitly (ZeroOptions.Precision, bf16.enabled) for this job.");
     }
 
     /// <summary>
