@@ -1,6 +1,7 @@
 // Fine-tunes a pretrained BERT (all-MiniLM-L6-v2) as a sentiment classifier on the UCI Sentiment Labelled Sentences,
-// with two data-parallel ranks in this process in bf16 (or, started by `mpirun -np 2`, one rank per process). The
-// DeepSpeed settings come from ds_config.json. It evaluates on a held-out 20%, saves a standard ML.NET model zip,
+// with two data-parallel ranks in this process (or, started by `mpirun -np 2`, one rank per process). The DeepSpeed
+// settings come from ds_config.json: precision "auto" trains in bf16 where the CPU computes it natively (AVX512_BF16
+// or AMX), in fp32 elsewhere, and the log says which and why. It evaluates on a held-out 20%, saves a standard ML.NET model zip,
 // reloads it and predicts, and plots the training curves the csv_monitor wrote.
 using Microsoft.ML;
 using Microsoft.ML.Zero;
@@ -29,7 +30,7 @@ var options = new ZeroTextClassificationOptions
     MaxEpochs = 2,
     MaxSequenceLength = 64,
     ValidationSet = toKey.Fit(train.TestSet).Transform(train.TestSet),
-    DeepSpeed = deepSpeed,                 // bf16, AdamW, warm-up then linear decay, overlapped all-reduce, monitors
+    DeepSpeed = deepSpeed,                 // precision auto, AdamW, warm-up then linear decay, overlapped all-reduce, monitors
 };
 var pipeline = toKey
     .Append(mlContext.Zero().TextClassification(options))
@@ -58,7 +59,7 @@ foreach (string text in new[] { "The battery died after two days.", "Best pizza 
     Console.WriteLine($"  {(prediction.PredictedLabel == "1" ? "positive" : "negative")} ({prediction.Score.Max():P0})  \"{text}\"");
 }
 
-string plot = TrainingPlot.Save(deepSpeed.CsvMonitor.Folder, Path.Combine(output, "training.png"));
+string plot = TrainingPlot.Save(deepSpeed.CsvMonitor.Folder, Path.Combine(output, "training.png"), mlContext.Zero().ResolvePrecision(deepSpeed.Precision));
 Console.WriteLine($"Training curves: {plot}; TensorBoard: tensorboard --logdir {deepSpeed.TensorBoard.Folder}");
 
 internal sealed class Review

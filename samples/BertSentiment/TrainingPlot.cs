@@ -6,7 +6,8 @@ namespace Microsoft.ML.Zero.Samples;
 /// <summary>Draws the curves DeepSpeed's csv_monitor wrote (loss, learning rate, validation accuracy) into one PNG.</summary>
 internal static class TrainingPlot
 {
-    public static string Save(string csvFolder, string pngPath)
+    /// <summary>Draws the curves into <paramref name="pngPath"/>; the title names the <paramref name="precision"/> the run trained in.</summary>
+    public static string Save(string csvFolder, string pngPath, ZeroPrecision precision)
     {
         var loss = Read(csvFolder, "Train_Samples_train_loss.csv");
         var epochLoss = Read(csvFolder, "Train_Samples_epoch_loss.csv");
@@ -14,7 +15,7 @@ internal static class TrainingPlot
         var rate = Read(csvFolder, "Train_Samples_lr.csv");
 
         var plot = new Plot();
-        plot.Title("Fine-tuning all-MiniLM-L6-v2 on UCI sentiment (2 ranks, bf16)");
+        plot.Title($"Fine-tuning all-MiniLM-L6-v2 on UCI sentiment (2 ranks, {precision.ToString().ToLowerInvariant()})");
         plot.XLabel("samples seen");
         plot.YLabel("loss / accuracy");
         var stepLoss = plot.Add.ScatterLine(loss.X, loss.Y);

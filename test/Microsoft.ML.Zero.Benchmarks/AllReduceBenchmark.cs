@@ -79,7 +79,7 @@ internal static class AllReduceBenchmark
             "over its shared-memory transport, with the settings the communicator applies before MPI_Init (glibc keeps freed memory mapped, " +
             "segmented ring all-reduce): without them the 440 MB reduction took 1.13 s here. " +
             "\"Sent as bf16\" sums as many gradients as bf16 values (communication_data_type bf16) through the same shared memory: half the " +
-            "bytes, each addition widened to fp32 and rounded back to bf16; the bandwidth still counts fp32 bytes. " + FineTuneBenchmark.MachineNote());
+            "bytes, each addition widened to fp32 and rounded back to bf16; the bandwidth still counts fp32 bytes. " + Machine.Note());
         return string.Join('\n', lines);
     }
 

@@ -52,7 +52,7 @@ internal static class EngineBenchmark
             "",
             $"Per step the engine creates {engineAllocations.Tensors:F0} tensor handles and {engineAllocations.ManagedBytes:N0} managed bytes, the bare " +
             $"loop {bareAllocations.Tensors:F0} and {bareAllocations.ManagedBytes:N0}. Each step's dispose scope frees its handles: the test " +
-            $"StepsLeaveNoTensorsBehind checks that the live tensor count stays flat over 30 steps. {FineTuneBenchmark.MachineNote()}");
+            $"StepsLeaveNoTensorsBehind checks that the live tensor count stays flat over 30 steps. {Machine.Note()}");
     }
 
     private sealed record Allocations(double Tensors, double ManagedBytes);
@@ -146,7 +146,7 @@ internal static class EngineBenchmark
             $"{leak.Interval:N0} steps (MiB): {string.Join(", ", leak.Resident.Select(bytes => (bytes / 1048576.0).ToString("F1")))}. " +
             $"Over the last {steps - half * leak.Interval:N0} steps it moved by {lastHalf:F1} MiB ({lastHalf * 1024 / (steps - half * leak.Interval):F2} KiB per step); " +
             $"the .NET heap stayed between {leak.Managed.Min() / 1048576.0:F2} and {leak.Managed.Max() / 1048576.0:F2} MiB. " +
-            FineTuneBenchmark.MachineNote());
+            Machine.Note());
         return string.Join('\n', lines);
     }
 

@@ -45,35 +45,74 @@ internal static class FineTuneBenchmark
         lines.Add($"| ML.NET FeaturizeText + SdcaMaximumEntropy (same split) | {baseline:F4} | | | | |");
         lines.Add("");
         lines.Add($"2 ranks take {runs[1].FitSeconds / runs[0].FitSeconds:F2}x the time of 1 rank. Both runs use all of this machine's cores: " +
-            $"1 rank with every core, or 2 ranks with half each. {MachineNote()}");
+            $"1 rank with every core, or 2 ranks with half each. {Machine.Note()}");
         return string.Join('\n', lines);
     }
 
+    /// <summary>The header of the precision table keyed by CPU, whose rows from other machines each run keeps.</summary>
+    private const string ByCpuHeader = "| CPU | measured | fp32 matmul | bf16 matmul | bf16 / fp32 matmul | MiniLM-shaped step, fp32 | MiniLM-shaped step, bf16 | bf16 / fp32 step | Auto picks |";
+
     /// <summary>
-    /// bf16 against fp32 on 2 ranks: the same fine-tune, its accuracy and the mean time of an optimizer step
-    /// (Fit's wall time, tokenization included, over its steps).
+    /// Precision on this CPU: matmul rates, the MiniLM-shaped step in fp32 and bf16, and what Auto picks (one row of a
+    /// table keyed by CPU that keeps the other machines' rows); then the fine-tune in fp32, bf16 and Auto, and a
+    /// BERT-base-sized step, in bf16 only where the CPU computes it natively (elsewhere a bf16 fine-tune takes ~45 min).
     /// </summary>
     public static string RunPrecision()
     {
-        var runs = new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 }.Select(precision =>
+        var bf16 = Training.SixteenBitSpeed.OfThisCpu(ZeroPrecision.Bf16);
+        var auto = Training.PrecisionChoice.Resolve(ZeroPrecision.Auto);
+        double fp32Rate = PeerBenchmark.MatmulGflops(TorchSharp.torch.ScalarType.Float32), bf16Rate = PeerBenchmark.MatmulGflops(TorchSharp.torch.ScalarType.BFloat16);
+        var steps = new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 }.Select(precision =>
+        {
+            Console.WriteLine($"  MiniLM-shaped steps in {precision}");
+            return new Samples(ChildProcess.Run<PeerBenchmark.EngineRun>(PeerBenchmark.Child, "2", precision.ToString()).Seconds);
+        }).ToList();
+        string row = $"| {Machine.Cpu} | {DateTime.UtcNow:yyyy-MM-dd} | {fp32Rate:F0} GFLOP/s | {bf16Rate:F1} GFLOP/s | {bf16Rate / fp32Rate:F3}x | " +
+            $"{steps[0].Median:F2} s | {steps[1].Median:F2} s | {steps[0].Median / steps[1].Median:F2}x | {auto.Precision} |";
+        var otherRows = ReportFile.TableRows("precision", ByCpuHeader).Where(r => !r.StartsWith($"| {Machine.Cpu} |", StringComparison.Ordinal));
+
+        var lines = new List<string>
+        {
+            "## Precision: fp32, bf16 and Auto, by CPU",
+            "",
+            "libtorch computes bf16 fast only with AVX512_BF16 or AMX; elsewhere its bf16 matmuls are emulated, about 100x slower than fp32. " +
+            "`ZeroPrecision.Auto` (`\"bf16\": { \"enabled\": \"auto\" }`) times a 256 x 256 matmul in both types once per process and trains in bf16 " +
+            "only where bf16 is at least as fast. One row per CPU, kept from each machine's last run of this section: matmuls are 1024 x 1024 on all cores " +
+            "(TorchSharp); the step is one optimizer step of a MiniLM-shaped BERT classifier (random weights, random ids) on 2 in-process ranks of " +
+            "16 rows x 64 tokens with AdamW, rank 0's median of 8 steps after 2 warm-up steps.",
+            "",
+            ByCpuHeader,
+            "|---|---|---|---|---|---|---|---|---|",
+        };
+        lines.AddRange(otherRows.Append(row));
+        lines.Add("");
+        lines.Add($"Here Auto logs: `{auto.Message}`");
+
+        var precisions = bf16.Native ? new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16, ZeroPrecision.Auto } : new[] { ZeroPrecision.Fp32, ZeroPrecision.Auto };
+        var runs = precisions.Select(precision =>
         {
             Console.WriteLine($"  fine-tune in {precision}");
             return ChildProcess.Run<Result>(Name, "2", precision.ToString());
         }).ToList();
-        var lines = new List<string>
-        {
-            "## Precision: bf16 against fp32",
-            "",
-            $"The fine-tune above on 2 ranks x 16, once in fp32 and once in bf16 (`\"bf16\": {{ \"enabled\": true }}`: bf16 forward and backward, " +
-            "fp32 master weights, loss and all-reduce). Step time is Fit's wall time over its optimizer steps, one run each in a fresh process.",
-            "",
-            "| precision | test accuracy | Fit wall time | optimizer steps | mean step time | peak RSS |",
-            "|---|---|---|---|---|---|",
-        };
+        lines.Add("");
+        lines.Add($"The fine-tune of the first section on 2 ranks x 16 in each precision on this CPU (bf16: bf16 forward and backward, fp32 master weights, " +
+            "loss and all-reduce; Auto: what it picked). Step time is Fit's wall time over its optimizer steps, one run each in a fresh process." +
+            (bf16.Native ? "" : $" No bf16 fine-tune here: at the bf16 step time above its {runs[0].Steps} steps would take about {runs[0].Steps * steps[1].Median / 60:F0} min."));
+        lines.Add("");
+        lines.Add("| precision | test accuracy | Fit wall time | optimizer steps | mean step time | peak RSS |");
+        lines.Add("|---|---|---|---|---|---|");
         foreach (var r in runs)
             lines.Add($"| {r.Precision} | {r.Accuracy:F4} | {r.FitSeconds:F0} s | {r.Steps} | {r.FitSeconds / r.Steps:F2} s | {r.PeakBytes / (1024.0 * 1024 * 1024):F2} GiB |");
         lines.Add("");
-        lines.Add($"bf16 steps are {runs[0].FitSeconds / runs[1].FitSeconds:F2}x as fast as fp32; accuracy moves by {runs[1].Accuracy - runs[0].Accuracy:+0.0000;-0.0000}.");
+        if (bf16.Native)
+            lines.Add($"bf16 steps are {runs[0].FitSeconds / runs[1].FitSeconds:F2}x as fast as fp32; accuracy moves by {runs[1].Accuracy - runs[0].Accuracy:+0.0000;-0.0000}.");
+        lines.Add($"Auto's fine-tune took {runs[^1].FitSeconds / runs.Take(runs.Count - 1).Min(r => r.FitSeconds):F2}x the time of the faster explicit precision here (goal: at most 1.5x).");
+        if (!bf16.Native)
+        {
+            lines.Add("");
+            lines.Add($"The BERT-base-sized comparison runs only where bf16 is native. {Machine.Note()}");
+            return string.Join('\n', lines);
+        }
 
         // MiniLM's matrices are small; a BERT-base-sized encoder shows the precision where matrix products dominate.
         var baseRuns = new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 }.Select(precision => (precision, ChildProcess.Run<StepTimes>(BaseSizedChild, precision.ToString()))).ToList();
@@ -89,7 +128,7 @@ internal static class FineTuneBenchmark
         foreach (var ((precision, time), (_, parts)) in baseSteps.Zip(baseRuns))
             lines.Add($"| {precision} | {time.Milliseconds()} | {parts.ForwardMs:F0} ms | {parts.BackwardMs:F0} ms | {parts.AllReduceMs:F0} ms | {parts.OptimizerStepMs:F0} ms |");
         lines.Add("");
-        lines.Add($"bf16 steps of the BERT-base-sized model are {baseSteps[0].Item2.Median / baseSteps[1].Item2.Median:F2}x as fast as fp32 (goal: at least 2.5x). {MachineNote()}");
+        lines.Add($"bf16 steps of the BERT-base-sized model are {baseSteps[0].Item2.Median / baseSteps[1].Item2.Median:F2}x as fast as fp32 (goal: at least 2.5x). {Machine.Note()}");
         return string.Join('\n', lines);
     }
 
@@ -148,7 +187,8 @@ internal static class FineTuneBenchmark
         var texts = split.TrainSet.GetColumn<string>("Text").ToList();
         long tokens = texts.Sum(text => (long)encoder.Encode(text, null).Ids.Length) * Epochs;
         int steps = (texts.Count + GlobalBatch - 1) / GlobalBatch * Epochs;
-        return new Result(ranks, options.BatchSize, precision.ToString(), metrics.MicroAccuracy, seconds, steps, texts.Count, tokens, ResidentMemory.Peak());
+        string used = precision == ZeroPrecision.Auto ? $"Auto ({mlContext.Zero().ResolvePrecision(precision)})" : precision.ToString();
+        return new Result(ranks, options.BatchSize, used, metrics.MicroAccuracy, seconds, steps, texts.Count, tokens, ResidentMemory.Peak());
     }
 
     private static double BaselineAccuracy()
@@ -159,13 +199,5 @@ internal static class FineTuneBenchmark
             .Append(mlContext.Transforms.Text.FeaturizeText("Features", "Text"))
             .Append(mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy());
         return mlContext.MulticlassClassification.Evaluate(pipeline.Fit(split.TrainSet).Transform(split.TestSet)).MicroAccuracy;
-    }
-
-    public static string MachineNote()
-    {
-        string cpu = File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU"
-            : "unknown CPU";
-        return $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores ({cpu}), .NET {Environment.Version}.";
     }
 }

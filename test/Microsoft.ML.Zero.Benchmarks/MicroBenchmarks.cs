@@ -71,7 +71,7 @@ internal static class MicroBenchmarks
                 : $"| {report.BenchmarkCase.Descriptor.WorkloadMethod.Name} | {stats.Mean / 1000:F1} µs | ±{stats.StandardError / 1000:F2} µs | {allocated} |");
         }
         lines.Add("");
-        lines.Add($"Against a MiniLM step of about a second, both are far below 1%. {FineTuneBenchmark.MachineNote()}");
+        lines.Add($"Against a MiniLM step of about a second, both are far below 1%. {Machine.Note()}");
         return string.Join('\n', lines);
     }
 }

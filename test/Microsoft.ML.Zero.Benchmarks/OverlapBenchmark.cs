@@ -50,7 +50,7 @@ internal static class OverlapBenchmark
             "of 1 process using both cores. " +
             $"Overlap on / off: {rows[2].Time.Median / rows[1].Time.Median:F2}x in-process, {rows[5].Time.Median / rows[4].Time.Median:F2}x under MPI. " +
             "This model's gradients are 91 MB; on 2 cores the communication thread competes with backward for the same cores. " +
-            FineTuneBenchmark.MachineNote());
+            Machine.Note());
         return string.Join('\n', lines);
     }
 

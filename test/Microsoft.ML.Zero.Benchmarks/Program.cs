@@ -11,6 +11,7 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
         case EngineBenchmark.LeakChild: ChildProcess.Report(EngineBenchmark.MeasureLongRun()); break;
         case FineTuneBenchmark.BaseSizedChild: ChildProcess.Report(FineTuneBenchmark.MeasureBaseSized(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]))); break;
         case OverlapBenchmark.Child: ChildProcess.Report(OverlapBenchmark.Measure(args[2])); break;
+        case PeerBenchmark.Child: ChildProcess.Report(PeerBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case AllReduceBenchmark.MpiChild: ChildProcess.Report(AllReduceBenchmark.MeasureMpi(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]), bool.Parse(args[4]))); break;
         default: throw new ArgumentException($"Unknown benchmark '{args[1]}'.");
     }
@@ -26,8 +27,10 @@ var benchmarks = new Dictionary<string, Func<string>>
     [EngineBenchmark.MemoryName] = EngineBenchmark.RunMemory,
     [OverlapBenchmark.Name] = OverlapBenchmark.Run,
     [MicroBenchmarks.Name] = MicroBenchmarks.Run,
+    [PeerBenchmark.Name] = PeerBenchmark.Run,
 };
 string report = Path.GetFullPath(ReportPathArgument() ?? Path.Combine(RepositoryRoot(), "docs", "benchmarks.md"));
+ReportFile.Path = report;
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) && a != ReportPathArgument()).ToList();
 if (chosen.Count == 0 || chosen.Any(name => name != "all" && !benchmarks.ContainsKey(name)))
 {

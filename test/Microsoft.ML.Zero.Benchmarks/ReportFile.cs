@@ -6,6 +6,27 @@ namespace Microsoft.ML.Zero.Benchmarks;
 /// </summary>
 internal static class ReportFile
 {
+    /// <summary>The report this run writes (docs/benchmarks.md unless --report names another).</summary>
+    public static string Path { get; set; } = "";
+
+    /// <summary>
+    /// The rows of the table under <paramref name="header"/> in section <paramref name="name"/> of the report as it is,
+    /// so a section can keep rows that other machines measured.
+    /// </summary>
+    public static IReadOnlyList<string> TableRows(string name, string header)
+    {
+        if (!File.Exists(Path))
+            return Array.Empty<string>();
+        string text = File.ReadAllText(Path);
+        int start = text.IndexOf($"<!-- {name}:begin -->", StringComparison.Ordinal), stop = text.IndexOf($"<!-- {name}:end -->", StringComparison.Ordinal);
+        if (start < 0 || stop < start)
+            return Array.Empty<string>();
+        var lines = text[start..stop].Split('\n');
+        int at = Array.IndexOf(lines, header);
+        // The header, its |---| line, then rows up to the first line that is not one.
+        return at < 0 ? Array.Empty<string>() : lines.Skip(at + 2).TakeWhile(l => l.StartsWith('|')).ToList();
+    }
+
     public static void ReplaceSection(string path, string name, string markdown)
     {
         string begin = $"<!-- {name}:begin -->", end = $"<!-- {name}:end -->";

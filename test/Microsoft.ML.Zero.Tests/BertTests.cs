@@ -85,8 +85,13 @@ public sealed class BertTests
             .Append(mlContext.Zero().TextClassification(options))
             .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
+        var log = TrainerLog.Capture(mlContext);
         var watch = Stopwatch.StartNew();
         var model = pipeline.Fit(split.TrainSet);
+        string choice = log.Single(line => line.StartsWith("precision auto -> ", StringComparison.Ordinal));
+        Console.WriteLine(choice);
+        StringAssert.Contains(log.Single(line => line.Contains("accumulation step(s) = batch", StringComparison.Ordinal)),
+            choice.StartsWith("precision auto -> bf16", StringComparison.Ordinal) ? ", Bf16, " : ", Fp32, ");
         var scored = model.Transform(split.TestSet);
         var metrics = mlContext.MulticlassClassification.Evaluate(scored);
         Console.WriteLine($"accuracy {metrics.MicroAccuracy:F4} in {watch.Elapsed}");

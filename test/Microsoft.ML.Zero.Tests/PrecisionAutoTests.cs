@@ -105,6 +105,25 @@ public sealed class PrecisionAutoTests
     }
 
     [TestMethod]
+    public void TheCatalogResolvesAPrecisionAsTheTrainersDo()
+    {
+        var zero = new MLContext(seed: 0).Zero();
+        try
+        {
+            Environment.SetEnvironmentVariable(Bf16Variable, "0");
+            Assert.AreEqual(ZeroPrecision.Fp32, zero.ResolvePrecision(ZeroPrecision.Auto));
+            Assert.AreEqual(ZeroPrecision.Bf16, zero.ResolvePrecision(ZeroPrecision.Bf16), "an explicit bf16 stays bf16");
+            Environment.SetEnvironmentVariable(Bf16Variable, "1");
+            Assert.AreEqual(ZeroPrecision.Bf16, zero.ResolvePrecision(ZeroPrecision.Auto));
+            Assert.AreEqual(ZeroPrecision.Fp32, zero.ResolvePrecision(ZeroPrecision.Fp32));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Bf16Variable, null);
+        }
+    }
+
+    [TestMethod]
     public void AnOverrideThatIsNeitherZeroNorOneIsAnErrorNamingTheVariable()
     {
         var error = Assert.ThrowsExactly<InvalidOperationException>(() => Train(ZeroPrecision.Auto, bf16Variable: "yes"));

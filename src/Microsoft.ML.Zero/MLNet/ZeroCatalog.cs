@@ -20,6 +20,13 @@ public sealed class ZeroCatalog
     public bool IsMainProcess => ProcessRank == 0;
 
     /// <summary>
+    /// The precision a trainer asked for <paramref name="precision"/> computes in on this machine: <see cref="ZeroPrecision.Auto"/>
+    /// becomes Bf16 where the CPU computes bf16 natively and Fp32 elsewhere (the trainers log the reason); the others
+    /// are returned as they are.
+    /// </summary>
+    public ZeroPrecision ResolvePrecision(ZeroPrecision precision) => Training.PrecisionChoice.Resolve(precision).Precision;
+
+    /// <summary>
     /// A data-parallel (ZeRO stage 0) MLP classifier over a numeric feature vector and a key-typed label.
     /// </summary>
     public ZeroTrainer Trainer(ZeroTrainerOptions options)

@@ -8,6 +8,7 @@ namespace Microsoft.ML.Zero.Training;
 /// Whether this machine computes a 16-bit format (bf16 or fp16) natively, i.e. its matmuls run at least as fast as
 /// fp32's, and the evidence: a timed matmul in both types, or the environment variable that overrides it.
 /// </summary>
+/// <param name="Format">Bf16 or Fp16.</param>
 /// <param name="Native">The format's matmuls run at least as fast as fp32's here.</param>
 /// <param name="Ratio">The format's matmul rate over fp32's, as measured; null when the variable decided.</param>
 /// <param name="Reason">What decided, for the log, e.g. "bf16 matmul 95x slower than fp32 (this CPU has neither AVX512_BF16 nor AMX-BF16)".</param>

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.ML.Zero.Models.Bert;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Benchmarks;
+
+/// <summary>
+/// The engine against PyTorch DDP (gloo) on the same workload, in one run: a MiniLM-shaped BERT classifier (random
+/// weights), random token ids, 16 rows x 64 tokens per rank, AdamW, 1 and 2 ranks, fp32 and (where the CPU computes
+/// it natively) bf16. Also the achieved GFLOP/s against the fp32 matmul rate measured in the same run.
+/// </summary>
+internal static class PeerBenchmark
+{
+    public const string Name = "peer", Child = "peer-engine";
+    private const int Rows = 16, Tokens = 64, Steps = 8, Warmup = 2;
+    private const string Python = "/usr/bin/python3";
+
+    // Forward and backward per token: 6 x the 10.6 M weights of the encoder's matrices (2 flops a multiply-add, backward
+    // twice forward), plus attention's QK^T and AV (4 x tokens x hidden a layer forward, 3x with backward).
+    private static readonly double FlopsPerToken = 6.0 * 6 * (4 * 384 * 384 + 2 * 384 * 1536) + 3.0 * 6 * 4 * Tokens * 384;
+
+    public sealed record EngineRun(double[] Seconds, double ForwardMs, double BackwardMs, double AllReduceMs, double OptimizerStepMs);
+
+    private sealed record PeerRun([property: JsonPropertyName("torch")] string Torch, [property: JsonPropertyName("threads_per_rank")] int ThreadsPerRank,
+        [property: JsonPropertyName("seconds")] double[] Seconds);
+
+    public static string Run()
+    {
+        var lines = new List<string>
+        {
+            "## Against PyTorch DDP: the same BERT steps, side by side",
+            "",
+        };
+        bool hasTorch = RunsTorch();
+        var precisions = new List<ZeroPrecision> { ZeroPrecision.Fp32 };
+        var bf16 = Training.SixteenBitSpeed.OfThisCpu(ZeroPrecision.Bf16);
+        if (bf16.Native)
+            precisions.Add(ZeroPrecision.Bf16);
+        double fp32Rate = MatmulGflops(ScalarType.Float32), bf16Rate = MatmulGflops(ScalarType.BFloat16);
+
+        lines.Add($"A MiniLM-shaped BERT classifier (6 layers, hidden 384, 12 heads, intermediate 1536, vocab 30522; random weights), random token ids, " +
+            $"{Rows} rows x {Tokens} tokens per rank, AdamW, hidden dropout 0.1, one optimizer step per batch; {Warmup} warm-up steps, then rank 0's " +
+            $"median over {Steps} steps. Each rank gets cores / ranks threads. Ours: in-process ranks, the engine's flat AdamW. PyTorch: " +
+            "Debian's python3-torch with OpenBLAS, one process per rank, `DistributedDataParallel` over gloo, bf16 through `torch.autocast`. " +
+            $"Tokens/s counts ranks x {Rows} x {Tokens} per step. GFLOP/s counts {FlopsPerToken / 1e6:F1} MFLOP per token (forward and backward of " +
+            "the encoder's matrices and attention). Precisions: fp32, and bf16 only where the CPU computes it natively " +
+            $"({bf16.Reason}).");
+        lines.Add("");
+        lines.Add($"Matmul rate in this run (TorchSharp, 1024 x 1024, all cores): fp32 {fp32Rate:F0} GFLOP/s, bf16 {bf16Rate:F0} GFLOP/s.");
+        lines.Add("");
+        if (!hasTorch)
+            lines.Add($"PyTorch is not installed here (`{Python} -c \"import torch\"` failed): `apt-get install -y python3-torch libopenblas0-pthread` adds it; " +
+                "without OpenBLAS Debian's torch multiplies with the reference BLAS (about 3 GFLOP/s).");
+        lines.Add("| ranks | precision | ours: step time | ours: tokens/s | PyTorch DDP: step time | PyTorch DDP: tokens/s | ours / PyTorch | ours: GFLOP/s | of the fp32 matmul rate |");
+        lines.Add("|---|---|---|---|---|---|---|---|---|");
+        var breakdowns = new List<string>();
+        string? torchVersion = null;
+        foreach (var precision in precisions)
+        {
+            foreach (int ranks in new[] { 1, 2 })
+            {
+                Console.WriteLine($"  {ranks} rank(s), {precision}: engine");
+                var ours = ChildProcess.Run<EngineRun>(Child, ranks.ToString(), precision.ToString());
+                var oursSteps = new Samples(ours.Seconds);
+                double oursTokens = ranks * Rows * Tokens / oursSteps.Median;
+                string peerTime = "", peerTokens = "", ratio = "";
+                if (hasTorch)
+                {
+                    Console.WriteLine($"  {ranks} rank(s), {precision}: PyTorch DDP");
+                    var peer = RunPeer(ranks, precision);
+                    torchVersion = peer.Torch;
+                    var peerSteps = new Samples(peer.Seconds);
+                    double tokens = ranks * Rows * Tokens / peerSteps.Median;
+                    (peerTime, peerTokens, ratio) = (peerSteps.Milliseconds(), $"{tokens:N0}", $"**{oursTokens / tokens:F2}x**");
+                }
+                double gflops = oursTokens * FlopsPerToken / 1e9;
+                lines.Add($"| {ranks} | {precision} | {oursSteps.Milliseconds()} | {oursTokens:N0} | {peerTime} | {peerTokens} | {ratio} | {gflops:F0} | " +
+                    $"{gflops / (precision == ZeroPrecision.Bf16 ? bf16Rate : fp32Rate):P0} |");
+                breakdowns.Add($"| {ranks} | {precision} | {ours.ForwardMs:F0} ms | {ours.BackwardMs:F0} ms | {ours.AllReduceMs:F0} ms | {ours.OptimizerStepMs:F0} ms |");
+            }
+        }
+        lines.Add("");
+        lines.Add("Goals: at least 1.2x PyTorch DDP's tokens/s at equal ranks and precision, and at least 75% of the fp32 matmul rate in fp32. " +
+            "Where the time of our steps goes (rank 0, mean per step, wall_clock_breakdown; with 2 ranks the all-reduce includes waiting for the other rank):");
+        lines.Add("");
+        lines.Add("| ranks | precision | forward | backward | all-reduce | optimizer step |");
+        lines.Add("|---|---|---|---|---|---|");
+        lines.AddRange(breakdowns);
+        lines.Add("");
+        lines.Add($"{(torchVersion is null ? "" : $"PyTorch {torchVersion}. ")}{Machine.Note()}");
+        return string.Join('\n', lines);
+    }
+
+    private static bool RunsTorch()
+    {
+        if (!File.Exists(Python))
+            return false;
+        using var process = Process.Start(new ProcessStartInfo(Python, "-c \"import torch\"") { RedirectStandardError = true })!;
+        process.WaitForExit();
+        return process.ExitCode == 0;
+    }
+
+    private static PeerRun RunPeer(int ranks, ZeroPrecision precision)
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "peer", "ddp_bert.py");
+        var start = new ProcessStartInfo(Python) { RedirectStandardOutput = true };
+        foreach (var argument in new[] { script, "--ranks", ranks.ToString(), "--precision", precision.ToString().ToLowerInvariant(),
+                     "--rows", Rows.ToString(), "--tokens", Tokens.ToString(), "--steps", Steps.ToString() })
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        string? last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
+        if (process.ExitCode != 0 || last is null)
+            throw new InvalidOperationException($"{script} --ranks {ranks} --precision {precision} failed with exit code {process.ExitCode}.");
+        return JsonSerializer.Deserialize<PeerRun>(last)!;
+    }
+
+    /// <summary>TorchSharp's 1024 x 1024 matmul rate in <paramref name="type"/> on all cores, GFLOP/s (median of a few).</summary>
+    public static double MatmulGflops(ScalarType type)
+    {
+        TorchRuntime.EnsureLoaded();
+        const int N = 1024;
+        using var scope = NewDisposeScope();
+        var a = randn(N, N).to(type);
+        var b = randn(N, N).to(type);
+        var samples = Samples.Measure(() => a.matmul(b).Dispose(), repeats: type == ScalarType.Float32 ? 20 : 3, warmup: 1);
+        return 2.0 * N * N * N / samples.Median / 1e9;
+    }
+
+    /// <summary>The child side: the engine's steps on <paramref name="ranks"/> in-process ranks.</summary>
+    public static EngineRun Measure(int ranks, ZeroPrecision precision)
+    {
+        TorchRuntime.EnsureLoaded();
+        var config = new BertConfig(30522, 384, 6, 12, 1536, "gelu", 0.1, 0.1, 512, 2, 1e-12, 0);
+        using var cores = TorchRuntime.ShareCoresAmongRanks(ranks);
+        var runs = Distributed.InProcessLauncher.Run(ranks, TimeSpan.FromMinutes(10), communicator =>
+        {
+            TorchRuntime.UseCoreShare(ranks);
+            manual_seed(0);
+            using var model = new BertClassifier(config, 2, new Generator(0));
+            model.train();
+            var settings = Training.EngineSettings.Fp32(new Training.OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision };
+            using var engine = new ZeroEngine(model, communicator, settings, new Training.BatchSizes(Rows * ranks, Rows, 1));
+            var ids = randint(1, 30522, new long[] { Rows, Tokens }, generator: new Generator(1 + (ulong)communicator.Rank));
+            var batch = new BertBatch(ids, zeros_like(ids), ones(Rows, Tokens, dtype: ScalarType.Bool));
+            var labels = tensor(Enumerable.Range(0, Rows).Select(i => (long)(i % 2)).ToArray());
+            void Step()
+            {
+                using var scope = NewDisposeScope();
+                engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(batch).to(ScalarType.Float32), labels, reduction: nn.Reduction.Sum) },
+                    Rows * ranks);
+            }
+            for (int i = 0; i < Warmup; i++)
+                Step();
+            engine.Timings.Reset();
+            // The ranks start each timed step together, as the peer's do after dist.barrier().
+            var samples = Samples.Measure(Step, Steps, warmup: 0, before: communicator.Barrier);
+            var t = engine.Timings;
+            double Ms(TimeSpan total) => total.TotalMilliseconds / Steps;
+            return new EngineRun(samples.Seconds, Ms(t.Forward), Ms(t.Backward), Ms(t.AllReduce), Ms(t.OptimizerStep));
+        });
+        return runs[0];
+    }
+}
