@@ -65,7 +65,7 @@ internal static class FineTuneBenchmark
         var steps = new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 }.Select(precision =>
         {
             Console.WriteLine($"  MiniLM-shaped steps in {precision}");
-            return new Samples(ChildProcess.Run<PeerBenchmark.EngineRun>(PeerBenchmark.Child, "2", precision.ToString()).Seconds);
+            return new Samples(PeerBenchmark.MiniLmShapedSteps(2, precision).Seconds);
         }).ToList();
         string row = $"| {Machine.Cpu} | {DateTime.UtcNow:yyyy-MM-dd} | {fp32Rate:F0} GFLOP/s | {bf16Rate:F1} GFLOP/s | {bf16Rate / fp32Rate:F3}x | " +
             $"{steps[0].Median:F2} s | {steps[1].Median:F2} s | {steps[0].Median / steps[1].Median:F2}x | {auto.Precision} |";
@@ -115,7 +115,7 @@ internal static class FineTuneBenchmark
         }
 
         // MiniLM's matrices are small; a BERT-base-sized encoder shows the precision where matrix products dominate.
-        var baseRuns = new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 }.Select(precision => (precision, ChildProcess.Run<StepTimes>(BaseSizedChild, precision.ToString()))).ToList();
+        var baseRuns = new[] { ZeroPrecision.Fp32, ZeroPrecision.Bf16 }.Select(precision => (precision, RandomBertSteps.InChild("base", 1, BaseSizedRows, BaseSizedTokens, 1, BaseSizedSteps, precision))).ToList();
         var baseSteps = baseRuns.Select(r => (r.precision, new Samples(r.Item2.Seconds))).ToList();
         lines.Add("");
         lines.Add($"A BERT-base-sized classifier (12 layers, hidden 768, 110 M parameters, random weights), one rank on all cores, {BaseSizedRows} rows x " +
@@ -132,38 +132,7 @@ internal static class FineTuneBenchmark
         return string.Join('\n', lines);
     }
 
-    public const string BaseSizedChild = "base-sized-steps";
     private const int BaseSizedRows = 8, BaseSizedTokens = 128, BaseSizedSteps = 5;
-
-    public sealed record StepTimes(double[] Seconds, double ForwardMs, double BackwardMs, double AllReduceMs, double OptimizerStepMs);
-
-    /// <summary>The child side: steps of a BERT-base-sized classifier in one precision.</summary>
-    public static StepTimes MeasureBaseSized(ZeroPrecision precision)
-    {
-        TorchRuntime.EnsureLoaded();
-        var config = new BertConfig(30522, 768, 12, 12, 3072, "gelu", 0.1, 0.1, 512, 2, 1e-12, 0);
-        var times = Distributed.InProcessLauncher.Run(1, TimeSpan.FromMinutes(10), communicator =>
-        {
-            TorchRuntime.UseCoreShare(1);
-            TorchSharp.torch.manual_seed(0);
-            using var model = new BertClassifier(config, 2, new TorchSharp.torch.Generator(0));
-            model.train();
-            var settings = Training.EngineSettings.Fp32(new Training.OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision };
-            using var engine = new ZeroEngine(model, communicator, settings);
-            var ids = TorchSharp.torch.randint(1, 30522, new long[] { BaseSizedRows, BaseSizedTokens }, generator: new TorchSharp.torch.Generator(1));
-            var batch = new BertBatch(ids, TorchSharp.torch.zeros_like(ids), TorchSharp.torch.ones(BaseSizedRows, BaseSizedTokens, dtype: TorchSharp.torch.ScalarType.Bool));
-            var labels = TorchSharp.torch.tensor(Enumerable.Range(0, BaseSizedRows).Select(i => (long)(i % 2)).ToArray());
-            void Step() => engine.Step(new Func<TorchSharp.torch.Tensor?>[] { () => TorchSharp.torch.nn.functional.cross_entropy(
-                model.forward(batch).to(TorchSharp.torch.ScalarType.Float32), labels, reduction: TorchSharp.torch.nn.Reduction.Sum) }, BaseSizedRows);
-            Step();
-            engine.Timings.Reset();
-            var samples = Samples.Measure(Step, BaseSizedSteps, warmup: 0);
-            var t = engine.Timings;
-            double Ms(TimeSpan total) => total.TotalMilliseconds / BaseSizedSteps;
-            return new StepTimes(samples.Seconds, Ms(t.Forward), Ms(t.Backward), Ms(t.AllReduce), Ms(t.OptimizerStep));
-        });
-        return times[0];
-    }
 
     /// <summary>The child side: one fine-tune on <paramref name="ranks"/> ranks.</summary>
     public static Result Measure(int ranks, ZeroPrecision precision)

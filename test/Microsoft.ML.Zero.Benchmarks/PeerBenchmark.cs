@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.ML.Zero.Models.Bert;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Benchmarks;
@@ -13,15 +12,13 @@ namespace Microsoft.ML.Zero.Benchmarks;
 /// </summary>
 internal static class PeerBenchmark
 {
-    public const string Name = "peer", Child = "peer-engine";
+    public const string Name = "peer";
     private const int Rows = 16, Tokens = 64, Steps = 8, Warmup = 2;
     private const string Python = "/usr/bin/python3";
 
     // Forward and backward per token: 6 x the 10.6 M weights of the encoder's matrices (2 flops a multiply-add, backward
     // twice forward), plus attention's QK^T and AV (4 x tokens x hidden a layer forward, 3x with backward).
     private static readonly double FlopsPerToken = 6.0 * 6 * (4 * 384 * 384 + 2 * 384 * 1536) + 3.0 * 6 * 4 * Tokens * 384;
-
-    public sealed record EngineRun(double[] Seconds, double ForwardMs, double BackwardMs, double AllReduceMs, double OptimizerStepMs);
 
     private sealed record PeerRun([property: JsonPropertyName("torch")] string Torch, [property: JsonPropertyName("threads_per_rank")] int ThreadsPerRank,
         [property: JsonPropertyName("seconds")] double[] Seconds);
@@ -62,7 +59,7 @@ internal static class PeerBenchmark
             foreach (int ranks in new[] { 1, 2 })
             {
                 Console.WriteLine($"  {ranks} rank(s), {precision}: engine");
-                var ours = ChildProcess.Run<EngineRun>(Child, ranks.ToString(), precision.ToString());
+                var ours = MiniLmShapedSteps(ranks, precision);
                 var oursSteps = new Samples(ours.Seconds);
                 double oursTokens = ranks * Rows * Tokens / oursSteps.Median;
                 string peerTime = "", peerTokens = "", ratio = "";
@@ -92,6 +89,10 @@ internal static class PeerBenchmark
         lines.Add($"{(torchVersion is null ? "" : $"PyTorch {torchVersion}. ")}{Machine.Note()}");
         return string.Join('\n', lines);
     }
+
+    /// <summary>The engine's side of the workload, in a fresh process.</summary>
+    public static RandomBertSteps.Times MiniLmShapedSteps(int ranks, ZeroPrecision precision) =>
+        RandomBertSteps.InChild("minilm", ranks, Rows, Tokens, Warmup, Steps, precision);
 
     private static bool RunsTorch()
     {
@@ -128,40 +129,5 @@ internal static class PeerBenchmark
         var b = randn(N, N).to(type);
         var samples = Samples.Measure(() => a.matmul(b).Dispose(), repeats: type == ScalarType.Float32 ? 20 : 3, warmup: 1);
         return 2.0 * N * N * N / samples.Median / 1e9;
-    }
-
-    /// <summary>The child side: the engine's steps on <paramref name="ranks"/> in-process ranks.</summary>
-    public static EngineRun Measure(int ranks, ZeroPrecision precision)
-    {
-        TorchRuntime.EnsureLoaded();
-        var config = new BertConfig(30522, 384, 6, 12, 1536, "gelu", 0.1, 0.1, 512, 2, 1e-12, 0);
-        using var cores = TorchRuntime.ShareCoresAmongRanks(ranks);
-        var runs = Distributed.InProcessLauncher.Run(ranks, TimeSpan.FromMinutes(10), communicator =>
-        {
-            TorchRuntime.UseCoreShare(ranks);
-            manual_seed(0);
-            using var model = new BertClassifier(config, 2, new Generator(0));
-            model.train();
-            var settings = Training.EngineSettings.Fp32(new Training.OptimizerSettings(ZeroOptimizer.AdamW, 5e-5, 0.9, 0.999, 1e-8, 0.01, 0)) with { Precision = precision };
-            using var engine = new ZeroEngine(model, communicator, settings, new Training.BatchSizes(Rows * ranks, Rows, 1));
-            var ids = randint(1, 30522, new long[] { Rows, Tokens }, generator: new Generator(1 + (ulong)communicator.Rank));
-            var batch = new BertBatch(ids, zeros_like(ids), ones(Rows, Tokens, dtype: ScalarType.Bool));
-            var labels = tensor(Enumerable.Range(0, Rows).Select(i => (long)(i % 2)).ToArray());
-            void Step()
-            {
-                using var scope = NewDisposeScope();
-                engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(batch).to(ScalarType.Float32), labels, reduction: nn.Reduction.Sum) },
-                    Rows * ranks);
-            }
-            for (int i = 0; i < Warmup; i++)
-                Step();
-            engine.Timings.Reset();
-            // The ranks start each timed step together, as the peer's do after dist.barrier().
-            var samples = Samples.Measure(Step, Steps, warmup: 0, before: communicator.Barrier);
-            var t = engine.Timings;
-            double Ms(TimeSpan total) => total.TotalMilliseconds / Steps;
-            return new EngineRun(samples.Seconds, Ms(t.Forward), Ms(t.Backward), Ms(t.AllReduce), Ms(t.OptimizerStep));
-        });
-        return runs[0];
     }
 }

@@ -9,9 +9,8 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
         case FineTuneBenchmark.Name: ChildProcess.Report(FineTuneBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case EngineBenchmark.MemoryChild: ChildProcess.Report(EngineBenchmark.MeasureMemory(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case EngineBenchmark.LeakChild: ChildProcess.Report(EngineBenchmark.MeasureLongRun()); break;
-        case FineTuneBenchmark.BaseSizedChild: ChildProcess.Report(FineTuneBenchmark.MeasureBaseSized(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]))); break;
+        case RandomBertSteps.Child: ChildProcess.Report(RandomBertSteps.Measure(args[2..])); break;
         case OverlapBenchmark.Child: ChildProcess.Report(OverlapBenchmark.Measure(args[2])); break;
-        case PeerBenchmark.Child: ChildProcess.Report(PeerBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case AllReduceBenchmark.MpiChild: ChildProcess.Report(AllReduceBenchmark.MeasureMpi(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]), bool.Parse(args[4]))); break;
         default: throw new ArgumentException($"Unknown benchmark '{args[1]}'.");
     }
