@@ -31,7 +31,7 @@ internal static class EngineBenchmark
             "",
             $"One optimizer step of the MiniLM classifier (fp32, {BatchRows} sentences of the sentiment data, up to {SequenceLength} tokens) on one rank: " +
             "a bare TorchSharp loop (forward, cross-entropy, backward, TorchSharp's AdamW step) against the engine (flat gradient buffer, " +
-            "all-reduce of one rank, loss bookkeeping, and its AdamW: the same arithmetic over the flat weights in cache-sized chunks). " +
+            "all-reduce of one rank, loss bookkeeping, and its AdamW: the same arithmetic over the flat weights in one pass). " +
             "Alternating rounds on the same thread; median with interquartile range.",
             "",
             "| loop | step time |",
@@ -126,7 +126,7 @@ internal static class EngineBenchmark
             $"Peak resident memory of one rank training the MiniLM classifier (AdamW, {BatchRows} x {SequenceLength} tokens, 5 steps), above the " +
             "process's resident memory before the model was built, per trainable parameter. \"State\" counts the tensors the engine keeps " +
             "between steps, as the engine sizes them: weights, gradient buffers, fp32 master weights in bf16, and AdamW's two moments; " +
-            "\"working buffers\" its one-bucket all-reduce staging and the optimizer's two 1 M-value chunks.",
+            "\"working buffers\" its one-bucket all-reduce staging (the optimizer widens 1,024 values at a time on the stack).",
             "",
             "| precision | gradients accumulate in (grad_accum_dtype) | parameters | state bytes/param | working buffers, bytes/param | peak bytes/param (state + buffers + activations + allocator) |",
             "|---|---|---|---|---|---|",
@@ -137,8 +137,8 @@ internal static class EngineBenchmark
         lines.Add("ZeRO's paper counts 16 bytes/param for mixed-precision stage 0 (2 fp16 weights + 2 fp16 gradients + 12 fp32 optimizer state; " +
             "goal: at most 16 plus activations). bf16 by default accumulates gradients in fp32, as DeepSpeed's BF16_Optimizer does, which adds 4. " +
             "With `\"data_types\": { \"grad_accum_dtype\": \"bf16\" }` only the model's bf16 gradients are kept; each bucket is widened to fp32 " +
-            "for its all-reduce and each 1 M-value chunk for the optimizer, in working buffers of one bucket (25 MiB by default) and two chunks " +
-            "whose size does not grow with the model.");
+            "for its all-reduce in a working buffer of one bucket (25 MiB by default), and each 1,024-value block for the optimizer on the stack: " +
+            "neither grows with the model.");
         lines.Add("");
         int steps = leak.Interval * leak.Resident.Length, half = leak.Resident.Length / 2;
         double lastHalf = (leak.Resident[^1] - leak.Resident[half - 1]) / 1048576.0;

@@ -121,7 +121,7 @@ internal static class FineTuneBenchmark
         lines.Add($"A BERT-base-sized classifier (12 layers, hidden 768, 110 M parameters, random weights), one rank on all cores, {BaseSizedRows} rows x " +
             $"{BaseSizedTokens} tokens, AdamW: step time, median with interquartile range over {BaseSizedSteps} steps, and the mean time per step " +
             "of each part (wall_clock_breakdown; the optimizer step includes unscaling and, in bf16, copying the new fp32 master weights into the bf16 model; " +
-            "both step AdamW over the flat fp32 weights in cache-sized chunks).");
+            "both step AdamW over the flat fp32 weights in one pass).");
         lines.Add("");
         lines.Add("| precision | step time | forward | backward | all-reduce | optimizer step |");
         lines.Add("|---|---|---|---|---|---|");

@@ -25,7 +25,7 @@ public sealed class FlatAdamWTests
         using var flatWeights = initial.clone();
         using var gradients = zeros(50, ScalarType.BFloat16);
         using var model = zeros(50, ScalarType.BFloat16);
-        using var flat = new FlatAdamW(flatWeights, gradients, new[] { (0L, 10L), (10L, 5L), (20L, 17L) }, settings, model, chunkSize: 7);
+        using var flat = new FlatAdamW(flatWeights, gradients, new[] { (0L, 10L), (10L, 5L), (20L, 17L) }, settings, model, blockSize: 7);
 
         var parameters = Enumerable.Range(0, 50).Select(i => new Parameter(initial[i].clone().reshape(1))).ToArray();
         using var reference = optim.AdamW(new[]

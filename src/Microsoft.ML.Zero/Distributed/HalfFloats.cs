@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics;
 namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>
-/// Sums of 16-bit floats (bf16 or fp16, held as their raw bits) for gradients all-reduced in
-/// <see cref="ZeroOptions.CommunicationDataType"/>: values are widened to fp32, added, and rounded back to nearest-even,
-/// the same bits libtorch's conversions give.
+/// 16-bit floats (bf16 or fp16, held as their raw bits) in vector passes: sums for gradients all-reduced in
+/// <see cref="ZeroOptions.CommunicationDataType"/> (widened to fp32, added, and rounded back to nearest-even, the same
+/// bits libtorch's conversions give), and the widening and rounding the flat AdamW does a block at a time.
 /// </summary>
 internal static unsafe class HalfFloats
 {
@@ -22,6 +22,63 @@ internal static unsafe class HalfFloats
             AddFp16(accumulator, values);
         else
             throw new ArgumentOutOfRangeException(nameof(format), format, "A 16-bit sum needs Fp16 or Bf16.");
+    }
+
+    /// <summary>values[i] as fp32, exactly: the bits of <paramref name="format"/> (Bf16 or Fp16) widened.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Widen(ReadOnlySpan<ushort> values, Span<float> widened, ZeroPrecision format)
+    {
+        if (widened.Length != values.Length)
+            throw new ArgumentException($"Cannot widen {values.Length} values into {widened.Length}.", nameof(widened));
+        bool bf16 = format == ZeroPrecision.Bf16;
+        if (!bf16 && format != ZeroPrecision.Fp16)
+            throw new ArgumentOutOfRangeException(nameof(format), format, "Expected Fp16 or Bf16.");
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            fixed (ushort* source = values)
+            fixed (float* target = widened)
+            {
+                for (; i <= values.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+                {
+                    var (lower, upper) = Vector256.Widen(Vector256.Load(source + i));
+                    (bf16 ? (lower << 16).AsSingle() : HalfToSingle(lower)).Store(target + i);
+                    (bf16 ? (upper << 16).AsSingle() : HalfToSingle(upper)).Store(target + i + Vector256<float>.Count);
+                }
+            }
+        }
+        for (; i < values.Length; i++)
+            widened[i] = bf16 ? BitConverter.UInt32BitsToSingle((uint)values[i] << 16) : (float)BitConverter.UInt16BitsToHalf(values[i]);
+    }
+
+    /// <summary>values[i] rounded to nearest-even in <paramref name="format"/> (Bf16 or Fp16), as libtorch's conversion rounds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Round(ReadOnlySpan<float> values, Span<ushort> rounded, ZeroPrecision format)
+    {
+        if (rounded.Length != values.Length)
+            throw new ArgumentException($"Cannot round {values.Length} values into {rounded.Length}.", nameof(rounded));
+        bool bf16 = format == ZeroPrecision.Bf16;
+        if (!bf16 && format != ZeroPrecision.Fp16)
+            throw new ArgumentOutOfRangeException(nameof(format), format, "Expected Fp16 or Bf16.");
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            fixed (float* source = values)
+            fixed (ushort* target = rounded)
+            {
+                for (; i <= values.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+                {
+                    var lower = Vector256.Load(source + i);
+                    var upper = Vector256.Load(source + i + Vector256<float>.Count);
+                    var narrowed = bf16
+                        ? Vector256.Narrow(RoundToBf16(lower.AsUInt32()), RoundToBf16(upper.AsUInt32()))
+                        : Vector256.Narrow(SingleToHalf(lower), SingleToHalf(upper));
+                    narrowed.Store(target + i);
+                }
+            }
+        }
+        for (; i < values.Length; i++)
+            rounded[i] = bf16 ? RoundToBf16(BitConverter.SingleToUInt32Bits(values[i])) : BitConverter.HalfToUInt16Bits((Half)values[i]);
     }
 
     // A bf16 is the upper half of an fp32: widening is a shift, and each sum is rounded back in the same pass. Compiled

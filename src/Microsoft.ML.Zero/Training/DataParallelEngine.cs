@@ -369,7 +369,7 @@ internal sealed class DataParallelEngine : IDisposable
     // The L2 norm of 16-bit gradients, summed in fp32 a chunk at a time: a whole fp32 copy would cost 4 bytes per value.
     private static double Fp32Norm(Tensor gradients)
     {
-        const long Chunk = FlatAdamW.DefaultChunkSize;
+        const long Chunk = 1 << 20; // 4 MB of fp32 at a time
         double squares = 0;
         for (long start = 0; start < gradients.numel(); start += Chunk)
         {
