@@ -33,4 +33,44 @@ public sealed class HalfFloatsTests
             }
         }
     }
+
+    // The flat AdamW's block conversions: every 16-bit pattern widened, and floats around every pattern (and random ones)
+    // rounded, must give libtorch's conversions' bits (a NaN only needs to stay a NaN).
+    [TestMethod]
+    public void WideningAndRoundingGiveLibtorchsBitsForEveryValue()
+    {
+        TorchRuntimeForTests.Load();
+        var every = Enumerable.Range(0, 1 << 16).Select(i => (ushort)i).ToArray();
+        var random = new Random(5);
+        // Each pattern's value, nudged up and down to land between 16-bit values, plus random bit patterns.
+        var floats = every.SelectMany(bits => new[] { (float)BitConverter.UInt16BitsToHalf(bits), BitConverter.UInt32BitsToSingle((uint)bits << 16) })
+            .SelectMany(f => new[] { f, MathF.BitIncrement(f), MathF.BitDecrement(f), f * 1.0001f })
+            .Concat(Enumerable.Range(0, 1 << 16).Select(_ => BitConverter.UInt32BitsToSingle((uint)random.NextInt64(1L << 32)))).ToArray();
+        foreach (var (format, type) in new[] { (ZeroPrecision.Bf16, TorchSharp.torch.ScalarType.BFloat16), (ZeroPrecision.Fp16, TorchSharp.torch.ScalarType.Float16) })
+        {
+            var widened = new float[every.Length];
+            HalfFloats.Widen(every, widened, format);
+            using var bits = TorchSharp.torch.zeros(every.Length, type);
+            every.CopyTo(TensorMemory.AsBits(bits));
+            var expectedWidened = bits.to(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray();
+            for (int i = 0; i < every.Length; i++)
+                Assert.IsTrue(float.IsNaN(expectedWidened[i]) ? float.IsNaN(widened[i]) : BitConverter.SingleToUInt32Bits(expectedWidened[i]) == BitConverter.SingleToUInt32Bits(widened[i]),
+                    $"{format}: 0x{every[i]:X4} widened to {widened[i]}, libtorch gives {expectedWidened[i]}");
+
+            var rounded = new ushort[floats.Length];
+            HalfFloats.Round(floats, rounded, format);
+            using var values = TorchSharp.torch.tensor(floats);
+            using var libtorchRounded = values.to(type);
+            var expectedRounded = TensorMemory.AsBits(libtorchRounded).ToArray();
+            for (int i = 0; i < floats.Length; i++)
+            {
+                bool nan = float.IsNaN(floats[i]);
+                Assert.IsTrue(nan ? IsNaN(rounded[i], format) : expectedRounded[i] == rounded[i],
+                    $"{format}: {floats[i]:R} (0x{BitConverter.SingleToUInt32Bits(floats[i]):X8}) rounded to 0x{rounded[i]:X4}, libtorch gives 0x{expectedRounded[i]:X4}");
+            }
+        }
+    }
+
+    private static bool IsNaN(ushort bits, ZeroPrecision format) =>
+        format == ZeroPrecision.Bf16 ? float.IsNaN(BitConverter.UInt32BitsToSingle((uint)bits << 16)) : Half.IsNaN(BitConverter.UInt16BitsToHalf(bits));
 }
