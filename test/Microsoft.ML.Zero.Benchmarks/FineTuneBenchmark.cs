@@ -79,7 +79,8 @@ internal static class FineTuneBenchmark
             "`ZeroPrecision.Auto` (`\"bf16\": { \"enabled\": \"auto\" }`) times a 256 x 256 matmul in both types once per process and trains in bf16 " +
             "only where bf16 is at least as fast. One row per CPU, kept from each machine's last run of this section: matmuls are 1024 x 1024 on all cores " +
             "(TorchSharp); the step is one optimizer step of a MiniLM-shaped BERT classifier (random weights, random ids) on 2 in-process ranks of " +
-            "16 rows x 64 tokens with AdamW, rank 0's median of 8 steps after 2 warm-up steps.",
+            "16 rows x 64 tokens with AdamW, rank 0's median of 8 steps after 2 warm-up steps. A CPU named with \"libtorch limited by\" ran with " +
+            "oneDNN, ATen and MKL held to AVX2: a stand-in for an AVX2-only CPU, not a measurement of one.",
             "",
             ByCpuHeader,
             "|---|---|---|---|---|---|---|---|---|",

@@ -10,8 +10,8 @@ internal static class Machine
     private static readonly (string Flag, string Name)[] Features =
         { ("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512_BF16"), ("amx_bf16", "AMX-BF16") };
 
-    // Variables that cap the instruction sets oneDNN, ATen and MKL use, so a CPU with native bf16 can run as an AVX2 one.
-    private static readonly string[] IsaLimits = { "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS" };
+    // Variables that cap the instruction sets oneDNN, ATen, MKL and OpenBLAS use, so a CPU with native bf16 can stand in for an AVX2 one.
+    private static readonly string[] IsaLimits = { "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE" };
 
     /// <summary>"Intel(R) Xeon(R) Processor; AVX2, AVX-512, AVX512_BF16, AMX-BF16", plus any instruction-set limit in force.</summary>
     public static string Cpu

@@ -15,6 +15,8 @@ internal static class PeerBenchmark
     public const string Name = "peer";
     private const int Rows = 16, Tokens = 64, Steps = 8, Warmup = 2;
     private const string Python = "/usr/bin/python3";
+    private const string RowsHeader = "| CPU | measured | ranks | precision | ours: step time | ours: tokens/s | PyTorch DDP: tokens/s | ours / PyTorch | ours: GFLOP/s | matmul GFLOP/s | of the matmul rate |";
+    private const string BreakdownHeader = "| CPU | ranks | precision | forward | backward | all-reduce | optimizer step |";
 
     // Forward and backward per token: 6 x the 10.6 M weights of the encoder's matrices (2 flops a multiply-add, backward
     // twice forward), plus attention's QK^T and AV (4 x tokens x hidden a layer forward, 3x with backward).
@@ -42,16 +44,15 @@ internal static class PeerBenchmark
             $"median over {Steps} steps. Each rank gets cores / ranks threads. Ours: in-process ranks, the engine's flat AdamW. PyTorch: " +
             "Debian's python3-torch with OpenBLAS, one process per rank, `DistributedDataParallel` over gloo, bf16 through `torch.autocast`. " +
             $"Tokens/s counts ranks x {Rows} x {Tokens} per step. GFLOP/s counts {FlopsPerToken / 1e6:F1} MFLOP per token (forward and backward of " +
-            "the encoder's matrices and attention). Precisions: fp32, and bf16 only where the CPU computes it natively " +
-            $"({bf16.Reason}).");
-        lines.Add("");
-        lines.Add($"Matmul rate in this run (TorchSharp, 1024 x 1024, all cores): fp32 {fp32Rate:F0} GFLOP/s, bf16 {bf16Rate:F0} GFLOP/s.");
+            "the encoder's matrices and attention); the matmul rate is TorchSharp's 1024 x 1024 matmul on all cores in the same run, in the row's " +
+            "precision. Precisions: fp32, and bf16 only where the CPU computes it natively. Rows are kept per CPU from each machine's last run of this " +
+            "section; a CPU named with \"libtorch limited by\" ran with oneDNN, ATen, MKL and OpenBLAS held to AVX2, a stand-in for an AVX2-only " +
+            "CPU of the same cores, not a measurement of one.");
         lines.Add("");
         if (!hasTorch)
             lines.Add($"PyTorch is not installed here (`{Python} -c \"import torch\"` failed): `apt-get install -y python3-torch libopenblas0-pthread` adds it; " +
                 "without OpenBLAS Debian's torch multiplies with the reference BLAS (about 3 GFLOP/s).");
-        lines.Add("| ranks | precision | ours: step time | ours: tokens/s | PyTorch DDP: step time | PyTorch DDP: tokens/s | ours / PyTorch | ours: GFLOP/s | of the fp32 matmul rate |");
-        lines.Add("|---|---|---|---|---|---|---|---|---|");
+        var rows = new List<string>();
         var breakdowns = new List<string>();
         string? torchVersion = null;
         foreach (var precision in precisions)
@@ -62,31 +63,36 @@ internal static class PeerBenchmark
                 var ours = MiniLmShapedSteps(ranks, precision);
                 var oursSteps = new Samples(ours.Seconds);
                 double oursTokens = ranks * Rows * Tokens / oursSteps.Median;
-                string peerTime = "", peerTokens = "", ratio = "";
+                string peerTokens = "not installed", ratio = "";
                 if (hasTorch)
                 {
                     Console.WriteLine($"  {ranks} rank(s), {precision}: PyTorch DDP");
                     var peer = RunPeer(ranks, precision);
                     torchVersion = peer.Torch;
-                    var peerSteps = new Samples(peer.Seconds);
-                    double tokens = ranks * Rows * Tokens / peerSteps.Median;
-                    (peerTime, peerTokens, ratio) = (peerSteps.Milliseconds(), $"{tokens:N0}", $"**{oursTokens / tokens:F2}x**");
+                    double tokens = ranks * Rows * Tokens / new Samples(peer.Seconds).Median;
+                    (peerTokens, ratio) = ($"{tokens:N0}", $"**{oursTokens / tokens:F2}x**");
                 }
-                double gflops = oursTokens * FlopsPerToken / 1e9;
-                lines.Add($"| {ranks} | {precision} | {oursSteps.Milliseconds()} | {oursTokens:N0} | {peerTime} | {peerTokens} | {ratio} | {gflops:F0} | " +
-                    $"{gflops / (precision == ZeroPrecision.Bf16 ? bf16Rate : fp32Rate):P0} |");
-                breakdowns.Add($"| {ranks} | {precision} | {ours.ForwardMs:F0} ms | {ours.BackwardMs:F0} ms | {ours.AllReduceMs:F0} ms | {ours.OptimizerStepMs:F0} ms |");
+                double gflops = oursTokens * FlopsPerToken / 1e9, rate = precision == ZeroPrecision.Bf16 ? bf16Rate : fp32Rate;
+                rows.Add($"| {Machine.Cpu} | {DateTime.UtcNow:yyyy-MM-dd} | {ranks} | {precision} | {oursSteps.Milliseconds()} | {oursTokens:N0} | {peerTokens} | {ratio} | " +
+                    $"{gflops:F0} | {rate:F0} | {gflops / rate:P0} |");
+                breakdowns.Add($"| {Machine.Cpu} | {ranks} | {precision} | {ours.ForwardMs:F0} ms | {ours.BackwardMs:F0} ms | {ours.AllReduceMs:F0} ms | {ours.OptimizerStepMs:F0} ms |");
             }
         }
+        // One set of rows per CPU: this one's replace its rows of an earlier run, the other CPUs' stay.
+        IEnumerable<string> Keep(string header, List<string> fresh) =>
+            ReportFile.TableRows(Name, header).Where(r => !r.StartsWith($"| {Machine.Cpu} |", StringComparison.Ordinal)).Concat(fresh);
+        lines.Add(RowsHeader);
+        lines.Add("|---|---|---|---|---|---|---|---|---|---|---|");
+        lines.AddRange(Keep(RowsHeader, rows));
         lines.Add("");
-        lines.Add("Goals: at least 1.2x PyTorch DDP's tokens/s at equal ranks and precision, and at least 75% of the fp32 matmul rate in fp32. " +
+        lines.Add("Goals: at least 1.2x PyTorch DDP's tokens/s at equal ranks and precision, and at least 75% of the matmul rate in fp32. " +
             "Where the time of our steps goes (rank 0, mean per step, wall_clock_breakdown; with 2 ranks the all-reduce includes waiting for the other rank):");
         lines.Add("");
-        lines.Add("| ranks | precision | forward | backward | all-reduce | optimizer step |");
-        lines.Add("|---|---|---|---|---|---|");
-        lines.AddRange(breakdowns);
+        lines.Add(BreakdownHeader);
+        lines.Add("|---|---|---|---|---|---|---|");
+        lines.AddRange(Keep(BreakdownHeader, breakdowns));
         lines.Add("");
-        lines.Add($"{(torchVersion is null ? "" : $"PyTorch {torchVersion}. ")}{Machine.Note()}");
+        lines.Add($"{(torchVersion is null ? "" : $"PyTorch {torchVersion}. ")}Here Auto logs `{Training.PrecisionChoice.Resolve(ZeroPrecision.Auto).Message}` {Machine.Note()}");
         return string.Join('\n', lines);
     }
 
