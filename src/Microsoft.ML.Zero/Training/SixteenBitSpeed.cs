@@ -10,9 +10,8 @@ namespace Microsoft.ML.Zero.Training;
 /// </summary>
 /// <param name="Format">Bf16 or Fp16.</param>
 /// <param name="Native">The format's matmuls run at least as fast as fp32's here.</param>
-/// <param name="Ratio">The format's matmul rate over fp32's, as measured; null when the variable decided.</param>
 /// <param name="Reason">What decided, for the log, e.g. "bf16 matmul 95x slower than fp32 (this CPU has neither AVX512_BF16 nor AMX-BF16)".</param>
-internal sealed record SixteenBitSpeed(ZeroPrecision Format, bool Native, double? Ratio, string Reason)
+internal sealed record SixteenBitSpeed(ZeroPrecision Format, bool Native, string Reason)
 {
     private static readonly Lazy<double> Fp32Rate = new(() => MatmulRate(ScalarType.Float32));
     private static readonly Lazy<double> Bf16Rate = new(() => MatmulRate(ScalarType.BFloat16));
@@ -23,7 +22,7 @@ internal sealed record SixteenBitSpeed(ZeroPrecision Format, bool Native, double
 
     /// <summary>
     /// What this process's CPU does with <paramref name="format"/> (Bf16 or Fp16). The matmuls are timed once per
-    /// process and format, the first time they are asked for (a few milliseconds; about 70 where bf16 is emulated);
+    /// process and format, the first time they are asked for (a few milliseconds; about 70 ms where bf16 is emulated);
     /// the override variable is read every time.
     /// </summary>
     public static SixteenBitSpeed OfThisCpu(ZeroPrecision format)
@@ -37,16 +36,16 @@ internal sealed record SixteenBitSpeed(ZeroPrecision Format, bool Native, double
             case null or "":
                 break;
             case "0":
-                return new(format, false, null, $"{variable}=0 marks this CPU as without native {name}");
+                return new(format, false, $"{variable}=0 marks this CPU as without native {name}");
             case "1":
-                return new(format, true, null, $"{variable}=1 marks this CPU as computing {name} natively");
+                return new(format, true, $"{variable}=1 marks this CPU as computing {name} natively");
             case var other:
                 throw new InvalidOperationException($"The environment variable {variable} is '{other}'; expected 0 (no native {name}), 1 (native {name}) or unset (measure).");
         }
         TorchRuntime.EnsureLoaded();
         double ratio = (format == ZeroPrecision.Bf16 ? Bf16Rate : Fp16Rate).Value / Fp32Rate.Value;
         string speed = ratio >= 1 ? $"{ratio:F1}x as fast as fp32" : $"{1 / ratio:F0}x slower than fp32";
-        return new(format, ratio >= 1, ratio, $"{name} matmul {speed}{Features(format)}");
+        return new(format, ratio >= 1, $"{name} matmul {speed}{Features(format)}");
     }
 
     // Best rate of a 256x256 matmul over a few repetitions: 0.2 ms in fp32 here, ~17 ms in bf16 where it is emulated.
