@@ -72,6 +72,33 @@ public sealed class CheckpointTests
     }
 
     [TestMethod]
+    public void ACheckpointResumesOnAnotherKindOfCpuWhereAutoPicksAnotherPrecisionAndTheLogSaysSo()
+    {
+        // Written where Auto picked bf16, resumed where it picks fp32: the fp32 master weights carry on, the log names both.
+        var mlContext = new MLContext(seed: 0);
+        var lines = TrainerLog.Capture(mlContext);
+        var data = MlpTrainerTests.PreparedIris(mlContext);
+        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
+        var auto = Options(directory);
+        auto.DeepSpeed!.Precision = ZeroPrecision.Auto;
+        try
+        {
+            Environment.SetEnvironmentVariable("ZERO_NATIVE_BF16", "1");
+            Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, auto, FailingInEpoch3(mlContext, data)));
+            Environment.SetEnvironmentVariable("ZERO_NATIVE_BF16", "0");
+            float[] resumed = Train(mlContext, auto, data);
+            string resume = lines.Single(l => l.StartsWith("Resuming from", StringComparison.Ordinal));
+            StringAssert.Contains(resume, "global step 18 (written in Bf16, now Fp32: the steps from here differ in rounding).");
+            Assert.IsTrue(resumed.All(float.IsFinite), "the resumed fp32 run trained");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("ZERO_NATIVE_BF16", null);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void ResumingOnOtherRanksNeedsTheSameGlobalBatch()
     {
         var mlContext = new MLContext(seed: 0);

@@ -84,43 +84,42 @@ internal sealed unsafe class FlatAdamW : IDisposable
         var decayed = new Coefficients((float)(1 - LearningRate * _weightDecay), (float)gradientScale, (float)Beta1, (float)(1 - Beta1),
             (float)Beta2, (float)(1 - Beta2), (float)correction2, (float)_epsilon, (float)(-LearningRate / correction1));
         var plain = decayed with { Decay = 1 };
-        var blocks = _segments.SelectMany(segment => Blocks(segment, segment.Decayed ? decayed : plain)).ToArray();
-        int threads = Math.Min(get_num_threads(), blocks.Length);
-        if (threads <= 1)
+        long count = _weights.numel();
+        int threads = (int)Math.Clamp(count / _blockSize, 1, get_num_threads());
+        if (threads == 1)
         {
-            UpdateBlocks(blocks, 0, blocks.Length);
+            Update(0, count, decayed, plain);
             return;
         }
-        // Contiguous runs of blocks per thread: each value's arithmetic is the same whichever thread does it.
+        // A contiguous range of values per thread: each value's arithmetic is the same whichever thread does it.
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            part => UpdateBlocks(blocks, (int)((long)blocks.Length * part / threads), (int)((long)blocks.Length * (part + 1) / threads)));
+            part => Update(count * part / threads, count * (part + 1) / threads, decayed, plain));
     }
 
-    private IEnumerable<(long Start, int Length, Coefficients Coefficients)> Blocks((long Start, long Length, bool Decayed) segment, Coefficients coefficients)
-    {
-        for (long start = segment.Start; start < segment.Start + segment.Length; start += _blockSize)
-            yield return (start, (int)Math.Min(_blockSize, segment.Start + segment.Length - start), coefficients);
-    }
-
-    private void UpdateBlocks((long Start, int Length, Coefficients Coefficients)[] blocks, int from, int to)
+    // Values [from, to), a block at a time, each with its segment's coefficients.
+    private void Update(long from, long to, Coefficients decayed, Coefficients plain)
     {
         float* weights = Pointer(TensorMemory.AsSpan(_weights)), averages = Pointer(TensorMemory.AsSpan(_averages)), squares = Pointer(TensorMemory.AsSpan(_squares));
         float* gradients = _gradientFormat == ZeroPrecision.Fp32 ? Pointer(TensorMemory.AsSpan(_gradients)) : null;
         ushort* gradientBits = _gradientFormat == ZeroPrecision.Fp32 ? null : Pointer(TensorMemory.AsBits(_gradients));
         ushort* copyBits = _lowPrecisionCopy is null ? null : Pointer(TensorMemory.AsBits(_lowPrecisionCopy));
         float* widened = stackalloc float[DefaultBlockSize];
-        for (int b = from; b < to; b++)
+        foreach (var (segmentStart, segmentLength, isDecayed) in _segments)
         {
-            var (start, length, coefficients) = blocks[b];
-            float* gradient = gradients + start;
-            if (gradientBits is not null)
+            long end = Math.Min(to, segmentStart + segmentLength);
+            for (long start = Math.Max(from, segmentStart); start < end; start += _blockSize)
             {
-                HalfFloats.Widen(new ReadOnlySpan<ushort>(gradientBits + start, length), new Span<float>(widened, length), _gradientFormat);
-                gradient = widened;
+                int length = (int)Math.Min(_blockSize, end - start);
+                float* gradient = gradients + start;
+                if (gradientBits is not null)
+                {
+                    HalfFloats.Widen(new ReadOnlySpan<ushort>(gradientBits + start, length), new Span<float>(widened, length), _gradientFormat);
+                    gradient = widened;
+                }
+                Update(weights + start, gradient, averages + start, squares + start, length, isDecayed ? decayed : plain);
+                if (copyBits is not null)
+                    HalfFloats.Round(new ReadOnlySpan<float>(weights + start, length), new Span<ushort>(copyBits + start, length), _copyFormat);
             }
-            Update(weights + start, gradient, averages + start, squares + start, length, coefficients);
-            if (copyBits is not null)
-                HalfFloats.Round(new ReadOnlySpan<float>(weights + start, length), new Span<ushort>(copyBits + start, length), _copyFormat);
         }
     }
 

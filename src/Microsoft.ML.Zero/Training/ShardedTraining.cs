@@ -199,7 +199,9 @@ internal sealed class ShardedTraining
         }
         if (communicator.Rank == 0)
             Log?.Invoke($"Resuming from {folder}: epoch {state.Epoch + 1}, step {state.StepInEpoch} of it, global step {state.GlobalStep}" +
-                (state.WorldSize != communicator.WorldSize ? $" (written by {state.WorldSize} rank(s), now {communicator.WorldSize})." : "."));
+                (state.WorldSize != communicator.WorldSize ? $" (written by {state.WorldSize} rank(s), now {communicator.WorldSize})" : "") +
+                // The fp32 master weights resume in any precision; precision Auto may pick another on another kind of CPU.
+                (state.Precision != _settings.Precision.ToString() ? $" (written in {state.Precision}, now {_settings.Precision}: the steps from here differ in rounding)" : "") + ".");
         return (state.Epoch, state.StepInEpoch, state.EpochLossTotal);
     }
 
