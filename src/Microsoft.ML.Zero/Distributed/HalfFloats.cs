@@ -30,9 +30,7 @@ internal static unsafe class HalfFloats
     {
         if (widened.Length != values.Length)
             throw new ArgumentException($"Cannot widen {values.Length} values into {widened.Length}.", nameof(widened));
-        bool bf16 = format == ZeroPrecision.Bf16;
-        if (!bf16 && format != ZeroPrecision.Fp16)
-            throw new ArgumentOutOfRangeException(nameof(format), format, "Expected Fp16 or Bf16.");
+        bool bf16 = IsBf16(format);
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
@@ -57,9 +55,7 @@ internal static unsafe class HalfFloats
     {
         if (rounded.Length != values.Length)
             throw new ArgumentException($"Cannot round {values.Length} values into {rounded.Length}.", nameof(rounded));
-        bool bf16 = format == ZeroPrecision.Bf16;
-        if (!bf16 && format != ZeroPrecision.Fp16)
-            throw new ArgumentOutOfRangeException(nameof(format), format, "Expected Fp16 or Bf16.");
+        bool bf16 = IsBf16(format);
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
@@ -80,6 +76,14 @@ internal static unsafe class HalfFloats
         for (; i < values.Length; i++)
             rounded[i] = bf16 ? RoundToBf16(BitConverter.SingleToUInt32Bits(values[i])) : BitConverter.HalfToUInt16Bits((Half)values[i]);
     }
+
+    // True for Bf16, false for Fp16.
+    private static bool IsBf16(ZeroPrecision format) => format switch
+    {
+        ZeroPrecision.Bf16 => true,
+        ZeroPrecision.Fp16 => false,
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Expected Fp16 or Bf16."),
+    };
 
     // A bf16 is the upper half of an fp32: widening is a shift, and each sum is rounded back in the same pass. Compiled
     // optimized from the first call: callers add 1,024 values at a time, too few for a loop to leave tier-0 code, which
