@@ -12,7 +12,7 @@ namespace Microsoft.ML.Zero.Training;
 /// value's decoupled weight decay, moment updates, bias corrections and update are computed together, with the fp32
 /// operations of TorchSharp's AdamW in the same order, so the weights are the same bits (tests check it). TorchSharp's
 /// AdamW makes about ten passes over every parameter; even in cache-sized chunks that was 3.5x slower on 22.7 M
-/// parameters here (84 against 26 ms a step on one thread, Intel Xeon with AVX-512).
+/// parameters here (84 against about 30 ms a step on one thread, Intel Xeon with AVX-512).
 /// Values named for no weight decay keep theirs. Gradients may be 16-bit (accumulated in the model's type): each block
 /// is widened to fp32 and scaled as it is used, and in mixed precision each block's new weights are rounded into the
 /// model's 16-bit copy while still in cache. The work is split over the calling rank's libtorch threads.
