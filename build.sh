@@ -56,7 +56,8 @@ case "${1:-}" in
       skipped=$((skipped + total - executed))
       # The slowest tests, so a test whose time depends on the CPU (bf16 without native support) stays visible.
       echo "Slowest tests:"
-      grep -o '<UnitTestResult [^>]*>' "$trx" | sed -n 's/.*testName="\([^"]*\)".*duration="\([^"]*\)".*/  \2  \1/p' | sort -r | head -n 10
+      # (sed reads all its input: head would exit early, and under pipefail sort's broken pipe would end the script.)
+      grep -o '<UnitTestResult [^>]*>' "$trx" | sed -n 's/.*testName="\([^"]*\)".*duration="\([^"]*\)".*/  \2  \1/p' | sort -r | sed -n '1,10p' || true
     done
     rm -rf "$results"
     echo "$passed passed, $failed failed, $skipped skipped"
