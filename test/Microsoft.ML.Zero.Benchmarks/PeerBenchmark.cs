@@ -97,8 +97,8 @@ internal static class PeerBenchmark
     }
 
     /// <summary>The engine's side of the workload, in a fresh process.</summary>
-    public static RandomBertSteps.Times MiniLmShapedSteps(int ranks, ZeroPrecision precision) =>
-        RandomBertSteps.InChild("minilm", ranks, Rows, Tokens, Warmup, Steps, precision);
+    public static RandomBertSteps.Times MiniLmShapedSteps(int ranks, ZeroPrecision precision, int warmup = Warmup, int steps = Steps) =>
+        RandomBertSteps.InChild("minilm", ranks, Rows, Tokens, warmup, steps, precision);
 
     private static bool RunsTorch()
     {
