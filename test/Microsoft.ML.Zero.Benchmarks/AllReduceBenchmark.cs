@@ -1,5 +1,7 @@
+using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Benchmarks;
 
@@ -115,13 +117,13 @@ internal static class AllReduceBenchmark
             Environment.SetEnvironmentVariable(MpiCommunicator.SharedMemoryVariable, "0");
         var launch = MpiLaunchEnvironment.Detect() ?? throw new InvalidOperationException("Run under mpirun.");
         var communicator = MpiCommunicator.World(launch, TimeSpan.FromMinutes(2));
-        using var reduceBuffer = communicator.AllocateReduceBuffer(floats, format);
+        using var reduceBuffer = communicator.AllocateReduceBuffer(floats, format.TensorType());
         var samples = Samples.Measure(() =>
         {
             if (format == ZeroPrecision.Fp32)
                 communicator.AllReduce(TensorMemory.AsSpan(reduceBuffer.Values), ReduceOperation.Sum);
             else
-                communicator.AllReduce(TensorMemory.AsBits(reduceBuffer.Values), format);
+                communicator.AllReduce(TensorMemory.AsBits(reduceBuffer.Values), format.TensorType());
         }, Repeats(floats), before: () =>
         {
             // Written as backward writes gradients: by this thread, not libtorch's pool (whose threads would still be spinning).

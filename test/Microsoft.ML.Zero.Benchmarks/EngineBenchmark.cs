@@ -1,11 +1,12 @@
-using Microsoft.ML.Zero.Data;
+using TorchSharp;
+using static TorchSharp.torch;
 using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Loop;
 using Microsoft.ML.Zero.Models;
 using Microsoft.ML.Zero.Models.Bert;
 using Microsoft.ML.Zero.SampleData;
+using Microsoft.ML.Zero.Tensors;
 using Microsoft.ML.Zero.Training;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Benchmarks;
 

@@ -1,10 +1,10 @@
-using Microsoft.ML.Zero.Data;
+using static TorchSharp.torch;
 using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Distributed.Mpi;
 using Microsoft.ML.Zero.Models.Bert;
 using Microsoft.ML.Zero.SampleData;
+using Microsoft.ML.Zero.Tensors;
 using Microsoft.ML.Zero.Training;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Benchmarks;
 

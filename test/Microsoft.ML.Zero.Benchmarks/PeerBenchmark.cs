@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Tensors;
+using Microsoft.ML.Zero.Training;
 
 namespace Microsoft.ML.Zero.Benchmarks;
 

@@ -1,5 +1,8 @@
-using Microsoft.ML.Zero.Models.Bert;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Models.Bert;
+using Microsoft.ML.Zero.Tensors;
+using Microsoft.ML.Zero.Training;
 
 namespace Microsoft.ML.Zero.Benchmarks;
 

@@ -1,6 +1,6 @@
-using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Models.Bert;
 using Microsoft.ML.Zero.SampleData;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Benchmarks;
 

@@ -1,5 +1,4 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Zero.Distributed;
 
 namespace Microsoft.ML.Zero.Tests;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Microsoft.ML.Data;
-using Microsoft.ML.Zero.Data;
-using Microsoft.ML.Zero.Models.Bert;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Models.Bert;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Tests;
 

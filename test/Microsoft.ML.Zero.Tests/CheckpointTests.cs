@@ -1,5 +1,4 @@
 using Microsoft.ML.Zero.Distributed;
-using Microsoft.ML.Zero.Models;
 
 namespace Microsoft.ML.Zero.Tests;
 

@@ -1,7 +1,9 @@
-using Microsoft.ML.Zero.Distributed;
-using Microsoft.ML.Zero.Models;
-using Microsoft.ML.Zero.Training;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Loop;
+using Microsoft.ML.Zero.Models;
+using Microsoft.ML.Zero.Models.Bert;
+using Microsoft.ML.Zero.Training;
 
 namespace Microsoft.ML.Zero.Tests;
 

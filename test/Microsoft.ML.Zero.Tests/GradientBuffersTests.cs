@@ -11,13 +11,13 @@ public sealed class GradientBuffersTests
     private const float Small = 1f / 512;
 
     [TestMethod]
-    [DataRow(true, ZeroPrecision.Fp32, 2 * (1 + Small))]
-    [DataRow(true, ZeroPrecision.Bf16, 2f)]
-    [DataRow(true, ZeroPrecision.Fp16, 2 * (1 + Small))]
-    [DataRow(false, ZeroPrecision.Fp32, 2f)]
-    [DataRow(false, ZeroPrecision.Bf16, 2f)]
-    [DataRow(false, ZeroPrecision.Fp16, 2f)]
-    public void MicroBatchesAddUpInTheAccumulationTypeAndSumInTheWireType(bool accumulateInFp32, ZeroPrecision wire, float expected)
+    [DataRow(true, ScalarType.Float32, 2 * (1 + Small))]
+    [DataRow(true, ScalarType.BFloat16, 2f)]
+    [DataRow(true, ScalarType.Float16, 2 * (1 + Small))]
+    [DataRow(false, ScalarType.Float32, 2f)]
+    [DataRow(false, ScalarType.BFloat16, 2f)]
+    [DataRow(false, ScalarType.Float16, 2f)]
+    public void MicroBatchesAddUpInTheAccumulationTypeAndSumInTheWireType(bool accumulateInFp32, ScalarType wire, float expected)
     {
         // Two ranks of a bf16 model each take two micro-batches (gradients 1, then 2^-9) and sum in two ranges, as
         // overlapped buckets do: the last range first, with the loss. 11 values through staging of 4 take several rounds.
@@ -53,7 +53,7 @@ public sealed class GradientBuffersTests
         TorchRuntimeForTests.Load();
         var sums = InProcessLauncher.Run(1, TimeSpan.FromSeconds(30), communicator =>
         {
-            using var buffers = new GradientBuffers(communicator, 5, ScalarType.BFloat16, accumulateInFp32: true, ZeroPrecision.Fp32, stagingValues: 4);
+            using var buffers = new GradientBuffers(communicator, 5, ScalarType.BFloat16, accumulateInFp32: true, ScalarType.Float32, stagingValues: 4);
             var steps = new List<float>();
             foreach (float gradient in new[] { 3f, 5f })
             {

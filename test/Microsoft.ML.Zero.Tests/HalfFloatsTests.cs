@@ -1,4 +1,5 @@
-using Microsoft.ML.Zero.Distributed;
+using static TorchSharp.torch;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Tests;
 
@@ -23,7 +24,7 @@ public sealed class HalfFloatsTests
         foreach (var (name, addend) in addends)
         {
             var sums = (ushort[])every.Clone();
-            HalfFloats.AddInto(sums, addend, ZeroPrecision.Fp16);
+            HalfFloats.AddInto(sums, addend, ScalarType.Float16);
             for (int i = 0; i < every.Length; i++)
             {
                 var expected = (Half)((float)BitConverter.UInt16BitsToHalf(every[i]) + (float)BitConverter.UInt16BitsToHalf(addend[i]));
@@ -46,13 +47,13 @@ public sealed class HalfFloatsTests
         var floats = every.SelectMany(bits => new[] { (float)BitConverter.UInt16BitsToHalf(bits), BitConverter.UInt32BitsToSingle((uint)bits << 16) })
             .SelectMany(f => new[] { f, MathF.BitIncrement(f), MathF.BitDecrement(f), f * 1.0001f })
             .Concat(Enumerable.Range(0, 1 << 16).Select(_ => BitConverter.UInt32BitsToSingle((uint)random.NextInt64(1L << 32)))).ToArray();
-        foreach (var (format, type) in new[] { (ZeroPrecision.Bf16, TorchSharp.torch.ScalarType.BFloat16), (ZeroPrecision.Fp16, TorchSharp.torch.ScalarType.Float16) })
+        foreach (var (format, type) in new[] { (ScalarType.BFloat16, ScalarType.BFloat16), (ScalarType.Float16, ScalarType.Float16) })
         {
             var widened = new float[every.Length];
             HalfFloats.Widen(every, widened, format);
             using var bits = TorchSharp.torch.zeros(every.Length, type);
             every.CopyTo(TensorMemory.AsBits(bits));
-            var expectedWidened = bits.to(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray();
+            var expectedWidened = bits.to(ScalarType.Float32).data<float>().ToArray();
             for (int i = 0; i < every.Length; i++)
                 Assert.IsTrue(float.IsNaN(expectedWidened[i]) ? float.IsNaN(widened[i]) : BitConverter.SingleToUInt32Bits(expectedWidened[i]) == BitConverter.SingleToUInt32Bits(widened[i]),
                     $"{format}: 0x{every[i]:X4} widened to {widened[i]}, libtorch gives {expectedWidened[i]}");
@@ -71,6 +72,6 @@ public sealed class HalfFloatsTests
         }
     }
 
-    private static bool IsNaN(ushort bits, ZeroPrecision format) =>
-        format == ZeroPrecision.Bf16 ? float.IsNaN(BitConverter.UInt32BitsToSingle((uint)bits << 16)) : Half.IsNaN(BitConverter.UInt16BitsToHalf(bits));
+    private static bool IsNaN(ushort bits, ScalarType format) =>
+        format == ScalarType.BFloat16 ? float.IsNaN(BitConverter.UInt32BitsToSingle((uint)bits << 16)) : Half.IsNaN(BitConverter.UInt16BitsToHalf(bits));
 }

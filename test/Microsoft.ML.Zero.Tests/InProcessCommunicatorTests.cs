@@ -1,3 +1,4 @@
+using static TorchSharp.torch;
 using System.Diagnostics;
 using Microsoft.ML.Zero.Distributed;
 
@@ -32,17 +33,17 @@ public sealed class InProcessCommunicatorTests
     }
 
     [TestMethod]
-    [DataRow(ZeroPrecision.Bf16, 2)]
-    [DataRow(ZeroPrecision.Bf16, 3)]
-    [DataRow(ZeroPrecision.Fp16, 2)]
-    [DataRow(ZeroPrecision.Fp16, 3)]
-    public void SixteenBitAllReduceRoundsEachSumAsLibtorchDoes(ZeroPrecision format, int worldSize)
+    [DataRow(ScalarType.BFloat16, 2)]
+    [DataRow(ScalarType.BFloat16, 3)]
+    [DataRow(ScalarType.Float16, 2)]
+    [DataRow(ScalarType.Float16, 3)]
+    public void SixteenBitAllReduceRoundsEachSumAsLibtorchDoes(ScalarType format, int worldSize)
     {
         // Values over many magnitudes, with infinities, NaN and subnormals; 2,500 is past one conversion block and not a
         // multiple of the vector width. The expected sum is computed by libtorch: rank by rank, widened to fp32, rounded.
         TorchRuntimeForTests.Load();
         const int Length = 2_500;
-        var type = format == ZeroPrecision.Bf16 ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float16;
+        var type = format == ScalarType.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float16;
         var random = new Random(5);
         float[] Values(int rank) => Enumerable.Range(0, Length).Select(i => i switch
         {
@@ -55,7 +56,7 @@ public sealed class InProcessCommunicatorTests
         ushort[] Bits(TorchSharp.torch.Tensor t) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(t.contiguous().bytes).ToArray();
         var expected = TorchSharp.torch.tensor(inputs[0]).to(type);
         for (int rank = 1; rank < worldSize; rank++)
-            expected = (expected.to(TorchSharp.torch.ScalarType.Float32) + TorchSharp.torch.tensor(inputs[rank]).to(type).to(TorchSharp.torch.ScalarType.Float32)).to(type);
+            expected = (expected.to(ScalarType.Float32) + TorchSharp.torch.tensor(inputs[rank]).to(type).to(ScalarType.Float32)).to(type);
         var sent = inputs.Select(values => Bits(TorchSharp.torch.tensor(values).to(type))).ToArray();
 
         var results = InProcessLauncher.Run(worldSize, Timeout, communicator =>
@@ -66,7 +67,7 @@ public sealed class InProcessCommunicatorTests
         });
         // NaN payloads may differ; every other value must have libtorch's bits.
         var expectedBits = Bits(expected);
-        var expectedValues = expected.to(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray();
+        var expectedValues = expected.to(ScalarType.Float32).data<float>().ToArray();
         for (int i = 0; i < Length; i++)
             Assert.IsTrue(expectedBits[i] == results[0][i] || float.IsNaN(expectedValues[i]) && IsNaN(results[0][i], format),
                 $"element {i}: expected 0x{expectedBits[i]:X4}, got 0x{results[0][i]:X4}");
@@ -75,8 +76,8 @@ public sealed class InProcessCommunicatorTests
             CollectionAssert.AreEqual(results[0], result);
     }
 
-    private static bool IsNaN(ushort bits, ZeroPrecision format) =>
-        format == ZeroPrecision.Bf16 ? (bits & 0x7F80) == 0x7F80 && (bits & 0x7F) != 0 : (bits & 0x7C00) == 0x7C00 && (bits & 0x3FF) != 0;
+    private static bool IsNaN(ushort bits, ScalarType format) =>
+        format == ScalarType.BFloat16 ? (bits & 0x7F80) == 0x7F80 && (bits & 0x7F) != 0 : (bits & 0x7C00) == 0x7C00 && (bits & 0x3FF) != 0;
 
     [TestMethod]
     public void MaxBroadcastAndAllGatherCombineEveryRank()

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Microsoft.ML.Zero.Monitoring;
 using Spectre.Console;
+using Microsoft.ML.Zero.Monitoring;
 
 namespace Microsoft.ML.Zero.Tests;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Microsoft.ML.Zero.Models;
+using Microsoft.ML.Zero.Distributed.Mpi;
 
 namespace Microsoft.ML.Zero.Tests;
 

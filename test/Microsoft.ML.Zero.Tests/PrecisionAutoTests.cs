@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
-using Microsoft.ML.Zero.Training;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Distributed;
 
 namespace Microsoft.ML.Zero.Tests;
 

@@ -1,5 +1,4 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Models.Bert;
 
 namespace Microsoft.ML.Zero.Tests;

@@ -1,6 +1,8 @@
+using static TorchSharp.torch;
 using System.Diagnostics;
 using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Tests;
 
@@ -16,10 +18,10 @@ public sealed class SharedReduceBufferTests
 
     // Maps one buffer per rank (files removed once mapped), runs body on one thread per rank, and unmaps. The body gets
     // the guard its all-reduces wait under; guards counts how often each rank took it.
-    private static T[] OnRanks<T>(int worldSize, Func<int, SharedReduceBuffer, Func<IDisposable>, T> body, ZeroPrecision format = ZeroPrecision.Fp32) =>
+    private static T[] OnRanks<T>(int worldSize, Func<int, SharedReduceBuffer, Func<IDisposable>, T> body, ScalarType format = ScalarType.Float32) =>
         OnRanks(worldSize, body, out _, format);
 
-    private static T[] OnRanks<T>(int worldSize, Func<int, SharedReduceBuffer, Func<IDisposable>, T> body, out int[] guards, ZeroPrecision format = ZeroPrecision.Fp32)
+    private static T[] OnRanks<T>(int worldSize, Func<int, SharedReduceBuffer, Func<IDisposable>, T> body, out int[] guards, ScalarType format = ScalarType.Float32)
     {
         TorchRuntimeForTests.Load();
         long tag = Random.Shared.NextInt64(1, 1L << 40);
@@ -110,20 +112,20 @@ public sealed class SharedReduceBufferTests
     }
 
     [TestMethod]
-    [DataRow(ZeroPrecision.Bf16, 2)]
-    [DataRow(ZeroPrecision.Bf16, 3)]
-    [DataRow(ZeroPrecision.Fp16, 3)]
-    public void SixteenBitRangesAreSummedInTheirTypeInRankOrder(ZeroPrecision format, int worldSize)
+    [DataRow(ScalarType.BFloat16, 2)]
+    [DataRow(ScalarType.BFloat16, 3)]
+    [DataRow(ScalarType.Float16, 3)]
+    public void SixteenBitRangesAreSummedInTheirTypeInRankOrder(ScalarType format, int worldSize)
     {
         // The expected sum is libtorch's: rank by rank, widened to fp32 and rounded back after each addition.
         const int Offset = 3, Length = Count - 10;
-        var type = format.TensorType();
+        var type = format;
         ushort[] Bits(TorchSharp.torch.Tensor t) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(t.contiguous().bytes).ToArray();
         TorchRuntimeForTests.Load();
         var inputs = Enumerable.Range(0, worldSize).Select(rank => TorchSharp.torch.tensor(Enumerable.Range(0, Count).Select(i => Input(rank, i) * 100).ToArray()).to(type)).ToArray();
         var expected = inputs[0];
         for (int rank = 1; rank < worldSize; rank++)
-            expected = (expected.to(TorchSharp.torch.ScalarType.Float32) + inputs[rank].to(TorchSharp.torch.ScalarType.Float32)).to(type);
+            expected = (expected.to(ScalarType.Float32) + inputs[rank].to(ScalarType.Float32)).to(type);
         var expectedBits = Bits(expected);
 
         var results = OnRanks(worldSize, (rank, shared, guard) =>

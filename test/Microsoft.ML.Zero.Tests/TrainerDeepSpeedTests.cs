@@ -1,4 +1,3 @@
-using Microsoft.ML.Zero.Models;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Tests;

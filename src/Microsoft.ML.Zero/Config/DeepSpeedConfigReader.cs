@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Config;
 
 /// <summary>
 /// Reads a DeepSpeed <c>ds_config.json</c> into <see cref="ZeroOptions"/>. Each value is checked against the type its

@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Config;
 namespace Microsoft.ML.Zero;
 
 /// <summary>Loss scaling for <see cref="ZeroPrecision.Fp16"/>: DeepSpeed's <c>fp16</c> block, with its defaults.</summary>

@@ -1,4 +1,4 @@
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Config;
 
 /// <summary>
 /// A ds_config <c>scheduler.params</c> object, read key by key with type checks. Absent keys and <c>"auto"</c> give

@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Config;
 namespace Microsoft.ML.Zero;
 
 /// <summary>How warm-up rises from the minimum to the maximum rate [<c>warmup_type</c>].</summary>

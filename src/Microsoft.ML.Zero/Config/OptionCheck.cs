@@ -1,4 +1,4 @@
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Config;
 
 /// <summary>The one way options report a value out of range: the option's full name, its value and what was expected.</summary>
 internal static class OptionCheck

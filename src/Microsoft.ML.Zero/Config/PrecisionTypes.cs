@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Config;
 
 /// <summary>The libtorch tensor type of each <see cref="ZeroPrecision"/>.</summary>
 internal static class PrecisionTypes

@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Config;
 namespace Microsoft.ML.Zero;
 
 /// <summary>

@@ -12,13 +12,13 @@ internal sealed class TabularColumns
     private readonly DataViewSchema.Column _features;
     private readonly DataViewSchema.Column _label;
 
-    public TabularColumns(IDataView data, string featureColumnName, string labelColumnName)
+    public TabularColumns(IDataView data, ColumnOption features, ColumnOption label)
     {
         _data = data;
-        _features = ColumnChecks.Find(data.Schema, featureColumnName, "feature", $"{nameof(ZeroTrainerOptions)}.{nameof(ZeroTrainerOptions.FeatureColumnName)}");
-        _label = ColumnChecks.Find(data.Schema, labelColumnName, "label", $"{nameof(ZeroTrainerOptions)}.{nameof(ZeroTrainerOptions.LabelColumnName)}");
-        FeatureCount = CheckFeatureType(featureColumnName, _features.Type);
-        ClassCount = ColumnChecks.CheckLabelType(labelColumnName, _label.Type);
+        _features = ColumnChecks.Find(data.Schema, features, "feature");
+        _label = ColumnChecks.Find(data.Schema, label, "label");
+        FeatureCount = CheckFeatureType(features, _features.Type);
+        ClassCount = ColumnChecks.CheckLabelType(label, _label.Type);
     }
 
     public int FeatureCount { get; }
@@ -28,16 +28,16 @@ internal sealed class TabularColumns
     public DataViewSchema.Column Label => _label;
 
     /// <summary>Throws unless <paramref name="type"/> is a known-size vector of Single; returns its size.</summary>
-    public static int CheckFeatureType(string name, DataViewType type)
+    public static int CheckFeatureType(ColumnOption features, DataViewType type)
     {
         if (type is VectorDataViewType { ItemType: NumberDataViewType itemType, Size: > 0 } vector && itemType == NumberDataViewType.Single)
             return vector.Size;
-        throw FeatureTypeError(name, type.ToString()!);
+        throw FeatureTypeError(features, type.ToString()!);
     }
 
-    public static ArgumentOutOfRangeException FeatureTypeError(string name, string type) =>
-        new(nameof(ZeroTrainerOptions.FeatureColumnName),
-            $"Feature column '{name}' has type {type}; expected a known-size vector of Single (Vector<Single, N>). " +
+    public static ArgumentOutOfRangeException FeatureTypeError(ColumnOption features, string type) =>
+        new(features.Parameter,
+            $"Feature column '{features.ColumnName}' has type {type}; expected a known-size vector of Single (Vector<Single, N>). " +
             "Use mlContext.Transforms.Concatenate to build one from numeric columns.");
 
     /// <summary>Counts the rows, failing on the first row with a missing label or a non-finite feature.</summary>

@@ -8,30 +8,29 @@ namespace Microsoft.ML.Zero.Data;
 /// </summary>
 internal sealed class TextColumns
 {
-    private const string Options = nameof(ZeroTextClassificationOptions);
     private readonly IDataView _data;
     private readonly DataViewSchema.Column _first;
     private readonly DataViewSchema.Column? _second;
     private readonly DataViewSchema.Column _label;
 
-    public TextColumns(IDataView data, string sentence1ColumnName, string? sentence2ColumnName, string labelColumnName)
+    public TextColumns(IDataView data, ColumnOption sentence1, ColumnOption? sentence2, ColumnOption label)
     {
         _data = data;
-        _first = FindText(data.Schema, sentence1ColumnName, nameof(ZeroTextClassificationOptions.Sentence1ColumnName));
-        _second = sentence2ColumnName is null ? null : FindText(data.Schema, sentence2ColumnName, nameof(ZeroTextClassificationOptions.Sentence2ColumnName));
-        _label = ColumnChecks.Find(data.Schema, labelColumnName, "label", $"{Options}.{nameof(ZeroTextClassificationOptions.LabelColumnName)}");
-        ClassCount = ColumnChecks.CheckLabelType(labelColumnName, _label.Type);
+        _first = FindText(data.Schema, sentence1);
+        _second = sentence2 is { } second ? FindText(data.Schema, second) : null;
+        _label = ColumnChecks.Find(data.Schema, label, "label");
+        ClassCount = ColumnChecks.CheckLabelType(label, _label.Type);
     }
 
     public int ClassCount { get; }
 
     public DataViewSchema.Column Label => _label;
 
-    private static DataViewSchema.Column FindText(DataViewSchema schema, string name, string option)
+    private static DataViewSchema.Column FindText(DataViewSchema schema, ColumnOption text)
     {
-        var column = ColumnChecks.Find(schema, name, "text", $"{Options}.{option}");
+        var column = ColumnChecks.Find(schema, text, "text");
         if (column.Type is not TextDataViewType)
-            throw new ArgumentOutOfRangeException(option, $"Text column '{name}' has type {column.Type}; expected String (text).");
+            throw new ArgumentOutOfRangeException(text.Parameter, $"Text column '{text.ColumnName}' has type {column.Type}; expected String (text).");
         return column;
     }
 
@@ -45,14 +44,17 @@ internal sealed class TextColumns
         return rows;
     }
 
-    /// <summary>Encodes the rows listed in <paramref name="rowsInOrder"/> (positions in cursor order), in that order.</summary>
-    public ((int[] Ids, int[] TokenTypes)[] Encoded, long[] Labels) ReadRows(int[] rowsInOrder, long rowCount, BertTextEncoder encoder)
+    /// <summary>
+    /// Encodes (<paramref name="encode"/>: first text, second text or null) the rows listed in <paramref name="rowsInOrder"/>
+    /// (positions in cursor order), in that order.
+    /// </summary>
+    public (T[] Encoded, long[] Labels) ReadRows<T>(int[] rowsInOrder, long rowCount, Func<string, string?, T> encode)
     {
         var slotOfRow = new int[rowCount];
         Array.Fill(slotOfRow, -1);
         for (int slot = 0; slot < rowsInOrder.Length; slot++)
             slotOfRow[rowsInOrder[slot]] = slot;
-        var encoded = new (int[], int[])[rowsInOrder.Length];
+        var encoded = new T[rowsInOrder.Length];
         var labels = new long[rowsInOrder.Length];
         ReadAll((row, first, second, label) =>
         {
@@ -61,7 +63,7 @@ internal sealed class TextColumns
             int slot = slotOfRow[row];
             if (slot < 0)
                 return;
-            encoded[slot] = encoder.Encode(first.ToString(), _second is null ? null : second.ToString());
+            encoded[slot] = encode(first.ToString(), _second is null ? null : second.ToString());
             labels[slot] = label - 1;
         });
         return (encoded, labels);

@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>How <see cref="ICommunicator.AllReduce(Span{float}, ReduceOperation)"/> combines the ranks' values.</summary>
@@ -30,7 +32,7 @@ internal interface ICommunicator : IDisposable
     /// Sums 16-bit floats (<paramref name="format"/> Bf16 or Fp16, as raw bits) over all ranks in place; every rank ends
     /// with the same bits. Each addition rounds to the 16-bit format, as a reduction in that type does.
     /// </summary>
-    void AllReduce(Span<ushort> buffer, ZeroPrecision format);
+    void AllReduce(Span<ushort> buffer, ScalarType format);
 
     /// <summary>Copies <paramref name="buffer"/> of rank <paramref name="root"/> into every rank's buffer.</summary>
     void Broadcast(Span<float> buffer, int root);
@@ -47,5 +49,5 @@ internal interface ICommunicator : IDisposable
     /// ranks is cheapest: MPI ranks on one machine get it in memory they share, and sum each other's buffers directly.
     /// Every rank calls this together with the same count and format. Dispose the returned buffer when done.
     /// </summary>
-    ReduceBuffer AllocateReduceBuffer(long count, ZeroPrecision format = ZeroPrecision.Fp32);
+    ReduceBuffer AllocateReduceBuffer(long count, ScalarType format = ScalarType.Float32);
 }

@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>One rank's view of an <see cref="InProcessGroup"/>: ranks are threads of this process.</summary>
@@ -24,7 +26,7 @@ internal sealed unsafe class InProcessCommunicator : ICommunicator
             _group.AllReduce(Rank, pointer, buffer.Length, operation);
     }
 
-    public void AllReduce(Span<ushort> buffer, ZeroPrecision format)
+    public void AllReduce(Span<ushort> buffer, ScalarType format)
     {
         fixed (ushort* pointer = buffer)
             _group.AllReduce(Rank, pointer, buffer.Length, format);
@@ -41,7 +43,7 @@ internal sealed unsafe class InProcessCommunicator : ICommunicator
     public void Barrier() => _group.Barrier(Rank);
 
     // Threads share one address space already: any buffer is summed in place by the ranks together.
-    public ReduceBuffer AllocateReduceBuffer(long count, ZeroPrecision format = ZeroPrecision.Fp32) => new(TorchSharp.torch.zeros(count, format.TensorType()));
+    public ReduceBuffer AllocateReduceBuffer(long count, ScalarType format = ScalarType.Float32) => new(TorchSharp.torch.zeros(count, format));
 
     public void Dispose()
     {

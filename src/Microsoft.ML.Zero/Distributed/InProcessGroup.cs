@@ -1,5 +1,7 @@
 using System.Numerics.Tensors;
 
+using static TorchSharp.torch;
+
 namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>
@@ -18,13 +20,18 @@ internal sealed unsafe class InProcessGroup
     private long _generation;
     private Exception? _abortReason;
     private int _abortingRank = -1;
+    private readonly string _timeoutOption;
 
-    public InProcessGroup(int worldSize, TimeSpan timeout)
+    /// <param name="worldSize">The number of ranks.</param>
+    /// <param name="timeout">How long a rank waits in a collective for the others.</param>
+    /// <param name="timeoutOption">The option that set <paramref name="timeout"/>, named when it runs out.</param>
+    public InProcessGroup(int worldSize, TimeSpan timeout, string timeoutOption = "the communication timeout")
     {
         if (worldSize < 1)
             throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, "WorldSize must be at least 1.");
         WorldSize = worldSize;
         Timeout = timeout;
+        _timeoutOption = timeoutOption;
         _arrived = new bool[worldSize];
         _buffers = new nint[worldSize];
         _lengths = new int[worldSize];
@@ -51,7 +58,7 @@ internal sealed unsafe class InProcessGroup
     public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation) =>
         Reduce(rank, buffer, length, operation == ReduceOperation.Sum ? (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count) : MaxChunk);
 
-    public void AllReduce(int rank, ushort* buffer, int length, ZeroPrecision format) =>
+    public void AllReduce(int rank, ushort* buffer, int length, ScalarType format) =>
         Reduce(rank, buffer, length, (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count, format));
 
     private delegate void ChunkReduction(nint[] buffers, int start, int count);
@@ -164,7 +171,7 @@ internal sealed unsafe class InProcessGroup
                     var missing = Enumerable.Range(0, WorldSize).Where(r => !_arrived[r]);
                     var reason = new ZeroCommunicationException(rank,
                         $"Rank {rank} of {WorldSize} waited {Timeout} in {operation} for rank(s) {string.Join(", ", missing)}, " +
-                        "which did not arrive. Raise ZeroTrainerOptions.CommunicationTimeout if a step legitimately takes longer.");
+                        $"which did not arrive. Raise {_timeoutOption} if a step legitimately takes longer.");
                     _abortReason ??= reason;
                     _abortingRank = _abortingRank < 0 ? rank : _abortingRank;
                     Monitor.PulseAll(_gate);

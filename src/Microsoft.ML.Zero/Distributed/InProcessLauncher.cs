@@ -6,9 +6,9 @@ namespace Microsoft.ML.Zero.Distributed;
 /// </summary>
 internal static class InProcessLauncher
 {
-    public static T[] Run<T>(int worldSize, TimeSpan timeout, Func<ICommunicator, T> rankMain)
+    public static T[] Run<T>(int worldSize, TimeSpan timeout, Func<ICommunicator, T> rankMain, string timeoutOption = "the communication timeout")
     {
-        var group = new InProcessGroup(worldSize, timeout);
+        var group = new InProcessGroup(worldSize, timeout, timeoutOption);
         var results = new T[worldSize];
         var failures = new Exception?[worldSize];
         var threads = new Thread[worldSize];

@@ -1,5 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Microsoft.ML.Zero.Tensors;
+
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Distributed;
 
@@ -58,7 +61,7 @@ internal static unsafe class RankSum
     /// Bf16 or Fp16, as raw bits): each addition rounds to the 16-bit format, in the sources' order, as
     /// <see cref="HalfFloats.AddInto"/> does.
     /// </summary>
-    public static void Sum(ReadOnlySpan<nint> sources, ReadOnlySpan<nint> targets, long start, int count, ZeroPrecision format)
+    public static void Sum(ReadOnlySpan<nint> sources, ReadOnlySpan<nint> targets, long start, int count, ScalarType format)
     {
         if (sources.Length < 2)
             throw new ArgumentException("A sum over ranks needs at least two buffers.", nameof(sources));

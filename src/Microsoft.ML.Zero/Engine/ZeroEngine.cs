@@ -1,11 +1,14 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Microsoft.ML.Zero.Distributed;
-using Microsoft.ML.Zero.Distributed.Mpi;
-using Microsoft.ML.Zero.Monitoring;
-using Microsoft.ML.Zero.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Config;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.Engine;
+using Microsoft.ML.Zero.Monitoring;
+using Microsoft.ML.Zero.Tensors;
+using Microsoft.ML.Zero.Training;
 
 namespace Microsoft.ML.Zero;
 
@@ -64,7 +67,7 @@ public sealed class ZeroEngine : IDisposable
         ArgumentNullException.ThrowIfNull(train);
         OptionCheck.Require(worldSize >= 1, nameof(worldSize), worldSize, "at least 1");
         TorchRuntime.EnsureLoaded();
-        var layout = RankLayout.Resolve(worldSize, nameof(worldSize), communicationTimeout ?? DefaultTimeout);
+        var layout = RankLayout.Resolve(worldSize, nameof(worldSize), communicationTimeout ?? DefaultTimeout, $"ZeroEngine.Launch's {nameof(communicationTimeout)}");
         layout.Guard(() =>
         {
             ZeroRank.Run(layout, train);
@@ -87,7 +90,7 @@ public sealed class ZeroEngine : IDisposable
         options ??= new ZeroOptions();
         ICommunicator? owned = null;
         List<IMetricWriter>? metrics = null;
-        var communicator = ZeroRank.Current?.Communicator ?? MpiWorld() ?? (owned = new InProcessCommunicator(new InProcessGroup(1, DefaultTimeout), 0));
+        var communicator = LaunchedRank.Communicator ?? MpiWorld() ?? (owned = new InProcessCommunicator(new InProcessGroup(1, DefaultTimeout), 0));
         try
         {
             int world = communicator.WorldSize;
@@ -122,7 +125,7 @@ public sealed class ZeroEngine : IDisposable
     {
         if (MpiLaunchEnvironment.Detect() is not { } launch)
             return null;
-        RankLayout.Resolve(1, "worldSize", DefaultTimeout);
+        RankLayout.Resolve(1, "worldSize", DefaultTimeout, "the communication timeout");
         return MpiCommunicator.World(launch, DefaultTimeout);
     }
 

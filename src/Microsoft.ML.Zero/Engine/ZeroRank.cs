@@ -1,6 +1,5 @@
-using Microsoft.ML.Zero.Distributed;
-using Microsoft.ML.Zero.Training;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Distributed;
 
 namespace Microsoft.ML.Zero;
 
@@ -12,9 +11,6 @@ public sealed class ZeroRank
 {
     // Model construction draws from libtorch's process-wide generator, which in-process ranks share: one at a time.
     private static readonly object CreationLock = new();
-
-    // Flows into tasks and awaits started by the rank's code, so Initialize finds its rank there too.
-    private static readonly AsyncLocal<ZeroRank?> CurrentRank = new();
 
     internal ZeroRank(ICommunicator communicator, bool mainProcess)
     {
@@ -32,9 +28,6 @@ public sealed class ZeroRank
     public bool IsMainProcess { get; }
 
     internal ICommunicator Communicator { get; }
-
-    /// <summary>The rank whose thread this is, or null outside <see cref="ZeroEngine.Launch"/>.</summary>
-    internal static ZeroRank? Current => CurrentRank.Value;
 
     /// <summary>
     /// Builds this rank's model with libtorch's generator seeded with <paramref name="seed"/> on rank 0. The engine
@@ -54,17 +47,7 @@ public sealed class ZeroRank
 
     internal static void Run(RankLayout layout, Action<ZeroRank> train)
     {
-        layout.Run(communicator =>
-        {
-            CurrentRank.Value = new ZeroRank(communicator, communicator.Rank == 0);
-            try
-            {
-                train(CurrentRank.Value);
-            }
-            finally
-            {
-                CurrentRank.Value = null;
-            }
-        });
+        // Initialize, called on the rank's thread (or in tasks it starts), finds the rank's communicator there.
+        layout.Run(communicator => LaunchedRank.Run(communicator, () => train(new ZeroRank(communicator, communicator.Rank == 0))));
     }
 }

@@ -1,9 +1,9 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Zero.Data;
-using Microsoft.ML.Zero.Models.Bert;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Models.Bert;
+using Microsoft.ML.Zero.Tensors;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>Scores one or two text columns with a fine-tuned BERT classifier, without gradients.</summary>
 internal sealed class BertScorer : IRowScorer

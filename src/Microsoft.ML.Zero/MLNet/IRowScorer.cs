@@ -1,6 +1,6 @@
 using Microsoft.ML.Data;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>The model side of a <see cref="ZeroTransformer"/>: which input columns it reads and how it scores rows.</summary>
 internal interface IRowScorer : IDisposable

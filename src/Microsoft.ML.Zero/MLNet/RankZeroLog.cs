@@ -1,8 +1,9 @@
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Engine;
 using Microsoft.ML.Zero.Monitoring;
-using Microsoft.ML.Zero.Training;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>
 /// A trainer's log lines, written only by the process that holds rank 0 so an MPI job logs each line once. They go to
@@ -22,6 +23,19 @@ internal sealed class RankZeroLog(IChannel channel, RankLayout layout, ZeroProgr
         channel.Info(message);
         if (_console == ZeroProgress.Lines)
             Console.WriteLine(message);
+    }
+
+    /// <summary>Logs what reading the settings found but did not use, and why the run trains in its precision when that needs saying.</summary>
+    public void Notes(EngineConfiguration config)
+    {
+        foreach (var warning in config.Warnings)
+            Warning(warning);
+        if (config.Precision.Message is not { } message)
+            return;
+        if (config.Precision.IsWarning)
+            Warning(message);
+        else
+            Info(message);
     }
 
     public void Warning(string message)

@@ -1,6 +1,7 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Data;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>Returns the class probabilities of the row a cursor or row currently stands on.</summary>
 internal delegate ReadOnlySpan<float> CurrentProbabilities();
@@ -48,13 +49,13 @@ internal sealed class ScoreColumns
     /// Checks the label in a pipeline's schema shape and adds Score and PredictedLabel (carrying the label's key values)
     /// as a trained model will produce them.
     /// </summary>
-    public static SchemaShape AppendShape(Dictionary<string, SchemaShape.Column> columns, string labelColumnName, string labelOption,
+    public static SchemaShape AppendShape(Dictionary<string, SchemaShape.Column> columns, ColumnOption labelColumn,
         string scoreColumnName, string predictedLabelColumnName)
     {
-        if (!columns.TryGetValue(labelColumnName, out var label))
-            throw Data.ColumnChecks.MissingColumnError(labelColumnName, "label", labelOption, columns.Keys);
+        if (!columns.TryGetValue(labelColumn.ColumnName, out var label))
+            throw ColumnChecks.MissingColumnError(labelColumn, "label", columns.Keys);
         if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw Data.ColumnChecks.LabelTypeError(label.Name, label.GetTypeString());
+            throw ColumnChecks.LabelTypeError(labelColumn, label.GetTypeString());
 
         var scoreAnnotations = new List<SchemaShape.Column>
         {

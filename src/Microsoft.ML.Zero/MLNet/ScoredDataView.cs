@@ -1,6 +1,6 @@
 using Microsoft.ML.Data;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>
 /// The input data with Score and PredictedLabel appended. Scoring runs in batches: a second cursor over the same input

@@ -1,6 +1,6 @@
 using Microsoft.ML.Data;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>Scores one row at a time, for PredictionEngine and other row-to-row consumers.</summary>
 internal sealed class ScoringRowMapper : IRowToRowMapper

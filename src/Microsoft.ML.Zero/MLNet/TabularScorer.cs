@@ -1,8 +1,9 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Zero.Models;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Models;
+using Microsoft.ML.Zero.Tensors;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>
 /// Scores a feature vector column with a trained module, without gradients: the built-in MLP, or a user-defined module

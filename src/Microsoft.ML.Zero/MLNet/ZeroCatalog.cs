@@ -1,3 +1,5 @@
+using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.Training;
 namespace Microsoft.ML.Zero;
 
 /// <summary>The entry point to Microsoft.ML.Zero's trainers, reached through <c>mlContext.Zero()</c>.</summary>

@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Data;
 namespace Microsoft.ML.Zero;
 
 /// <summary>
@@ -40,6 +41,13 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
 
     /// <summary>Rows scored together when the model transforms data.</summary>
     public int ScoringBatchSize = 64;
+
+    internal ColumnOption Sentence1Column => new(Sentence1ColumnName, $"{nameof(ZeroTextClassificationOptions)}.{nameof(Sentence1ColumnName)}");
+
+    internal ColumnOption? Sentence2Column =>
+        Sentence2ColumnName is null ? null : new ColumnOption(Sentence2ColumnName, $"{nameof(ZeroTextClassificationOptions)}.{nameof(Sentence2ColumnName)}");
+
+    internal ColumnOption LabelColumn => new(LabelColumnName, $"{nameof(ZeroTextClassificationOptions)}.{nameof(LabelColumnName)}");
 
     internal void Validate()
     {

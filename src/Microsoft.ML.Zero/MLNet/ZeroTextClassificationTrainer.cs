@@ -1,10 +1,13 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using TorchSharp;
 using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Engine;
+using Microsoft.ML.Zero.Loop;
+using Microsoft.ML.Zero.MLNet;
 using Microsoft.ML.Zero.Models.Bert;
-using Microsoft.ML.Zero.Training;
-using TorchSharp;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero;
 
@@ -29,7 +32,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
     {
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
-        var columns = new TextColumns(input, _options.Sentence1ColumnName, _options.Sentence2ColumnName, _options.LabelColumnName);
+        var columns = new TextColumns(input, _options.Sentence1Column, _options.Sentence2Column, _options.LabelColumn);
         var labels = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
         var checkpoint = BertCheckpoint.Open(_options.CheckpointPath!);
         checkpoint.RequireSequenceLength(_options.MaxSequenceLength, "ZeroTextClassificationOptions.MaxSequenceLength");
@@ -37,7 +40,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength);
 
         using var channel = _host.Start("Training");
-        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTextClassificationOptions.WorldSize", _options.CommunicationTimeout);
+        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTextClassificationOptions.WorldSize", _options.CommunicationTimeout, "ZeroTextClassificationOptions.CommunicationTimeout");
         var log = new RankZeroLog(channel, layout, _options.Progress);
         return layout.Guard(() =>
         {
@@ -45,7 +48,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
             int worldSize = layout.WorldSize;
             var config = EngineConfiguration.Resolve(nameof(ZeroTextClassificationOptions), _options.DeepSpeed ?? DefaultDeepSpeed(), TrainerValues(_options),
                 TrainerValues(new ZeroTextClassificationOptions()), worldSize, IsBiasOrLayerNorm);
-            config.LogNotes(log);
+            log.Notes(config);
             log.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
                 $"as a {columns.ClassCount}-class classifier, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
@@ -55,11 +58,11 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 checkpoint.LoadInto(replicas[0].Encoder);
 
             var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-            var training = config.CreateTraining(rowCount, _options.Run, log, () => ValidationAccuracy(replicas[0], encoder, outputs));
+            var training = ShardedTraining.Create(config, rowCount, _options.Run, log.IsMainProcess, log.Info, () => ValidationAccuracy(replicas[0], encoder, outputs));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
                 {
-                    var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder);
+                    var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
                     return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
                 }, generators[Array.IndexOf(replicas, model)]));
             foreach (var replica in replicas.Skip(1))
@@ -97,15 +100,15 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
     {
         _options.Validate();
         var columns = inputSchema.ToDictionary(c => c.Name);
-        foreach (var (name, option) in new[] { (_options.Sentence1ColumnName, "Sentence1ColumnName"), (_options.Sentence2ColumnName, "Sentence2ColumnName") })
+        foreach (var option in new[] { _options.Sentence1Column, _options.Sentence2Column })
         {
-            if (name is null)
+            if (option is not { } column)
                 continue;
-            if (!columns.TryGetValue(name, out var text))
-                throw ColumnChecks.MissingColumnError(name, "text", $"ZeroTextClassificationOptions.{option}", columns.Keys);
+            if (!columns.TryGetValue(column.ColumnName, out var text))
+                throw ColumnChecks.MissingColumnError(column, "text", columns.Keys);
             if (text.Kind != SchemaShape.Column.VectorKind.Scalar || text.ItemType is not TextDataViewType)
-                throw new ArgumentOutOfRangeException(option, $"Text column '{name}' has type {text.GetTypeString()}; expected String (text).");
+                throw new ArgumentOutOfRangeException(column.Parameter, $"Text column '{column.ColumnName}' has type {text.GetTypeString()}; expected String (text).");
         }
-        return ScoreColumns.AppendShape(columns, _options.LabelColumnName, "ZeroTextClassificationOptions.LabelColumnName", _options.ScoreColumnName, _options.PredictionColumnName);
+        return ScoreColumns.AppendShape(columns, _options.LabelColumn, _options.ScoreColumnName, _options.PredictionColumnName);
     }
 }

@@ -1,11 +1,14 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using Microsoft.ML.Zero.Data;
-using Microsoft.ML.Zero.Distributed;
-using Microsoft.ML.Zero.Models;
-using Microsoft.ML.Zero.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Engine;
+using Microsoft.ML.Zero.Loop;
+using Microsoft.ML.Zero.MLNet;
+using Microsoft.ML.Zero.Models;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero;
 
@@ -42,7 +45,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
     {
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
-        var columns = new TabularColumns(input, _options.FeatureColumnName, _options.LabelColumnName);
+        var columns = new TabularColumns(input, _options.FeatureColumn, _options.LabelColumn);
         labels = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
         featureCount = columns.FeatureCount;
         var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
@@ -51,14 +54,14 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         TorchRuntime.EnsureLoaded();
 
         using var channel = _host.Start("Training");
-        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTrainerOptions.WorldSize", _options.CommunicationTimeout);
+        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTrainerOptions.WorldSize", _options.CommunicationTimeout, "ZeroTrainerOptions.CommunicationTimeout");
         var log = new RankZeroLog(channel, layout, _options.Progress);
         return layout.Guard(() =>
         {
             long rowCount = columns.CountValidRows();
             int worldSize = layout.WorldSize;
             var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
-            config.LogNotes(log);
+            log.Notes(config);
             string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
             log.Info($"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes, " +
                 $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
@@ -68,7 +71,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                 : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount), out var generators);
             if (modelFactory is not MlpModelFactory)
                 RequireRebuildable(modelFactory, replicas[0], columns.FeatureCount, columns.ClassCount);
-            var training = config.CreateTraining(rowCount, _options.Run, log);
+            var training = ShardedTraining.Create(config, rowCount, _options.Run, log.IsMainProcess, log.Info);
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows =>
                 {
@@ -87,10 +90,10 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         _options.Validate();
         var columns = inputSchema.ToDictionary(c => c.Name);
         if (!columns.TryGetValue(_options.FeatureColumnName, out var features))
-            throw ColumnChecks.MissingColumnError(_options.FeatureColumnName, "feature", "ZeroTrainerOptions.FeatureColumnName", columns.Keys);
+            throw ColumnChecks.MissingColumnError(_options.FeatureColumn, "feature", columns.Keys);
         if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
-            throw TabularColumns.FeatureTypeError(features.Name, features.GetTypeString());
-        return ScoreColumns.AppendShape(columns, _options.LabelColumnName, "ZeroTrainerOptions.LabelColumnName", _options.ScoreColumnName, _options.PredictedLabelColumnName);
+            throw TabularColumns.FeatureTypeError(_options.FeatureColumn, features.GetTypeString());
+        return ScoreColumns.AppendShape(columns, _options.LabelColumn, _options.ScoreColumnName, _options.PredictedLabelColumnName);
     }
 
     // A saved model keeps only the factory's type: one made again from it must build a module of the same shape.

@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Data;
 namespace Microsoft.ML.Zero;
 
 /// <summary>
@@ -57,6 +58,10 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
     /// <summary>Rows scored together when the model transforms data.</summary>
     public int ScoringBatchSize = 256;
 
+    internal ColumnOption FeatureColumn => new(FeatureColumnName, $"{nameof(ZeroTrainerOptions)}.{nameof(FeatureColumnName)}");
+
+    internal ColumnOption LabelColumn => new(LabelColumnName, $"{nameof(ZeroTrainerOptions)}.{nameof(LabelColumnName)}");
+
     /// <summary>Throws for an option outside its range, naming it and the expected values.</summary>
     internal void Validate()
     {
@@ -76,7 +81,7 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
         Require(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(" or ", Enum.GetNames<MlpActivation>()));
         if (ModelFactory is not null)
         {
-            ZeroModelFactory.RequireLoadable(ModelFactory.GetType());
+            ZeroModelFactory.RequireLoadable(ModelFactory.GetType(), $"{nameof(ZeroTrainerOptions)}.{nameof(ModelFactory)}");
             var defaults = new ZeroTrainerOptions();
             var mlpOptions = new[]
             {

@@ -1,3 +1,5 @@
+using Microsoft.ML.Zero.Config;
+using Microsoft.ML.Zero.Loop;
 namespace Microsoft.ML.Zero;
 
 /// <summary>

@@ -2,6 +2,8 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Zero;
+using Microsoft.ML.Zero.MLNet;
+using Microsoft.ML.Zero.Tensors;
 
 [assembly: LoadableClass(typeof(ZeroTransformer), null, typeof(SignatureLoadModel),
     "Microsoft.ML.Zero classifier", ZeroTransformer.LoaderSignature)]

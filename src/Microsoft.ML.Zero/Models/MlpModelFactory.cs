@@ -1,7 +1,6 @@
-using Microsoft.ML.Zero.Models;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Models;
 
 /// <summary>The built-in model of <see cref="ZeroTrainer"/>: an MLP of the options' shape, with cross-entropy and softmax.</summary>
 internal sealed class MlpModelFactory(MlpShape shape) : ZeroModelFactory

@@ -33,13 +33,13 @@ public abstract class ZeroModelFactory
     /// <summary>The name a saved model records: the type's full name and its assembly's simple name.</summary>
     internal static string TypeName(Type type) => $"{type.FullName}, {type.Assembly.GetName().Name}";
 
-    /// <summary>Throws unless <paramref name="type"/> can be rebuilt when a saved model is loaded.</summary>
-    internal static void RequireLoadable(Type type)
+    /// <summary>Throws unless <paramref name="type"/> can be rebuilt when a saved model is loaded; <paramref name="option"/> set it.</summary>
+    internal static void RequireLoadable(Type type, string option)
     {
         if (type.IsAbstract || type.GetConstructor(Type.EmptyTypes) is not { IsPublic: true })
             throw new ArgumentException(
-                $"ZeroTrainerOptions.ModelFactory is a {type.FullName}, which has no public parameterless constructor; loading a saved model " +
-                "creates the factory again from its type, so it needs one.", nameof(ZeroTrainerOptions.ModelFactory));
+                $"{option} is a {type.FullName}, which has no public parameterless constructor; loading a saved model " +
+                "creates the factory again from its type, so it needs one.", option[(option.LastIndexOf('.') + 1)..]);
     }
 
     /// <summary>Creates the factory a saved model names; a clear error when its type cannot be found or built.</summary>
@@ -51,7 +51,7 @@ public abstract class ZeroModelFactory
                 $"defines it ('{typeName[(typeName.LastIndexOf(',') + 1)..].Trim()}') in the program that loads the model.");
         if (!typeof(ZeroModelFactory).IsAssignableFrom(type))
             throw new InvalidOperationException($"The model's factory type '{typeName}' is not a {nameof(ZeroModelFactory)}.");
-        RequireLoadable(type);
+        RequireLoadable(type, "The saved model's factory");
         return (ZeroModelFactory)Activator.CreateInstance(type)!;
     }
 }

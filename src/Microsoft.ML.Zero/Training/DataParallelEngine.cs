@@ -1,8 +1,10 @@
 using System.Diagnostics;
-using Microsoft.ML.Zero.Distributed;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Config;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Training;
 
@@ -78,7 +80,7 @@ internal sealed class DataParallelEngine : IDisposable
             ViewInto(_modelParameters, _flatWeights);
             _optimizedParameters = _modelParameters;
         }
-        _gradients = new GradientBuffers(communicator, _count, modelType, settings.AccumulatesInFp32, settings.CommunicationDataType, settings.ReduceBucketSize);
+        _gradients = new GradientBuffers(communicator, _count, modelType, settings.AccumulatesInFp32, settings.CommunicationDataType.TensorType(), settings.ReduceBucketSize);
         AttachGradients(_modelParameters, _gradients.ModelGradients);
         // Gradients accumulated in 16 bits are widened for a TorchSharp optimizer only during its step.
         if (_mixedPrecision && _gradients.Accumulated is { } accumulated)

@@ -2,8 +2,9 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using Microsoft.ML.Zero.Distributed;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Config;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Training;
 
@@ -29,7 +30,7 @@ internal sealed unsafe class FlatAdamW : IDisposable
     private readonly Tensor _averages;
     private readonly Tensor _squares;
     private readonly Tensor? _lowPrecisionCopy;
-    private readonly ZeroPrecision _gradientFormat, _copyFormat;
+    private readonly ScalarType _gradientFormat, _copyFormat;
     private readonly (long Start, long Length, bool Decayed)[] _segments;
     private readonly double _epsilon;
     private readonly double _weightDecay;
@@ -50,7 +51,7 @@ internal sealed unsafe class FlatAdamW : IDisposable
         _weights = weights;
         _gradients = gradients;
         _gradientFormat = Format(gradients);
-        _copyFormat = lowPrecisionCopy is null ? ZeroPrecision.Fp32 : Format(lowPrecisionCopy);
+        _copyFormat = lowPrecisionCopy is null ? ScalarType.Float32 : Format(lowPrecisionCopy);
         _averages = zeros_like(weights);
         _squares = zeros_like(weights);
         _segments = Segments(decayed, weights.numel());
@@ -100,8 +101,8 @@ internal sealed unsafe class FlatAdamW : IDisposable
     private void Update(long from, long to, Coefficients decayed, Coefficients plain)
     {
         float* weights = Pointer(TensorMemory.AsSpan(_weights)), averages = Pointer(TensorMemory.AsSpan(_averages)), squares = Pointer(TensorMemory.AsSpan(_squares));
-        float* gradients = _gradientFormat == ZeroPrecision.Fp32 ? Pointer(TensorMemory.AsSpan(_gradients)) : null;
-        ushort* gradientBits = _gradientFormat == ZeroPrecision.Fp32 ? null : Pointer(TensorMemory.AsBits(_gradients));
+        float* gradients = _gradientFormat == ScalarType.Float32 ? Pointer(TensorMemory.AsSpan(_gradients)) : null;
+        ushort* gradientBits = _gradientFormat == ScalarType.Float32 ? null : Pointer(TensorMemory.AsBits(_gradients));
         ushort* copyBits = _lowPrecisionCopy is null ? null : Pointer(TensorMemory.AsBits(_lowPrecisionCopy));
         float* widened = stackalloc float[DefaultBlockSize];
         foreach (var (segmentStart, segmentLength, isDecayed) in _segments)
@@ -170,11 +171,9 @@ internal sealed unsafe class FlatAdamW : IDisposable
     // Tensor storage is native memory, which the garbage collector never moves.
     private static T* Pointer<T>(Span<T> storage) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(storage));
 
-    private static ZeroPrecision Format(Tensor tensor) => tensor.dtype switch
+    private static ScalarType Format(Tensor tensor) => tensor.dtype switch
     {
-        ScalarType.Float32 => ZeroPrecision.Fp32,
-        ScalarType.BFloat16 => ZeroPrecision.Bf16,
-        ScalarType.Float16 => ZeroPrecision.Fp16,
+        ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 => tensor.dtype,
         var type => throw new ArgumentException($"Expected Float32, BFloat16 or Float16 values; got {type}."),
     };
 

@@ -1,5 +1,6 @@
-using Microsoft.ML.Zero.Distributed;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Training;
 
@@ -15,7 +16,7 @@ internal sealed class GradientBuffers : IDisposable
 {
     private readonly ICommunicator _communicator;
     private readonly long _count;
-    private readonly ZeroPrecision _wireFormat;
+    private readonly ScalarType _wireType;
 
     // The fp32 buffer, loss element included, when gradients accumulate in fp32. The communicator allocates it: MPI
     // ranks on one machine sum it through shared memory, where it lives.
@@ -37,30 +38,30 @@ internal sealed class GradientBuffers : IDisposable
     /// <param name="count">The number of gradient values.</param>
     /// <param name="modelType">The model's 16-bit type in mixed precision, else null (fp32 training).</param>
     /// <param name="accumulateInFp32">Accumulate in fp32 rather than in <paramref name="modelType"/>; always true in fp32 training.</param>
-    /// <param name="wireFormat">The type sums are taken in (communication_data_type).</param>
+    /// <param name="wireType">The type sums are taken in (communication_data_type).</param>
     /// <param name="stagingValues">The most values a staging buffer holds (reduce_bucket_size).</param>
-    public GradientBuffers(ICommunicator communicator, long count, ScalarType? modelType, bool accumulateInFp32, ZeroPrecision wireFormat, long stagingValues)
+    public GradientBuffers(ICommunicator communicator, long count, ScalarType? modelType, bool accumulateInFp32, ScalarType wireType, long stagingValues)
     {
         _communicator = communicator;
         _count = count;
-        _wireFormat = wireFormat;
+        _wireType = wireType;
         if (modelType is { } type)
         {
-            _lowPrecisionBuffer = type == WireType ? communicator.AllocateReduceBuffer(count, wireFormat) : new ReduceBuffer(zeros(count, type));
+            _lowPrecisionBuffer = type == _wireType ? communicator.AllocateReduceBuffer(count, wireType) : new ReduceBuffer(zeros(count, type));
             _lowPrecision = _lowPrecisionBuffer.Values;
         }
         if (accumulateInFp32 || _lowPrecision is null)
         {
             // With a 16-bit wire the sums are taken in another buffer (the model's or the staging one): no need to share this one.
-            _fp32Buffer = wireFormat == ZeroPrecision.Fp32 ? communicator.AllocateReduceBuffer(count + 1) : new ReduceBuffer(zeros(count + 1));
+            _fp32Buffer = wireType == ScalarType.Float32 ? communicator.AllocateReduceBuffer(count + 1) : new ReduceBuffer(zeros(count + 1));
             Accumulated = _fp32Buffer.Values.narrow(0, 0, count);
         }
         var bufferType = Accumulated is null ? _lowPrecision!.dtype : ScalarType.Float32;
-        _throughStaging = WireType != bufferType && WireType != _lowPrecision?.dtype;
+        _throughStaging = _wireType != bufferType && _wireType != _lowPrecision?.dtype;
         // One rank's sum is its own values: nothing to stage.
         if (_throughStaging && communicator.WorldSize > 1)
         {
-            _stagingBuffer = communicator.AllocateReduceBuffer(Math.Max(1, Math.Min(count, stagingValues)), wireFormat);
+            _stagingBuffer = communicator.AllocateReduceBuffer(Math.Max(1, Math.Min(count, stagingValues)), wireType);
             _staging = _stagingBuffer.Values;
         }
         ModelGradients = _lowPrecision ?? Accumulated!;
@@ -90,8 +91,6 @@ internal sealed class GradientBuffers : IDisposable
 
     /// <summary>For logs: how sums travel when the communicator chose a way worth telling, else null.</summary>
     public string? Transport => _fp32Buffer?.Transport ?? _lowPrecisionBuffer?.Transport ?? _stagingBuffer?.Transport;
-
-    private ScalarType WireType => _wireFormat.TensorType();
 
     private Span<float> LossElement => _fp32Buffer is null ? _lossWithoutFp32Buffer : TensorMemory.AsSpan(_fp32Buffer.Values).Slice((int)_count, 1);
 
@@ -130,12 +129,12 @@ internal sealed class GradientBuffers : IDisposable
         {
             var accumulated = Accumulated?.narrow(0, start, values);
             var model = _lowPrecision?.narrow(0, start, values);
-            if (model is not null && WireType == model.dtype)
+            if (model is not null && _wireType == model.dtype)
             {
                 // The model's gradients travel as they are (after adding the earlier micro-batches), then land in fp32.
                 if (accumulated is not null && _folded)
                     model.copy_(accumulated.add_(model));
-                _communicator.AllReduce(TensorMemory.AsBits(_lowPrecision!).Slice((int)start, (int)values), _wireFormat);
+                _communicator.AllReduce(TensorMemory.AsBits(_lowPrecision!).Slice((int)start, (int)values), _wireType);
                 accumulated?.copy_(model);
             }
             else
@@ -174,10 +173,10 @@ internal sealed class GradientBuffers : IDisposable
             var staging = stagingBuffer.narrow(0, 0, values);
             var range = summed.narrow(0, offset, values);
             staging.copy_(range);
-            if (_wireFormat == ZeroPrecision.Fp32)
+            if (_wireType == ScalarType.Float32)
                 _communicator.AllReduce(TensorMemory.AsSpan(stagingBuffer).Slice(0, (int)values), ReduceOperation.Sum);
             else
-                _communicator.AllReduce(TensorMemory.AsBits(stagingBuffer).Slice(0, (int)values), _wireFormat);
+                _communicator.AllReduce(TensorMemory.AsBits(stagingBuffer).Slice(0, (int)values), _wireType);
             range.copy_(staging);
         }
     }

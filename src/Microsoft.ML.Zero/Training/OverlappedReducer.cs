@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Microsoft.ML.Zero.Distributed;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

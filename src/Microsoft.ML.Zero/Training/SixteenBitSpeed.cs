@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Training;
 

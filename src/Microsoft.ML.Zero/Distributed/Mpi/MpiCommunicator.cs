@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Distributed.Mpi;
 
@@ -97,7 +98,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     public void AllReduce(Span<float> buffer, ReduceOperation operation)
     {
         nint op = operation == ReduceOperation.Sum ? _mpi.Sum : _mpi.Max;
-        if (operation == ReduceOperation.Sum && ReducedInSharedMemory<float>(buffer, ZeroPrecision.Fp32))
+        if (operation == ReduceOperation.Sum && ReducedInSharedMemory<float>(buffer, ScalarType.Float32))
             return;
         fixed (float* data = buffer)
         {
@@ -111,7 +112,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         }
     }
 
-    public void AllReduce(Span<ushort> buffer, ZeroPrecision format)
+    public void AllReduce(Span<ushort> buffer, ScalarType format)
     {
         nint op = SixteenBitSum(format);
         if (ReducedInSharedMemory<ushort>(buffer, format))
@@ -129,7 +130,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
 
     // Sums buffer through shared memory when it is a range of a shared buffer of its format: every rank reduces the same
     // range, at the same offset of its own buffer. Returns false when it is not.
-    private bool ReducedInSharedMemory<T>(ReadOnlySpan<T> buffer, ZeroPrecision format) where T : unmanaged
+    private bool ReducedInSharedMemory<T>(ReadOnlySpan<T> buffer, ScalarType format) where T : unmanaged
     {
         if (buffer.IsEmpty)
             return false;
@@ -183,10 +184,10 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     /// machines). Otherwise, or when <see cref="SharedMemoryVariable"/> is 0 on any rank or any rank cannot create its
     /// file, a plain tensor that all-reduces go over MPI for. Collective.
     /// </summary>
-    public ReduceBuffer AllocateReduceBuffer(long count, ZeroPrecision format = ZeroPrecision.Fp32)
+    public ReduceBuffer AllocateReduceBuffer(long count, ScalarType format = ScalarType.Float32)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ReduceBuffer Private(string? transport = null) => new(zeros(count, format.TensorType()), transport);
+        ReduceBuffer Private(string? transport = null) => new(zeros(count, format), transport);
         // The same on every rank: every rank takes part in the agreement below, or none does.
         if (WorldSize == 1)
             return Private();
@@ -269,9 +270,9 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     // Sums this rank's chunk with the same chunk on the other machines (the ranks with this rank's index there).
-    private void SumBetweenMachines(nint values, int count, ZeroPrecision format)
+    private void SumBetweenMachines(nint values, int count, ScalarType format)
     {
-        var (type, op) = format == ZeroPrecision.Fp32 ? (_mpi.Float, _mpi.Sum) : (_mpi.UInt16, SixteenBitSum(format));
+        var (type, op) = format == ScalarType.Float32 ? (_mpi.Float, _mpi.Sum) : (_mpi.UInt16, SixteenBitSum(format));
         using (Guard("all-reduce between machines"))
             Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, (void*)values, count, type, op, _sameIndexOnEachMachine), Rank, "MPI_Allreduce");
     }
@@ -335,10 +336,10 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     // MPI's sum of 16-bit floats of format, sent as uint16.
-    private nint SixteenBitSum(ZeroPrecision format) => format switch
+    private nint SixteenBitSum(ScalarType format) => format switch
     {
-        ZeroPrecision.Bf16 => _bf16Sum.Value,
-        ZeroPrecision.Fp16 => _fp16Sum.Value,
+        ScalarType.BFloat16 => _bf16Sum.Value,
+        ScalarType.Float16 => _fp16Sum.Value,
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "A 16-bit all-reduce needs Fp16 or Bf16."),
     };
 
@@ -351,11 +352,11 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
 
     [UnmanagedCallersOnly]
     private static void SumBf16(ushort* input, ushort* inputOutput, int* length, nint* datatype) =>
-        HalfFloats.AddInto(new Span<ushort>(inputOutput, *length), new ReadOnlySpan<ushort>(input, *length), ZeroPrecision.Bf16);
+        HalfFloats.AddInto(new Span<ushort>(inputOutput, *length), new ReadOnlySpan<ushort>(input, *length), ScalarType.BFloat16);
 
     [UnmanagedCallersOnly]
     private static void SumFp16(ushort* input, ushort* inputOutput, int* length, nint* datatype) =>
-        HalfFloats.AddInto(new Span<ushort>(inputOutput, *length), new ReadOnlySpan<ushort>(input, *length), ZeroPrecision.Fp16);
+        HalfFloats.AddInto(new Span<ushort>(inputOutput, *length), new ReadOnlySpan<ushort>(input, *length), ScalarType.Float16);
 
     private static void Check(int result, int rank, string call)
     {

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Distributed.Mpi;
 

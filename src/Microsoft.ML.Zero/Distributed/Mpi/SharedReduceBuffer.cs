@@ -37,7 +37,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     private int _barriers;
     private int _disposed;
 
-    private SharedReduceBuffer(int rank, long count, ZeroPrecision format, Tensor[] mappings, int[] jobRanks)
+    private SharedReduceBuffer(int rank, long count, ScalarType format, Tensor[] mappings, int[] jobRanks)
     {
         _rank = rank;
         _jobRanks = jobRanks;
@@ -51,7 +51,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     }
 
     /// <summary>The type of the values: fp32, or bf16/fp16 summed as that type (each addition rounded to it).</summary>
-    public ZeroPrecision Format { get; }
+    public ScalarType Format { get; }
 
     /// <summary>A view of this rank's values, in its own mapping: the buffer the caller fills and reduces.</summary>
     public Tensor CreateValues() => _mappings[_rank].narrow(0, 0, _count);
@@ -63,7 +63,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     /// Creates this rank's file for <paramref name="count"/> values of <paramref name="format"/>, full size and zeroed,
     /// its memory reserved (so a full /dev/shm fails here, not later).
     /// </summary>
-    public static void CreateFile(string path, long count, ZeroPrecision format = ZeroPrecision.Fp32)
+    public static void CreateFile(string path, long count, ScalarType format = ScalarType.Float32)
     {
         long bytes = count * ValueBytes(format) + HeaderBytes;
         var options = new FileStreamOptions
@@ -91,13 +91,13 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     /// several machines these are the ranks of this machine, and <paramref name="jobRanks"/> their ranks in the job.
     /// </summary>
     public static SharedReduceBuffer Map(int rank, long count, IReadOnlyList<string> paths, IReadOnlyList<int>? jobRanks = null,
-        ZeroPrecision format = ZeroPrecision.Fp32)
+        ScalarType format = ScalarType.Float32)
     {
         var mappings = new List<Tensor>();
         try
         {
             foreach (string path in paths)
-                mappings.Add(from_file(path, shared: true, size: count + HeaderBytes / ValueBytes(format), dtype: format.TensorType()));
+                mappings.Add(from_file(path, shared: true, size: count + HeaderBytes / ValueBytes(format), dtype: format));
             return new SharedReduceBuffer(rank, count, format, mappings.ToArray(), jobRanks?.ToArray() ?? Enumerable.Range(0, paths.Count).ToArray());
         }
         catch
@@ -125,7 +125,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     }
 
     /// <summary>Sums a chunk of this rank's buffer (<paramref name="count"/> values of <paramref name="format"/>) with the same chunk on the other machines of the job, in place.</summary>
-    public delegate void ChunkReduction(nint values, int count, ZeroPrecision format);
+    public delegate void ChunkReduction(nint values, int count, ScalarType format);
 
     /// <summary>
     /// Sums values [<paramref name="offset"/>, + <paramref name="length"/>) over all ranks' buffers in rank order, in
@@ -215,7 +215,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     // Adds up [start, + count) of every rank's buffer into targets.
     private void SumChunk(ReadOnlySpan<nint> targets, long start, int count)
     {
-        if (Format == ZeroPrecision.Fp32)
+        if (Format == ScalarType.Float32)
             RankSum.Sum(_buffers, targets, start, count);
         else
             RankSum.Sum(_buffers, targets, start, count, Format);
@@ -223,7 +223,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
 
     private nint Address(int rank, long index) => _buffers[rank] + (nint)(index * _valueBytes);
 
-    private static int ValueBytes(ZeroPrecision format) => format == ZeroPrecision.Fp32 ? sizeof(float) : sizeof(ushort);
+    private static int ValueBytes(ScalarType format) => format == ScalarType.Float32 ? sizeof(float) : sizeof(ushort);
 
     private long* Header(int rank) => (long*)((Address(rank, _count) + 7) & ~(nint)7);
 

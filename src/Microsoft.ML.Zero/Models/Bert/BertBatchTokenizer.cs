@@ -1,4 +1,4 @@
-using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Config;
 
 namespace Microsoft.ML.Zero.Models.Bert;
 

@@ -1,5 +1,8 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Config;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Models.Bert;
 
@@ -42,7 +45,7 @@ public sealed class BertClassifier : nn.Module<BertBatch, Tensor>
         OptionCheck.Require(numLabels >= 2, nameof(numLabels), numLabels, "at least 2");
         TorchRuntime.EnsureLoaded();
         var checkpoint = BertCheckpoint.Open(checkpointPath);
-        var model = new BertClassifier(checkpoint.Config, numLabels, new Generator(dropoutSeed ?? (ulong)(ZeroRank.Current?.Rank ?? 0)));
+        var model = new BertClassifier(checkpoint.Config, numLabels, new Generator(dropoutSeed ?? (ulong)(LaunchedRank.Communicator?.Rank ?? 0)));
         checkpoint.LoadInto(model.Encoder);
         return model;
     }

@@ -2,23 +2,25 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Microsoft.ML.Zero.Distributed;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Tensors;
 
 /// <summary>
 /// 16-bit floats (bf16 or fp16, held as their raw bits) in vector passes: sums for gradients all-reduced in
-/// <see cref="ZeroOptions.CommunicationDataType"/> (widened to fp32, added, and rounded back to nearest-even, the same
+/// communication_data_type (widened to fp32, added, and rounded back to nearest-even, the same
 /// bits libtorch's conversions give), and the widening and rounding the flat AdamW does a block at a time.
 /// </summary>
 internal static unsafe class HalfFloats
 {
     /// <summary>accumulator[i] = round(accumulator[i] + values[i]), in <paramref name="format"/>.</summary>
-    public static void AddInto(Span<ushort> accumulator, ReadOnlySpan<ushort> values, ZeroPrecision format)
+    public static void AddInto(Span<ushort> accumulator, ReadOnlySpan<ushort> values, ScalarType format)
     {
         if (values.Length != accumulator.Length)
             throw new ArgumentException($"Cannot add {values.Length} values into {accumulator.Length}.", nameof(values));
-        if (format == ZeroPrecision.Bf16)
+        if (format == ScalarType.BFloat16)
             AddBf16(accumulator, values);
-        else if (format == ZeroPrecision.Fp16)
+        else if (format == ScalarType.Float16)
             AddFp16(accumulator, values);
         else
             throw new ArgumentOutOfRangeException(nameof(format), format, "A 16-bit sum needs Fp16 or Bf16.");
@@ -26,7 +28,7 @@ internal static unsafe class HalfFloats
 
     /// <summary>values[i] as fp32, exactly: the bits of <paramref name="format"/> (Bf16 or Fp16) widened.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Widen(ReadOnlySpan<ushort> values, Span<float> widened, ZeroPrecision format)
+    public static void Widen(ReadOnlySpan<ushort> values, Span<float> widened, ScalarType format)
     {
         if (widened.Length != values.Length)
             throw new ArgumentException($"Cannot widen {values.Length} values into {widened.Length}.", nameof(widened));
@@ -51,7 +53,7 @@ internal static unsafe class HalfFloats
 
     /// <summary>values[i] rounded to nearest-even in <paramref name="format"/> (Bf16 or Fp16), as libtorch's conversion rounds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Round(ReadOnlySpan<float> values, Span<ushort> rounded, ZeroPrecision format)
+    public static void Round(ReadOnlySpan<float> values, Span<ushort> rounded, ScalarType format)
     {
         if (rounded.Length != values.Length)
             throw new ArgumentException($"Cannot round {values.Length} values into {rounded.Length}.", nameof(rounded));
@@ -78,10 +80,10 @@ internal static unsafe class HalfFloats
     }
 
     // True for Bf16, false for Fp16.
-    private static bool IsBf16(ZeroPrecision format) => format switch
+    private static bool IsBf16(ScalarType format) => format switch
     {
-        ZeroPrecision.Bf16 => true,
-        ZeroPrecision.Fp16 => false,
+        ScalarType.BFloat16 => true,
+        ScalarType.Float16 => false,
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Expected Fp16 or Bf16."),
     };
 

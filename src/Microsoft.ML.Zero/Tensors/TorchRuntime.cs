@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using TorchSharp;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Tensors;
 
 /// <summary>Loads TorchSharp's native library once, turning a load failure into an actionable message.</summary>
 internal static class TorchRuntime

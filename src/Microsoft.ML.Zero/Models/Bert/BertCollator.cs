@@ -1,7 +1,6 @@
-using Microsoft.ML.Zero.Models.Bert;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Zero.Data;
+namespace Microsoft.ML.Zero.Models.Bert;
 
 /// <summary>Pads encoded rows to the longest row of their batch (not to the maximum length) and builds the tensors.</summary>
 internal static class BertCollator

@@ -1,8 +1,8 @@
-using Microsoft.ML.Zero.Distributed;
-using Microsoft.ML.Zero.Distributed.Mpi;
 using TorchSharp;
+using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.Tensors;
 
-namespace Microsoft.ML.Zero.Training;
+namespace Microsoft.ML.Zero.Distributed;
 
 /// <summary>
 /// Where a trainer's ranks run: as threads of this process (the default), or, when an MPI launcher started the
@@ -59,11 +59,14 @@ internal abstract class RankLayout
     /// </summary>
     public abstract T Guard<T>(Func<T> work);
 
-    /// <summary>MPI ranks when a launcher started this process, else <paramref name="worldSize"/> in-process ranks.</summary>
-    public static RankLayout Resolve(int worldSize, string worldSizeOption, TimeSpan timeout)
+    /// <summary>
+    /// MPI ranks when a launcher started this process, else <paramref name="worldSize"/> in-process ranks; the option
+    /// names are the caller's, for errors.
+    /// </summary>
+    public static RankLayout Resolve(int worldSize, string worldSizeOption, TimeSpan timeout, string timeoutOption)
     {
         if (MpiLaunchEnvironment.Detect() is not { } launch)
-            return new InProcess(worldSize, timeout);
+            return new InProcess(worldSize, timeout, timeoutOption);
         if (launch.Launcher != "OpenMPI")
             throw new NotSupportedException(
                 $"This process was started by {launch.Launcher} (rank {launch.Rank} of {launch.WorldSize}); Microsoft.ML.Zero's multi-process " +
@@ -75,7 +78,7 @@ internal abstract class RankLayout
         return new OpenMpi(launch, timeout);
     }
 
-    private sealed class InProcess(int worldSize, TimeSpan timeout) : RankLayout
+    private sealed class InProcess(int worldSize, TimeSpan timeout, string timeoutOption) : RankLayout
     {
         public override int WorldSize => worldSize;
 
@@ -92,7 +95,7 @@ internal abstract class RankLayout
                     TorchRuntime.UseCoreShare(worldSize);
                     rankMain(communicator);
                     return true;
-                });
+                }, timeoutOption);
             }
         }
     }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Tensors;
 
 /// <summary>Zero-copy access to tensor storage from .NET.</summary>
 internal static class TensorMemory

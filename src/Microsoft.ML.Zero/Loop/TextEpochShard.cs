@@ -1,8 +1,7 @@
-using Microsoft.ML.Zero.Data;
-using Microsoft.ML.Zero.Models.Bert;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Models.Bert;
 
-namespace Microsoft.ML.Zero.Training;
+namespace Microsoft.ML.Zero.Loop;
 
 /// <summary>A rank's encoded text rows for one epoch, scored by a BERT classifier.</summary>
 internal sealed class TextEpochShard : IEpochShard

@@ -1,6 +1,7 @@
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Tensors;
 
-namespace Microsoft.ML.Zero.Training;
+namespace Microsoft.ML.Zero.Loop;
 
 /// <summary>A rank's tabular rows for one epoch: flat features and zero-based labels, scored by the rank's module.</summary>
 internal sealed class TabularEpochShard : IEpochShard

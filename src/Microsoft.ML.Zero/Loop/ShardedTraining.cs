@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using static TorchSharp.torch;
 using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Engine;
 using Microsoft.ML.Zero.Monitoring;
-using static TorchSharp.torch;
+using Microsoft.ML.Zero.Training;
 
-namespace Microsoft.ML.Zero.Training;
+namespace Microsoft.ML.Zero.Loop;
 
 /// <summary>
 /// One rank's epochs: read the rank's shard, then one engine step per window of <c>GradientAccumulationSteps</c>
@@ -27,6 +29,26 @@ internal sealed class ShardedTraining
         _seed = seed;
         _settings = settings;
     }
+
+    /// <summary>
+    /// The per-rank training loop for <paramref name="rowCount"/> rows, logging through <paramref name="log"/> and reporting
+    /// to the progress bar and metrics files of the process that holds rank 0 (<paramref name="mainProcess"/>);
+    /// <paramref name="validationAccuracy"/> is measured after each epoch.
+    /// </summary>
+    public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
+        Func<double?>? validationAccuracy = null) =>
+        new(rowCount, config.Batch, run.MaxEpochs, run.Seed, config.Settings)
+        {
+            ValidationAccuracy = validationAccuracy,
+            Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
+            MetricWriters = () => MetricNames.Writers(config.TensorBoard, config.CsvMonitor),
+            Log = log,
+            StepsPerPrint = config.StepsPerPrint,
+            WallClockBreakdown = config.WallClockBreakdown,
+            InputPerRank = run.Sharding == ZeroDataSharding.InputPerRank,
+            Checkpoints = run.CheckpointDirectory is { } directory ? new CheckpointStore(directory, run.KeepCheckpoints) : null,
+            CheckpointEverySteps = run.CheckpointEverySteps,
+        };
 
     /// <summary>Rank 0's validation accuracy after an epoch, or null without a validation set.</summary>
     public Func<double?>? ValidationAccuracy { get; init; }

@@ -1,15 +1,10 @@
-using Microsoft.ML.Zero.Monitoring;
 using Microsoft.ML.Zero.Training;
 
-namespace Microsoft.ML.Zero;
+namespace Microsoft.ML.Zero.Engine;
 
 /// <summary>The optimizer-related values a trainer's own options carry, as given and as defaulted.</summary>
 internal sealed record TrainerValues(
     int BatchSize, ZeroOptimizer Optimizer, double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, double Momentum);
-
-/// <summary>How long a trainer runs, over which rows, and where it keeps checkpoints: the same options on every trainer.</summary>
-internal sealed record RunValues(int MaxEpochs, int Seed, ZeroDataSharding Sharding, string? CheckpointDirectory, int CheckpointEverySteps, int KeepCheckpoints,
-    ZeroProgress Progress);
 
 /// <summary>
 /// A trainer's options merged with its <see cref="ZeroOptions"/>: values the ZeroOptions leave unset (or "auto") come
@@ -67,38 +62,6 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         };
         return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings, zero.TensorBoard, zero.CsvMonitor, precision);
     }
-
-    /// <summary>Logs what reading the settings found but did not use, and why the run trains in its precision when that needs saying.</summary>
-    public void LogNotes(RankZeroLog log)
-    {
-        foreach (var warning in Warnings)
-            log.Warning(warning);
-        if (Precision.Message is not { } message)
-            return;
-        if (Precision.IsWarning)
-            log.Warning(message);
-        else
-            log.Info(message);
-    }
-
-    /// <summary>
-    /// The per-rank training loop for <paramref name="rowCount"/> rows, logging through <paramref name="log"/> and reporting
-    /// to the progress bar and metrics files of the process that holds rank 0; <paramref name="validationAccuracy"/> is
-    /// measured after each epoch.
-    /// </summary>
-    public ShardedTraining CreateTraining(long rowCount, RunValues run, RankZeroLog log, Func<double?>? validationAccuracy = null) =>
-        new(rowCount, Batch, run.MaxEpochs, run.Seed, Settings)
-        {
-            ValidationAccuracy = validationAccuracy,
-            Monitors = TrainingMonitors.Create(run.Progress, log.IsMainProcess),
-            MetricWriters = () => MetricNames.Writers(TensorBoard, CsvMonitor),
-            Log = log.Info,
-            StepsPerPrint = StepsPerPrint,
-            WallClockBreakdown = WallClockBreakdown,
-            InputPerRank = run.Sharding == ZeroDataSharding.InputPerRank,
-            Checkpoints = run.CheckpointDirectory is { } directory ? new CheckpointStore(directory, run.KeepCheckpoints) : null,
-            CheckpointEverySteps = run.CheckpointEverySteps,
-        };
 
     /// <summary>A one-line summary for the training log.</summary>
     public string Describe(int worldSize) =>

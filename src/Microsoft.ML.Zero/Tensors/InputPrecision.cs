@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Zero.Training;
+namespace Microsoft.ML.Zero.Tensors;
 
 /// <summary>In bf16/fp16 training a module holds low-precision weights: floating inputs are cast to match them.</summary>
 internal static class InputPrecision

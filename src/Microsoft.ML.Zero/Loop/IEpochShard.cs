@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Zero.Training;
+namespace Microsoft.ML.Zero.Loop;
 
 /// <summary>A rank's rows of one epoch, in training order, ready to give the summed loss of any slice.</summary>
 internal interface IEpochShard

@@ -1,6 +1,6 @@
 using Microsoft.ML.Tokenizers;
 
-namespace Microsoft.ML.Zero.Data;
+namespace Microsoft.ML.Zero.Models.Bert;
 
 /// <summary>
 /// WordPiece tokenization as BERT expects it: [CLS] a [SEP] (b [SEP]), token type 0 for the first sentence and 1 for
