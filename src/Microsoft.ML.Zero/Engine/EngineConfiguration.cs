@@ -1,10 +1,16 @@
+using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Training;
 
 namespace Microsoft.ML.Zero.Engine;
 
 /// <summary>The optimizer-related values a trainer's own options carry, as given and as defaulted.</summary>
 internal sealed record TrainerValues(
-    int BatchSize, ZeroOptimizer Optimizer, double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, double Momentum);
+    int BatchSize, ZeroOptimizer Optimizer, double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, double Momentum)
+{
+    /// <summary>AdamW with the default betas and epsilon, for options that name only the rate and weight decay.</summary>
+    public static TrainerValues AdamW(int batchSize, double learningRate = OptimizerDefaults.LearningRate, double weightDecay = OptimizerDefaults.WeightDecay) =>
+        new(batchSize, ZeroOptimizer.AdamW, learningRate, OptimizerDefaults.Beta1, OptimizerDefaults.Beta2, OptimizerDefaults.Epsilon, weightDecay, 0);
+}
 
 /// <summary>
 /// A trainer's options merged with its <see cref="ZeroOptions"/>: values the ZeroOptions leave unset (or "auto") come

@@ -95,7 +95,7 @@ public sealed class ZeroEngine : IDisposable
         {
             int world = communicator.WorldSize;
             int micro = options.TrainMicroBatchSizePerGpu ?? Math.Max(1, (options.TrainBatchSize ?? world) / (world * (options.GradientAccumulationSteps ?? 1)));
-            var defaults = new TrainerValues(micro, ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0);
+            var defaults = TrainerValues.AdamW(micro);
             var config = EngineConfiguration.Resolve(nameof(ZeroOptions), options, defaults, defaults, world, null);
             // As DeepSpeed's engine logs its settings at initialize: rank 0's console, once per engine.
             if (communicator.Rank == 0 && config.Precision.Message is { } message)
@@ -183,12 +183,8 @@ public sealed class ZeroEngine : IDisposable
     /// input is cast to the module's precision (bf16/fp16) first.
     /// </summary>
     public Tensor Forward(Tensor input) => Module is nn.Module<Tensor, Tensor> module
-        ? Forward(() => module.call(InModelPrecision(input)))
+        ? Forward(() => module.call(InputPrecision.Match(module, input)))
         : throw new InvalidOperationException($"{Module.GetType().Name} does not take one tensor; call Forward(() => ...) with its own forward pass.");
-
-    private Tensor InModelPrecision(Tensor input) => _settings.Precision == ZeroPrecision.Fp32 || !input.is_floating_point()
-        ? input
-        : input.to(_settings.Precision.TensorType());
 
     /// <summary>
     /// Runs a forward pass (<paramref name="forward"/>) as this micro-batch's: at the accumulation boundary with
@@ -215,7 +211,7 @@ public sealed class ZeroEngine : IDisposable
         if (loss.numel() != 1)
             throw new ArgumentException($"Backward needs a scalar loss; got shape [{string.Join(", ", loss.shape)}].", nameof(loss));
         using var scope = NewDisposeScope();
-        _engine.Backward(scaleWithAccumulation && _batch.GradientAccumulationSteps > 1 ? loss / _batch.GradientAccumulationSteps : loss);
+        _engine.Backward(loss, scaleWithAccumulation ? 1.0 / _batch.GradientAccumulationSteps : 1);
     }
 
     /// <summary>
@@ -234,15 +230,15 @@ public sealed class ZeroEngine : IDisposable
             _engine.EndMicroBatch();
             return null;
         }
-        return TakeOptimizerStep(_batch.TrainBatchSize);
+        return Record(_engine.ReduceAndStep(), _batch.TrainBatchSize);
     }
 
     /// <summary>Samples seen by every rank so far, the step of the metric files (train_batch_size per step unless told otherwise).</summary>
     public long GlobalSamples { get; private set; }
 
-    private ZeroStepResult TakeOptimizerStep(long rows)
+    // An optimizer step of rows samples, for LastStep and the metric files.
+    private ZeroStepResult Record(ZeroStepResult result, long rows)
     {
-        var result = _engine.ReduceAndStep();
         LastStep = result;
         GlobalSamples += rows;
         foreach (var writer in _metrics)
@@ -265,21 +261,11 @@ public sealed class ZeroEngine : IDisposable
     /// </summary>
     internal ZeroStepResult Step(IReadOnlyList<Func<Tensor?>> microBatches, int globalRows)
     {
-        using var scope = NewDisposeScope();
-        for (int micro = 0; micro < microBatches.Count; micro++)
-        {
-            using var microScope = NewDisposeScope();
-            SetGradientAccumulationBoundary(micro == microBatches.Count - 1);
-            var lossSum = Forward(microBatches[micro]);
-            if (lossSum is not null)
-                Backward(lossSum.to(ScalarType.Float32) * ((double)WorldSize / globalRows), scaleWithAccumulation: false);
-            bool boundary = IsGradientAccumulationBoundary;
-            MicroSteps++;
-            _boundary = null;
-            if (boundary)
-                return TakeOptimizerStep(globalRows);
-        }
-        throw new ArgumentException("A step needs at least one micro-batch.", nameof(microBatches));
+        if (microBatches.Count == 0)
+            throw new ArgumentException("A step needs at least one micro-batch.", nameof(microBatches));
+        _boundary = null;
+        MicroSteps += microBatches.Count;
+        return Record(_engine.Step(microBatches, (double)WorldSize / globalRows), globalRows);
     }
 
     /// <summary>

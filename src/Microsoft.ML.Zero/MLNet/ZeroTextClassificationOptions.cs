@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Data;
 namespace Microsoft.ML.Zero;
 
@@ -37,7 +38,7 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
     public double LearningRate = 5e-5;
 
     /// <summary>AdamW weight decay [<c>optimizer.params.weight_decay</c>]; biases and LayerNorm weights are not decayed.</summary>
-    public double WeightDecay = 0.01;
+    public double WeightDecay = OptimizerDefaults.WeightDecay;
 
     /// <summary>Rows scored together when the model transforms data.</summary>
     public int ScoringBatchSize = 64;

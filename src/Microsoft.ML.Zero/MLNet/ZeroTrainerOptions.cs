@@ -1,3 +1,4 @@
+using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Data;
 namespace Microsoft.ML.Zero;
 
@@ -38,19 +39,19 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
     public ZeroOptimizer Optimizer = ZeroOptimizer.AdamW;
 
     /// <summary>Learning rate [<c>optimizer.params.lr</c>].</summary>
-    public double LearningRate = 1e-3;
+    public double LearningRate = OptimizerDefaults.LearningRate;
 
     /// <summary>AdamW's first-moment decay [<c>optimizer.params.betas[0]</c>].</summary>
-    public double Beta1 = 0.9;
+    public double Beta1 = OptimizerDefaults.Beta1;
 
     /// <summary>AdamW's second-moment decay [<c>optimizer.params.betas[1]</c>].</summary>
-    public double Beta2 = 0.999;
+    public double Beta2 = OptimizerDefaults.Beta2;
 
     /// <summary>AdamW's denominator term [<c>optimizer.params.eps</c>].</summary>
-    public double Epsilon = 1e-8;
+    public double Epsilon = OptimizerDefaults.Epsilon;
 
     /// <summary>Weight decay [<c>optimizer.params.weight_decay</c>].</summary>
-    public double WeightDecay = 0.01;
+    public double WeightDecay = OptimizerDefaults.WeightDecay;
 
     /// <summary>SGD momentum [<c>optimizer.params.momentum</c>].</summary>
     public double Momentum;

@@ -122,6 +122,19 @@ internal sealed class CheckpointStore
     public static void WriteState(string folder, TrainingState state) =>
         File.WriteAllText(Path.Combine(folder, StateFileName), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
 
+    /// <summary>The optimizer's state file <paramref name="fileName"/> in <paramref name="folder"/>; an error saying why when it is not there.</summary>
+    public static string OptimizerStatePath(string folder, string fileName)
+    {
+        string path = Path.Combine(folder, fileName);
+        if (File.Exists(path))
+            return path;
+        if (fileName == FlatOptimizerFileName && File.Exists(Path.Combine(folder, OptimizerFileName)))
+            throw new InvalidDataException($"Checkpoint '{folder}' holds TorchSharp's optimizer state ('{OptimizerFileName}'), as earlier " +
+                $"builds wrote for fp32 AdamW; the built-in AdamW now keeps its state in '{FlatOptimizerFileName}'. Resume it " +
+                "with the build that wrote it, or start a new run from its weights.");
+        throw new InvalidDataException($"Checkpoint '{folder}' has no '{fileName}': it was written with another precision or optimizer than this run's.");
+    }
+
     /// <summary>The run's resolved engine settings, for people reading the checkpoint; resuming checks state.json.</summary>
     public static void WriteConfig(string folder, EngineSettings settings, BatchSizes batch)
     {

@@ -36,6 +36,20 @@ internal sealed class DynamicLossScaler
         _lastOverflowIteration = state.LastOverflowIteration;
     }
 
+    /// <summary>
+    /// True when the all-reduced <paramref name="gradients"/> hold an inf or NaN; the step is then skipped and recorded as
+    /// an overflow. The buffer is the same on every rank, so every rank reaches the same verdict: an overflow on any rank
+    /// shows up in the sum. As DeepSpeed's _has_inf_or_nan, the check is the sum of the values (one scalar rather than a
+    /// flag per value), taken in fp32.
+    /// </summary>
+    public bool SkipsOverflow(TorchSharp.torch.Tensor gradients)
+    {
+        if (float.IsFinite(gradients.sum(TorchSharp.torch.ScalarType.Float32).item<float>()))
+            return false;
+        Update(overflow: true);
+        return true;
+    }
+
     /// <summary>Records one step's outcome. Throws when an overflow happens at the minimum scale: training cannot go on.</summary>
     public void Update(bool overflow)
     {

@@ -18,7 +18,7 @@ namespace Microsoft.ML.Zero.Training;
 /// is widened to fp32 and scaled as it is used, and in mixed precision each block's new weights are rounded into the
 /// model's 16-bit copy while still in cache. The work is split over the calling rank's libtorch threads.
 /// </summary>
-internal sealed unsafe class FlatAdamW : IDisposable
+internal sealed unsafe class FlatAdamW : IStepOptimizer
 {
     /// <summary>Values updated at a time: their widened gradients and new 16-bit weights stay on the stack (4 KB).</summary>
     public const int DefaultBlockSize = 1024;
@@ -57,21 +57,30 @@ internal sealed unsafe class FlatAdamW : IDisposable
         _segments = Segments(decayed, weights.numel());
         _epsilon = settings.Epsilon;
         _weightDecay = settings.WeightDecay;
-        LearningRate = settings.LearningRate;
+        LearningRate = BaseLearningRate = settings.LearningRate;
         (Beta1, Beta2) = (settings.Beta1, settings.Beta2);
     }
 
+    public double BaseLearningRate { get; }
+
+    public string StateFileName => CheckpointStore.FlatOptimizerFileName;
+
     /// <summary>The bytes of its state: both moments.</summary>
     public long StateBytes => TensorMemory.Bytes(_averages, _squares);
-
-    /// <summary>The bytes of its work buffers: none on the heap (a block's scratch is on each thread's stack).</summary>
-    public long WorkingBytes => 0;
 
     public double LearningRate { get; set; }
 
     public double Beta1 { get; set; }
 
     public double Beta2 { get; set; }
+
+    /// <summary>The schedule's rate; OneCycle's momentum becomes the betas (momentum, 0.99), as <see cref="OptimizerSettings.SetMomentum"/>.</summary>
+    public void Schedule(Func<double, double> rateFromBase, double? momentum)
+    {
+        LearningRate = rateFromBase(BaseLearningRate);
+        if (momentum is { } betaOne)
+            (Beta1, Beta2) = (betaOne, 0.99);
+    }
 
     /// <summary>The fp32 constants of one step, the scalars TorchSharp's AdamW would pass to its tensor operations.</summary>
     private readonly record struct Coefficients(float Decay, float GradientScale, float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2,

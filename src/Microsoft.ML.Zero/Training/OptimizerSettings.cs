@@ -16,10 +16,13 @@ internal sealed record OptimizerSettings(
     /// <summary>Parameters (by state-dict name) that get no weight decay, or null to decay all.</summary>
     public Func<string, bool>? ExcludeFromWeightDecay { get; init; }
 
+    /// <summary>Whether the parameter of this state-dict name gets weight decay.</summary>
+    public bool Decays(string parameterName) => ExcludeFromWeightDecay?.Invoke(parameterName) != true;
+
     public torch.optim.Optimizer Create(IReadOnlyList<(string Name, Parameter Parameter)> parameters)
     {
-        var decayed = parameters.Where(p => ExcludeFromWeightDecay?.Invoke(p.Name) != true).Select(p => p.Parameter).ToList();
-        var undecayed = parameters.Where(p => ExcludeFromWeightDecay?.Invoke(p.Name) == true).Select(p => p.Parameter).ToList();
+        var decayed = parameters.Where(p => Decays(p.Name)).Select(p => p.Parameter).ToList();
+        var undecayed = parameters.Where(p => !Decays(p.Name)).Select(p => p.Parameter).ToList();
         return Kind switch
         {
             ZeroOptimizer.AdamW => torch.optim.AdamW(new[]

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Zero.Training;
 /// <see cref="GradientReadySignal"/>; when a bucket's layers have all signalled, a dedicated communication thread
 /// reduces it. Buckets are always launched in the same order on every rank (a bucket waits for the ones before it),
 /// and whatever backward did not signal (layers whose input needs no gradient, a rank with no rows) is launched by
-/// <see cref="Finish"/>. Only the last micro-batch of a step (the accumulation boundary) signals.
+/// <see cref="FinishBackward"/>. Only the last micro-batch of a step (the accumulation boundary) signals.
 /// </summary>
 internal sealed class OverlappedReducer : IDisposable
 {
@@ -29,30 +29,13 @@ internal sealed class OverlappedReducer : IDisposable
     private readonly List<Action> _removeHooks = new();
     private Exception? _failure;
 
+    // True while the backward pass of the step's last micro-batch runs: only then do layers signal.
+    private volatile bool _active;
+
     public OverlappedReducer(nn.Module module, Parameter[] parameters, GradientBuffers gradients, int rank, long bucketElements)
     {
         _gradients = gradients;
-        long count = parameters.Sum(p => p.numel());
-        var offsets = new long[parameters.Length];
-        for (int i = 1; i < parameters.Length; i++)
-            offsets[i] = offsets[i - 1] + parameters[i - 1].numel();
-
-        // Walk parameters from the last; close a bucket once it holds bucketElements values.
-        var buckets = new List<(long Start, long Length)>();
-        _bucketOfParameter = new int[parameters.Length];
-        long end = count;
-        for (int i = parameters.Length - 1; i >= 0; i--)
-        {
-            _bucketOfParameter[i] = buckets.Count;
-            if (end - offsets[i] >= bucketElements || i == 0)
-            {
-                buckets.Add((offsets[i], end - offsets[i]));
-                end = offsets[i];
-            }
-        }
-        // The first bucket also carries the loss element at the very end of the buffer.
-        buckets[0] = (buckets[0].Start, buckets[0].Length + 1);
-        _buckets = buckets.ToArray();
+        (_buckets, _bucketOfParameter) = AssignBuckets(parameters.Select(p => p.numel()).ToArray(), bucketElements);
         _pendingInBucket = new int[_buckets.Length];
         _parameterReady = new bool[parameters.Length];
 
@@ -62,7 +45,7 @@ internal sealed class OverlappedReducer : IDisposable
             var own = layer.named_parameters(recurse: false).Select(p => index.TryGetValue(p.parameter, out int i) ? i : -1).Where(i => i >= 0).ToArray();
             if (own.Length > 0)
             {
-                var hook = layer.register_forward_pre_hook((_, input) => Active && input.requires_grad ? GradientReadySignal.Wrap(input, () => Signal(own)) : input);
+                var hook = layer.register_forward_pre_hook((_, input) => _active && input.requires_grad ? GradientReadySignal.Wrap(input, () => MarkReady(own)) : input);
                 _removeHooks.Add(hook.remove);
             }
         }
@@ -71,16 +54,37 @@ internal sealed class OverlappedReducer : IDisposable
         _thread.Start();
     }
 
-    /// <summary>The number of buckets the gradients are reduced in.</summary>
-    public int BucketCount => _buckets.Length;
+    /// <summary>
+    /// Cuts values [0, sum of <paramref name="sizes"/>) into buckets from the end (reverse parameter order, the order
+    /// backward produces them): a bucket closes once it holds <paramref name="bucketElements"/> values, so a parameter
+    /// larger than that is a bucket of its own, and the first parameter closes the last bucket. The first bucket also
+    /// carries the loss element that follows the values. Returns each bucket's range and each parameter's bucket.
+    /// </summary>
+    public static ((long Start, long Length)[] Buckets, int[] BucketOfParameter) AssignBuckets(long[] sizes, long bucketElements)
+    {
+        var offsets = new long[sizes.Length];
+        for (int i = 1; i < sizes.Length; i++)
+            offsets[i] = offsets[i - 1] + sizes[i - 1];
+        var buckets = new List<(long Start, long Length)>();
+        var bucketOfParameter = new int[sizes.Length];
+        long end = sizes.Sum();
+        for (int i = sizes.Length - 1; i >= 0; i--)
+        {
+            bucketOfParameter[i] = buckets.Count;
+            if (end - offsets[i] >= bucketElements || i == 0)
+            {
+                buckets.Add((offsets[i], end - offsets[i]));
+                end = offsets[i];
+            }
+        }
+        buckets[0] = (buckets[0].Start, buckets[0].Length + 1);
+        return (buckets.ToArray(), bucketOfParameter);
+    }
 
-    /// <summary>Buckets launched by backward's signals rather than by <see cref="Finish"/>, since the reducer was made.</summary>
+    /// <summary>Buckets launched by backward's signals rather than by <see cref="FinishBackward"/>, since the reducer was made.</summary>
     public int LaunchedDuringBackward { get; private set; }
 
-    /// <summary>True while the backward pass of the step's last micro-batch runs: only then do layers signal.</summary>
-    public bool Active { get; set; }
-
-    /// <summary>Clears the readiness of every parameter before a step's last micro-batch.</summary>
+    /// <summary>Before a step's last micro-batch: clears every parameter's readiness and lets layers signal during its backward.</summary>
     public void BeginBoundary()
     {
         lock (_gate)
@@ -91,12 +95,13 @@ internal sealed class OverlappedReducer : IDisposable
                 _pendingInBucket[bucket]++;
             _nextToLaunch = 0;
         }
+        _active = true;
     }
 
     /// <summary>Launches the buckets backward did not signal, in order, and waits until every bucket is reduced.</summary>
-    public void Finish()
+    public void FinishBackward()
     {
-        Active = false;
+        _active = false;
         lock (_gate)
         {
             while (_nextToLaunch < _buckets.Length)
@@ -108,7 +113,8 @@ internal sealed class OverlappedReducer : IDisposable
             throw failure;
     }
 
-    private void Signal(int[] parameters)
+    // A layer's input gradient arrived, so its parameters' gradients are complete: launch the buckets that are now full, in order.
+    private void MarkReady(int[] parameters)
     {
         lock (_gate)
         {
