@@ -37,7 +37,7 @@ public sealed class EngineStepTests
                     int first = (step * world + communicator.Rank) * 4 % (Iris.Length - 4);
                     bool poisoned = poison?.Invoke(communicator.Rank, step) == true;
                     results.Add(engine.Step(new Func<Tensor?>[] { () => LossSum(model, first, poisoned) }, 4 * world));
-                    weights.Add(Weights(model));
+                    weights.Add(IrisFixtures.Weights(model));
                 }
                 return new RankRun(results.ToArray(), weights.ToArray());
             });
@@ -56,12 +56,6 @@ public sealed class EngineStepTests
         var x = tensor(rows.SelectMany(r => r.Features).Select(v => poisoned ? v * 1e6f : v).ToArray(), new long[] { 4, 4 });
         var y = tensor(rows.Select(r => (long)Species[r.Label]).ToArray(), new long[] { 4 });
         return nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
-    }
-
-    private static float[] Weights(nn.Module model)
-    {
-        using var scope = NewDisposeScope();
-        return cat(model.parameters().Select(p => p.detach().to(ScalarType.Float32).flatten()).ToList()).data<float>().ToArray();
     }
 
     private static OptimizerSettings Sgd(double learningRate, double momentum = 0) => new(ZeroOptimizer.Sgd, learningRate, 0.9, 0.999, 1e-8, 0, momentum);
@@ -118,14 +112,14 @@ public sealed class EngineStepTests
             InProcessLauncher.Run(1, TimeSpan.FromMinutes(1), communicator =>
             {
                 using var engine = new ZeroEngine(model, communicator, settings);
-                var before = Weights(model);
+                var before = IrisFixtures.Weights(model);
                 for (int step = 0; step < 20; step++)
                     engine.Step(new Func<Tensor?>[] { () => LossSum(model, step * 4, false) }, 4);
                 Assert.AreEqual(precision == ZeroPrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float16, model.parameters().First().dtype);
-                var lowPrecision = Weights(model);
+                var lowPrecision = IrisFixtures.Weights(model);
                 engine.RestoreFullPrecision();
                 Assert.AreEqual(ScalarType.Float32, model.parameters().First().dtype);
-                var master = Weights(model);
+                var master = IrisFixtures.Weights(model);
                 // Updates of lr 1e-3 are far below bf16's resolution near 0.3, yet the fp32 master weights keep them.
                 Assert.IsTrue(Distance(master, before) > 0, $"{precision}: master weights did not move");
                 Assert.IsTrue(master.Zip(lowPrecision).Any(p => p.First != p.Second), $"{precision}: master weights equal their low-precision copies");
@@ -217,7 +211,7 @@ public sealed class EngineStepTests
                     rows.SelectMany(r => own[r].Features).ToArray(), rows.Select(r => (long)Species[own[r].Label]).ToArray(), Shape.InputSize));
                 return true;
             });
-            CollectionAssert.AreEqual(Weights(replicas[0]), Weights(replicas[1]));
+            CollectionAssert.AreEqual(IrisFixtures.Weights(replicas[0]), IrisFixtures.Weights(replicas[1]));
             var losses = monitor.Epochs.Select(e => e.MeanLoss).ToArray();
             Assert.AreEqual(3, losses.Length);
             Assert.IsTrue(losses.All(double.IsFinite) && losses[2] < losses[0], $"losses {string.Join(", ", losses)}");
@@ -363,7 +357,7 @@ public sealed class EngineStepTests
                     engine.Step(new Func<Tensor?>[] { () => LossSum(model, first, false), () => LossSum(model, first + 4, false) }, 16);
                 }
                 engine.RestoreFullPrecision();
-                return (Weights(model), engine.Core.BucketsReducedDuringBackward);
+                return (IrisFixtures.Weights(model), engine.Core.BucketsReducedDuringBackward);
             });
             CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
             return results[0];
@@ -403,7 +397,7 @@ public sealed class EngineStepTests
                         var labels = tensor(new long[] { 0, 1, 1, 0 });
                         engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(batch), labels, reduction: nn.Reduction.Sum) }, 8);
                     }
-                    return (Weights(model), engine.Core.BucketsReducedDuringBackward);
+                    return (IrisFixtures.Weights(model), engine.Core.BucketsReducedDuringBackward);
                 });
                 CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
                 early = results[0].Item2;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML.Data;
 using Microsoft.ML.Zero.Models;
 using static TorchSharp.torch;
@@ -8,33 +7,14 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class MlpTrainerTests
 {
-    private static IEstimator<ITransformer> Pipeline(MLContext mlContext, ZeroTrainerOptions options) =>
-        mlContext.Transforms.Conversion.MapValueToKey("Label")
-            .Append(mlContext.Transforms.NormalizeMinMax("Features"))
-            .Append(mlContext.Zero().Trainer(options))
-            .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-
-    internal static IDataView PreparedIris(MLContext mlContext) => Prepare(mlContext, mlContext.Data.LoadFromEnumerable(Datasets.Iris()));
-
-    internal static IDataView Prepare(MLContext mlContext, IDataView data) =>
-        mlContext.Transforms.Conversion.MapValueToKey("Label")
-            .Append(mlContext.Transforms.NormalizeMinMax("Features"))
-            .Fit(data).Transform(data);
-
-    internal static float[] Weights(nn.Module model)
-    {
-        using var scope = NewDisposeScope();
-        return cat(model.parameters().Select(p => p.detach().flatten()).ToList()).data<float>().ToArray();
-    }
-
     [TestMethod]
     public void MlpOnTwoRanksLearnsIrisFarBeyondTheMajorityClass()
     {
         var mlContext = new MLContext(seed: 0);
-        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(Datasets.Iris()), testFraction: 0.2, seed: 0);
+        var split = IrisFixtures.Split(mlContext);
         var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 } };
 
-        var model = Pipeline(mlContext, options).Fit(split.TrainSet);
+        var model = IrisFixtures.Pipeline(mlContext, options).Fit(split.TrainSet);
         var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
 
         var testLabels = mlContext.Data.CreateEnumerable<IrisRow>(split.TestSet, reuseRowObject: false).Select(r => r.Label).ToList();
@@ -48,7 +28,7 @@ public sealed class MlpTrainerTests
     public void FourRanksWithBatch8MatchOneRankWithBatch32AndEndBitwiseEqual()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = PreparedIris(mlContext);
+        var data = IrisFixtures.Prepared(mlContext);
         // 150 rows in global batches of 32: the last step of each epoch is short (22 rows, 6/6/5/5 per rank).
         ZeroTrainerOptions Options(int worldSize, int batch) => new()
         {
@@ -59,9 +39,9 @@ public sealed class MlpTrainerTests
         var four = mlContext.Zero().Trainer(Options(4, 8)).TrainReplicas(data, out _);
         try
         {
-            float[] reference = Weights(single[0]);
-            float[] initial = Weights(new MlpClassifier(((MlpClassifier)single[0]).Shape, new Generator(0)));
-            var perRank = four.Select(Weights).ToArray();
+            float[] reference = IrisFixtures.Weights(single[0]);
+            float[] initial = IrisFixtures.Weights(new MlpClassifier(((MlpClassifier)single[0]).Shape, new Generator(0)));
+            var perRank = four.Select(IrisFixtures.Weights).ToArray();
             for (int rank = 1; rank < perRank.Length; rank++)
                 CollectionAssert.AreEqual(perRank[0], perRank[rank], $"rank {rank} differs from rank 0");
             double maxDiff = reference.Zip(perRank[0], (a, b) => Math.Abs(a - b)).Max();
@@ -79,7 +59,7 @@ public sealed class MlpTrainerTests
     public void RunsWithDropoutOnTwoRanksRepeatExactly()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = PreparedIris(mlContext);
+        var data = IrisFixtures.Prepared(mlContext);
         var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Dropout = 0.3f, Seed = 3 };
 
         var first = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
@@ -87,9 +67,9 @@ public sealed class MlpTrainerTests
         var noDropout = mlContext.Zero().Trainer(new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Seed = 3 }).TrainReplicas(data, out _);
         try
         {
-            CollectionAssert.AreEqual(Weights(first[0]), Weights(first[1]), "ranks differ");
-            CollectionAssert.AreEqual(Weights(first[0]), Weights(second[0]), "runs differ");
-            CollectionAssert.AreNotEqual(Weights(first[0]), Weights(noDropout[0]), "dropout had no effect");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(first[0]), IrisFixtures.Weights(first[1]), "ranks differ");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(first[0]), IrisFixtures.Weights(second[0]), "runs differ");
+            CollectionAssert.AreNotEqual(IrisFixtures.Weights(first[0]), IrisFixtures.Weights(noDropout[0]), "dropout had no effect");
         }
         finally
         {
@@ -102,26 +82,16 @@ public sealed class MlpTrainerTests
     public void SavedModelLoadsInAFreshProcessAndScoresIdentically()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
-        var model = Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpochs = 20, ScoringBatchSize = 16 }).Fit(data);
-        string directory = Directory.CreateTempSubdirectory("zero-model-").FullName;
-        try
-        {
-            string modelPath = Path.Combine(directory, "model.zip");
-            mlContext.Model.Save(model, data.Schema, modelPath);
-            var expected = Program.ScoreLines(model.Transform(data)).ToArray();
+        var data = IrisFixtures.Load(mlContext);
+        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpochs = 20, ScoringBatchSize = 16 }).Fit(data);
+        using var folder = new TempFolder("zero-model-");
+        string modelPath = folder.Combine("model.zip"), scoresPath = folder.Combine("scores.tsv");
+        mlContext.Model.Save(model, data.Schema, modelPath);
+        var expected = Program.ScoreLines(model.Transform(data)).ToArray();
 
-            string scoresPath = Path.Combine(directory, "scores.tsv");
-            string dataPath = Path.Combine(Datasets.Directory, "iris.json");
-            var (exitCode, output) = RunChild($"\"{typeof(Program).Assembly.Location}\" score \"{modelPath}\" \"{dataPath}\" \"{scoresPath}\"");
-            Assert.AreEqual(0, exitCode, output);
-            CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
-            Assert.AreEqual(150, expected.Length);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        ChildProcess.RunTestAssembly(TimeSpan.FromMinutes(2), "score", modelPath, IrisFixtures.DataPath, scoresPath).AssertSucceeded();
+        CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
+        Assert.AreEqual(150, expected.Length);
     }
 
     [TestMethod]
@@ -130,7 +100,7 @@ public sealed class MlpTrainerTests
         var mlContext = new MLContext(seed: 0);
         var rows = Datasets.Iris();
         var data = mlContext.Data.LoadFromEnumerable(rows);
-        var model = Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
+        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
         var scored = model.Transform(data);
 
         var batched = mlContext.Data.CreateEnumerable<IrisPrediction>(scored, reuseRowObject: false).ToArray();
@@ -152,26 +122,4 @@ public sealed class MlpTrainerTests
         Assert.AreEqual(3, metrics.ConfusionMatrix.NumberOfClasses);
         Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"training accuracy {metrics.MicroAccuracy:F3}");
     }
-
-    internal static (int ExitCode, string Output) RunChild(string arguments)
-    {
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var start = new ProcessStartInfo(host, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("the child process did not finish in 2 minutes");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
-    }
-}
-
-public sealed class IrisPrediction
-{
-    public float[] Score { get; set; } = Array.Empty<float>();
-
-    public string PredictedLabel { get; set; } = "";
 }

@@ -7,10 +7,6 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class TrainerDeepSpeedTests
 {
-    private static IDataView PreparedIris(MLContext mlContext) => MlpTrainerTests.PreparedIris(mlContext);
-
-    private static float[] Weights(nn.Module model) => MlpTrainerTests.Weights(model);
-
     private static ZeroTrainerOptions Options(int worldSize, int batch, ZeroOptions? deepSpeed) => new()
     {
         WorldSize = worldSize, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
@@ -20,7 +16,7 @@ public sealed class TrainerDeepSpeedTests
     public void TwoRanksOfMicroBatch4WithFourAccumulationStepsMatchOneRankOfBatch32()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = PreparedIris(mlContext);
+        var data = IrisFixtures.Prepared(mlContext);
         // 150 rows: each epoch has 19 micro-steps of 8 rows over both ranks, so 5 optimizer steps, the last of 3
         // micro-steps and 22 rows; one rank with batch 32 takes the same 5 steps over the same rows.
         var single = mlContext.Zero().Trainer(Options(1, 32, null)).TrainReplicas(data, out _);
@@ -29,11 +25,11 @@ public sealed class TrainerDeepSpeedTests
             """{ "train_batch_size": 32, "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 4 }"""))).TrainReplicas(data, out _);
         try
         {
-            float[] reference = Weights(single[0]);
-            CollectionAssert.AreEqual(Weights(typed[0]), Weights(typed[1]), "ranks differ");
-            double maxDiff = reference.Zip(Weights(typed[0]), (a, b) => Math.Abs(a - b)).Max();
+            float[] reference = IrisFixtures.Weights(single[0]);
+            CollectionAssert.AreEqual(IrisFixtures.Weights(typed[0]), IrisFixtures.Weights(typed[1]), "ranks differ");
+            double maxDiff = reference.Zip(IrisFixtures.Weights(typed[0]), (a, b) => Math.Abs(a - b)).Max();
             Assert.IsTrue(maxDiff <= 1e-5, $"max |1 x 32 - 2 x 4 x 4| = {maxDiff}");
-            CollectionAssert.AreEqual(Weights(typed[0]), Weights(fromJson[0]), "the ds_config and the typed options trained differently");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(typed[0]), IrisFixtures.Weights(fromJson[0]), "the ds_config and the typed options trained differently");
         }
         finally
         {
@@ -46,7 +42,7 @@ public sealed class TrainerDeepSpeedTests
     public void Bf16TrainingLearnsIrisAndSavesAnFp32Model()
     {
         var mlContext = new MLContext(seed: 0);
-        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(Datasets.Iris()), testFraction: 0.2, seed: 0);
+        var split = IrisFixtures.Split(mlContext);
         var options = new ZeroTrainerOptions
         {
             WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 },
@@ -58,11 +54,11 @@ public sealed class TrainerDeepSpeedTests
         var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
         Assert.IsTrue(metrics.MicroAccuracy >= 0.9, $"bf16 accuracy {metrics.MicroAccuracy:F3}");
 
-        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(PreparedIris(mlContext), out _);
+        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(IrisFixtures.Prepared(mlContext), out _);
         try
         {
             Assert.IsTrue(replicas.All(r => r.parameters().All(p => p.dtype == ScalarType.Float32)), "the trained model is not fp32");
-            CollectionAssert.AreEqual(Weights(replicas[0]), Weights(replicas[1]), "ranks differ");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(replicas[0]), IrisFixtures.Weights(replicas[1]), "ranks differ");
         }
         finally
         {
@@ -75,7 +71,7 @@ public sealed class TrainerDeepSpeedTests
     public void ConflictingBatchSizesNameBothSettings()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = PreparedIris(mlContext);
+        var data = IrisFixtures.Prepared(mlContext);
         var options = Options(2, 16, ZeroOptions.FromDeepSpeedConfig("""{ "train_micro_batch_size_per_gpu": 8 }"""));
         var error = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(options).Fit(data));
         StringAssert.Contains(error.Message, "ZeroTrainerOptions.BatchSize is 16");
@@ -94,7 +90,7 @@ public sealed class TrainerDeepSpeedTests
         // 150 rows in steps of 2 x 8 = 10 steps per epoch, 2 epochs: a line every 4 steps is 5 lines.
         var options = Options(2, 8, ZeroOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "wandb": { "enabled": false } }"""));
         options.MaxEpochs = 2;
-        mlContext.Zero().Trainer(options).Fit(PreparedIris(mlContext));
+        mlContext.Zero().Trainer(options).Fit(IrisFixtures.Prepared(mlContext));
 
         var progress = lines.Where(l => l.Contains(", step ", StringComparison.Ordinal)).ToList();
         Assert.AreEqual(5, progress.Count, string.Join("\n", lines));
