@@ -147,14 +147,30 @@ public sealed class EngineStepTests
     }
 
     [TestMethod]
-    public void PrescaleAndPredivideGiveTheSameAverage()
+    public void PrescaleAndPredivideDivideTheGradientsBeforeTheAllReduceAndTheRestAfter()
     {
-        var plain = new EngineSettings(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, AdamW(), null);
-        var reference = Train(2, plain, 5)[0].WeightsAfterStep[^1];
-        foreach (var variant in new[] { plain with { PrescaleGradients = true }, plain with { GradientPredivideFactor = 4 } })
+        // In fp32 dividing before or after the sum gives the same average, so only fp16 shows where the division happens.
+        // fp16 rounds and overflows alike at every power of two, so gradients divided by 2^d before the sum at loss scale
+        // 2^k are bit for bit the undivided ones at 2^(k-d): prescale_gradients (/ 2 ranks) and gradient_predivide_factor 4
+        // at 2^k must take exactly the steps of a plain run at 2^(k-1) and 2^(k-2), where the plain run at 2^k overflows.
+        var plain = new EngineSettings(ZeroPrecision.Fp16, new Fp16Options(), 0, false, 1, AdamW(), null);
+        static EngineSettings At(EngineSettings settings, int power) => settings with { LossScaling = new Fp16Options { InitialScalePower = power } };
+        int overflowing = Enumerable.Range(0, 24).First(power => Train(2, At(plain, power), 1)[0].Steps[0].Skipped);
+        Assert.IsGreaterThanOrEqualTo(2, overflowing, "the plain run overflows at the lowest loss scales already");
+
+        foreach (var (variant, divisorPower) in new[] { (plain with { PrescaleGradients = true }, 1), (plain with { GradientPredivideFactor = 4 }, 2) })
         {
-            var weights = Train(2, variant, 5)[0].WeightsAfterStep[^1];
-            Assert.IsTrue(reference.Zip(weights, (a, b) => Math.Abs(a - b)).Max() < 1e-6, variant.ToString());
+            string name = variant.PrescaleGradients ? "prescale_gradients" : "gradient_predivide_factor 4";
+            var divided = Train(2, At(variant, overflowing), 4)[0];
+            var undivided = Train(2, At(plain, overflowing - divisorPower), 4)[0];
+            // An engine that ignored the option would overflow at 2^k like the plain run and skip this step.
+            Assert.IsFalse(divided.Steps[0].Skipped, $"{name}, step 0: the gradients overflowed at loss scale 2^{overflowing}, as undivided ones do");
+            for (int step = 0; step < divided.Steps.Length; step++)
+            {
+                Assert.AreEqual(undivided.Steps[step].LossScale * (1 << divisorPower), divided.Steps[step].LossScale, $"{name}, step {step}: loss scale");
+                Assert.AreEqual(undivided.Steps[step] with { LossScale = 0 }, divided.Steps[step] with { LossScale = 0 }, $"{name}, step {step}: loss, skip or rate");
+                CollectionAssert.AreEqual(undivided.WeightsAfterStep[step], divided.WeightsAfterStep[step], $"{name}, step {step}: weights");
+            }
         }
     }
 
