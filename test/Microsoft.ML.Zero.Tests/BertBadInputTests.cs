@@ -73,21 +73,14 @@ public sealed class BertBadInputTests
     }
 
     [TestMethod]
-    public void MissingVocabIsNamed()
+    [DataRow("vocab.txt")]
+    [DataRow("config.json")]
+    public void AMissingVocabOrConfigIsNamed(string file)
     {
-        using var checkpoint = CheckpointWith("vocab.txt", null);
+        using var checkpoint = CheckpointWith(file, null);
         var error = Fit(Sentences(("good", "1")), checkpoint: checkpoint.Path);
         Assert.IsInstanceOfType<FileNotFoundException>(error);
-        StringAssert.Contains(error.Message, "vocab.txt");
-    }
-
-    [TestMethod]
-    public void MissingConfigIsNamed()
-    {
-        using var checkpoint = CheckpointWith("config.json", null);
-        var error = Fit(Sentences(("good", "1")), checkpoint: checkpoint.Path);
-        Assert.IsInstanceOfType<FileNotFoundException>(error);
-        StringAssert.Contains(error.Message, "config.json");
+        StringAssert.Contains(error.Message, file);
     }
 
     [TestMethod]

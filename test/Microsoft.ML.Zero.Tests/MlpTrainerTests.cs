@@ -1,5 +1,4 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Zero.Models;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Tests;
@@ -8,11 +7,17 @@ namespace Microsoft.ML.Zero.Tests;
 public sealed class MlpTrainerTests
 {
     [TestMethod]
-    public void MlpOnTwoRanksLearnsIrisFarBeyondTheMajorityClass()
+    [DataRow(null)] // typed options, fp32
+    [DataRow("""{ "bf16": { "enabled": true }, "gradient_clipping": 1.0 }""")]
+    public void MlpOnTwoRanksLearnsIrisFarBeyondTheMajorityClassAndReturnsAnFp32Model(string? dsConfig)
     {
         var mlContext = new MLContext(seed: 0);
         var split = IrisFixtures.Split(mlContext);
-        var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 } };
+        var options = new ZeroTrainerOptions
+        {
+            WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 },
+            DeepSpeed = dsConfig is null ? null : ZeroOptions.FromDeepSpeedConfig(dsConfig),
+        };
 
         var model = IrisFixtures.Pipeline(mlContext, options).Fit(split.TrainSet);
         var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
@@ -22,17 +27,33 @@ public sealed class MlpTrainerTests
         Assert.IsTrue(metrics.MicroAccuracy >= 0.9, $"accuracy {metrics.MicroAccuracy:F3}");
         Assert.IsTrue(metrics.MicroAccuracy >= majority + 0.4, $"accuracy {metrics.MicroAccuracy:F3} vs majority class {majority:F3}");
         Assert.IsTrue(metrics.LogLoss < 0.5, $"log-loss {metrics.LogLoss:F3}");
+
+        // Whatever the precision it trained in, the trainer hands back fp32 replicas, equal on every rank.
+        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(IrisFixtures.Prepared(mlContext), out _);
+        try
+        {
+            Assert.IsTrue(replicas.All(r => r.parameters().All(p => p.dtype == ScalarType.Float32)), "the trained model is not fp32");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(replicas[0]), IrisFixtures.Weights(replicas[1]), "rank 1 differs from rank 0");
+        }
+        finally
+        {
+            foreach (var replica in replicas)
+                replica.Dispose();
+        }
     }
 
     [TestMethod]
-    public void FourRanksWithBatch8MatchOneRankWithBatch32AndEndBitwiseEqual()
+    // 150 rows in global batches of 32: the last step of each epoch is short (22 rows, 6/6/5/5 per rank).
+    [DataRow(4, 8, 1)]
+    // 19 micro-steps of 8 rows over both ranks an epoch: 5 optimizer steps, the last of 3 micro-steps and 22 rows.
+    [DataRow(2, 4, 4)]
+    public void RanksWithAGlobalBatchOf32MatchOneRankWithBatch32AndEndBitwiseEqual(int worldSize, int microBatch, int accumulationSteps)
     {
         var mlContext = new MLContext(seed: 0);
         var data = IrisFixtures.Prepared(mlContext);
-        // 150 rows in global batches of 32: the last step of each epoch is short (22 rows, 6/6/5/5 per rank).
-        ZeroTrainerOptions Options(int worldSize, int batch) => new()
+        ZeroTrainerOptions Options(int ranks, int batch, ZeroOptions? deepSpeed = null) => new()
         {
-            WorldSize = worldSize, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
+            WorldSize = ranks, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
         };
 
         // The weights training starts from, as the trainer builds them from its seed: a run whose steps are far below
@@ -41,21 +62,26 @@ public sealed class MlpTrainerTests
         standStill.LearningRate = 1e-30;
         var start = mlContext.Zero().Trainer(standStill).TrainReplicas(data, out _);
         var single = mlContext.Zero().Trainer(Options(1, 32)).TrainReplicas(data, out _);
-        var four = mlContext.Zero().Trainer(Options(4, 8)).TrainReplicas(data, out _);
+        var typed = mlContext.Zero().Trainer(Options(worldSize, microBatch, new ZeroOptions { GradientAccumulationSteps = accumulationSteps })).TrainReplicas(data, out _);
+        var fromJson = mlContext.Zero().Trainer(Options(worldSize, microBatch, ZeroOptions.FromDeepSpeedConfig($$"""
+            { "train_batch_size": 32, "train_micro_batch_size_per_gpu": {{microBatch}}, "gradient_accumulation_steps": {{accumulationSteps}} }
+            """))).TrainReplicas(data, out _);
         try
         {
+            string shape = $"{worldSize} x {microBatch} x {accumulationSteps}";
             float[] reference = IrisFixtures.Weights(single[0]);
             float[] initial = IrisFixtures.Weights(start[0]);
-            var perRank = four.Select(IrisFixtures.Weights).ToArray();
+            var perRank = typed.Select(IrisFixtures.Weights).ToArray();
             for (int rank = 1; rank < perRank.Length; rank++)
-                CollectionAssert.AreEqual(perRank[0], perRank[rank], $"rank {rank} differs from rank 0");
+                CollectionAssert.AreEqual(perRank[0], perRank[rank], $"{shape}: rank {rank} differs from rank 0");
             double maxDiff = reference.Zip(perRank[0], (a, b) => Math.Abs(a - b)).Max();
-            Assert.IsTrue(maxDiff <= 1e-5, $"max |1 rank - 4 ranks| = {maxDiff}");
+            Assert.IsTrue(maxDiff <= 1e-5, $"max |1 x 32 - {shape}| = {maxDiff}");
             Assert.IsTrue(reference.Zip(initial, (a, b) => Math.Abs(a - b)).Max() > 1e-3, "training did not change the weights");
+            CollectionAssert.AreEqual(perRank[0], IrisFixtures.Weights(fromJson[0]), $"{shape}: the ds_config and the typed options trained differently");
         }
         finally
         {
-            foreach (var replica in start.Concat(single).Concat(four))
+            foreach (var replica in start.Concat(single).Concat(typed).Concat(fromJson))
                 replica.Dispose();
         }
     }
