@@ -99,6 +99,7 @@ public sealed class BertBadInputTests
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void WeightsThatDoNotMatchTheConfigListTheNames()
     {
         var config = File.ReadAllText(Path.Combine(MiniLm.Directory(), "config.json")).Replace("\"num_hidden_layers\": 6", "\"num_hidden_layers\": 7").Replace("\"num_hidden_layers\":6", "\"num_hidden_layers\":7");

@@ -47,6 +47,7 @@ public sealed class BertTests
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void ConvertedMiniLmGivesTheKnownSentenceSimilarity()
     {
         TorchRuntimeForTests.Load();
@@ -72,6 +73,7 @@ public sealed class BertTests
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void FineTunedMiniLmClassifiesSentimentOnTwoRanksInAutoPrecisionAndReloads()
     {
         var mlContext = new MLContext(seed: 0);

@@ -32,6 +32,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks()
     {
         InTempFolder(weightsPath =>
@@ -42,6 +43,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void GradientsSentAsBf16GiveTheInProcessResultThroughSharedMemoryAndOverMpi()
     {
         // communication_data_type bf16: same-host ranks add their bf16 staging buffers in shared memory; with that turned
@@ -66,6 +68,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void TheEngineApiUnderMpiTrainsTheSameModelAsInProcessRanks()
     {
         InTempFolder(weightsPath =>
@@ -94,6 +97,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void SameHostRanksSumThroughSharedMemoryToTheBitsMpiAllReduceGives()
     {
         InTempFolder(weightsPath =>
@@ -120,6 +124,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void Bf16GradientsSumThroughASharedFp32StagingBufferToTheInProcessResult()
     {
         // bf16 training that accumulates in bf16 keeps no fp32 gradient buffer: each bucket is widened into a
@@ -130,6 +135,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void Bf16ModelGradientsSentAsBf16AreSummedWhereBackwardWroteThem()
     {
         // bf16 training with bf16 on the wire: the model's bf16 gradient buffer itself lies in shared memory, and the
@@ -154,6 +160,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     [DataRow(false, 1e-5)]
     [DataRow(true, 2e-3)] // bf16 sums rounded in another order (each machine's pair first): 5e-4 apart here
     public void RanksOnSeveralMachinesSumOnEachThroughSharedMemoryAndBetweenThemOverMpi(bool bf16Wire, double tolerance)
@@ -191,6 +198,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void ARankThatThrowsEndsTheJobWithItsRankAndReason()
     {
         InTempFolder(weightsPath =>
@@ -205,6 +213,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void AKilledRankEndsTheJobWithinSeconds()
     {
         InTempFolder(weightsPath =>
@@ -218,6 +227,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void ARankWaitingPastTheTimeoutNamesItselfAndTheCollectiveAndAbortsTheJob()
     {
         InTempFolder(weightsPath =>
@@ -229,6 +239,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void RanksWithShardsOfDifferentSizesAgreeOnTheSteps()
     {
         InTempFolder(weightsPath =>
@@ -247,6 +258,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void AnMpiJobKilledMidRunResumesFromItsCheckpointToTheUninterruptedWeights()
     {
         InTempFolder(weightsPath =>

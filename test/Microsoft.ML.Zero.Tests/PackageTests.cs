@@ -15,6 +15,7 @@ public sealed class PackageTests
     private static readonly TimeSpan ChildTimeout = TimeSpan.FromMinutes(10);
 
     [TestMethod]
+    [TestCategory("package")]
     public void PackedLibraryTrainsSavesAndLoadsInFreshAppsThatReferenceOnlyThePackage()
     {
         string repository = RepositoryRoot();

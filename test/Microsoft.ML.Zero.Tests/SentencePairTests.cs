@@ -36,6 +36,7 @@ public sealed class SentencePairTests
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void PairClassifierReadsTheSecondSentenceAndReloads()
     {
         // Sentence 1 is a sentence drawn at random, sentence 2 the labelled one: only a model that reads the second
