@@ -16,18 +16,17 @@ public sealed class BertBadInputTests
         return Assert.Throws<Exception>(() => MlContext.Zero().TextClassification(options).Fit(data));
     }
 
-    // A copy of the converted MiniLM folder with one file replaced, for checkpoint errors.
-    private static string CheckpointWith(string file, string? content)
+    // A copy of the converted MiniLM folder with one file replaced (content) or removed (null), for checkpoint errors.
+    private static TempFolder CheckpointWith(string file, string? content)
     {
-        string directory = Directory.CreateTempSubdirectory("zero-checkpoint-").FullName;
+        var folder = new TempFolder("zero-checkpoint-");
         foreach (string source in Directory.GetFiles(MiniLm.Directory()))
-            File.Copy(source, Path.Combine(directory, Path.GetFileName(source)));
-        string target = Path.Combine(directory, file);
+            File.Copy(source, folder.Combine(Path.GetFileName(source)));
         if (content is null)
-            File.Delete(target);
+            File.Delete(folder.Combine(file));
         else
-            File.WriteAllText(target, content);
-        return directory;
+            File.WriteAllText(folder.Combine(file), content);
+        return folder;
     }
 
     [TestMethod]
@@ -74,39 +73,38 @@ public sealed class BertBadInputTests
     }
 
     [TestMethod]
-    public void MissingVocabIsNamed()
+    [DataRow("vocab.txt")]
+    [DataRow("config.json")]
+    public void AMissingVocabOrConfigIsNamed(string file)
     {
-        var error = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("vocab.txt", null));
+        using var checkpoint = CheckpointWith(file, null);
+        var error = Fit(Sentences(("good", "1")), checkpoint: checkpoint.Path);
         Assert.IsInstanceOfType<FileNotFoundException>(error);
-        StringAssert.Contains(error.Message, "vocab.txt");
-    }
-
-    [TestMethod]
-    public void MissingConfigIsNamed()
-    {
-        var error = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("config.json", null));
-        Assert.IsInstanceOfType<FileNotFoundException>(error);
-        StringAssert.Contains(error.Message, "config.json");
+        StringAssert.Contains(error.Message, file);
     }
 
     [TestMethod]
     public void MalformedConfigNamesTheKey()
     {
-        var error = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("config.json",
-            "{\"model_type\":\"bert\",\"vocab_size\":30522,\"hidden_size\":\"wide\",\"num_hidden_layers\":6,\"num_attention_heads\":12,\"intermediate_size\":1536,\"max_position_embeddings\":512}"));
+        using var checkpoint = CheckpointWith("config.json",
+            "{\"model_type\":\"bert\",\"vocab_size\":30522,\"hidden_size\":\"wide\",\"num_hidden_layers\":6,\"num_attention_heads\":12,\"intermediate_size\":1536,\"max_position_embeddings\":512}");
+        var error = Fit(Sentences(("good", "1")), checkpoint: checkpoint.Path);
         Assert.IsInstanceOfType<InvalidDataException>(error);
         StringAssert.Contains(error.Message, "'hidden_size'");
         StringAssert.Contains(error.Message, "positive integer");
-        var notJson = Fit(Sentences(("good", "1")), checkpoint: CheckpointWith("config.json", "{ not json"));
+        using var notJsonCheckpoint = CheckpointWith("config.json", "{ not json");
+        var notJson = Fit(Sentences(("good", "1")), checkpoint: notJsonCheckpoint.Path);
         Assert.IsInstanceOfType<InvalidDataException>(notJson);
         StringAssert.Contains(notJson.Message, "config.json");
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void WeightsThatDoNotMatchTheConfigListTheNames()
     {
         var config = File.ReadAllText(Path.Combine(MiniLm.Directory(), "config.json")).Replace("\"num_hidden_layers\": 6", "\"num_hidden_layers\": 7").Replace("\"num_hidden_layers\":6", "\"num_hidden_layers\":7");
-        var error = Fit(Sentences(("good", "1"), ("bad", "0")), checkpoint: CheckpointWith("config.json", config));
+        using var checkpoint = CheckpointWith("config.json", config);
+        var error = Fit(Sentences(("good", "1"), ("bad", "0")), checkpoint: checkpoint.Path);
         Assert.IsInstanceOfType<InvalidDataException>(error);
         StringAssert.Contains(error.Message, "Missing: encoder.layer.6.");
     }

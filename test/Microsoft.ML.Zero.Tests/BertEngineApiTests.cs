@@ -8,6 +8,7 @@ namespace Microsoft.ML.Zero.Tests;
 public sealed class BertEngineApiTests
 {
     [TestMethod]
+    [TestCategory("bert")]
     public void APretrainedClassifierAndTokenizerScoreABatch()
     {
         string folder = MiniLm.Directory();

@@ -47,6 +47,7 @@ public sealed class BertTests
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void ConvertedMiniLmGivesTheKnownSentenceSimilarity()
     {
         TorchRuntimeForTests.Load();
@@ -72,6 +73,7 @@ public sealed class BertTests
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void FineTunedMiniLmClassifiesSentimentOnTwoRanksInAutoPrecisionAndReloads()
     {
         var mlContext = new MLContext(seed: 0);
@@ -97,24 +99,18 @@ public sealed class BertTests
         Console.WriteLine($"accuracy {metrics.MicroAccuracy:F4} in {watch.Elapsed}");
         Assert.IsTrue(metrics.MicroAccuracy >= 0.85, $"test accuracy {metrics.MicroAccuracy:F4}; FeaturizeText + SDCA gets 0.784");
 
-        string path = Path.Combine(Directory.CreateTempSubdirectory("zero-bert-").FullName, "model.zip");
-        try
-        {
-            mlContext.Model.Save(model, split.TrainSet.Schema, path);
-            var loaded = mlContext.Model.Load(path, out _);
-            var before = scored.GetColumn<VBuffer<float>>("Score").Take(40).Select(v => v.DenseValues().ToArray()).ToArray();
-            var after = loaded.Transform(split.TestSet).GetColumn<VBuffer<float>>("Score").Take(40).Select(v => v.DenseValues().ToArray()).ToArray();
-            for (int i = 0; i < before.Length; i++)
-                CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+        using var folder = new TempFolder("zero-bert-");
+        string path = folder.Combine("model.zip");
+        mlContext.Model.Save(model, split.TrainSet.Schema, path);
+        var loaded = mlContext.Model.Load(path, out _);
+        var before = scored.GetColumn<VBuffer<float>>("Score").Take(40).Select(v => v.DenseValues().ToArray()).ToArray();
+        var after = loaded.Transform(split.TestSet).GetColumn<VBuffer<float>>("Score").Take(40).Select(v => v.DenseValues().ToArray()).ToArray();
+        for (int i = 0; i < before.Length; i++)
+            CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
 
-            var engine = mlContext.Model.CreatePredictionEngine<SentimentRow, SentimentPrediction>(loaded);
-            Assert.AreEqual("1", engine.Predict(new SentimentRow { Text = "Absolutely wonderful, I loved every minute of it." }).PredictedLabel);
-            Assert.AreEqual("0", engine.Predict(new SentimentRow { Text = "Terrible service and the food was cold." }).PredictedLabel);
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(path)!, recursive: true);
-        }
+        var engine = mlContext.Model.CreatePredictionEngine<SentimentRow, SentimentPrediction>(loaded);
+        Assert.AreEqual("1", engine.Predict(new SentimentRow { Text = "Absolutely wonderful, I loved every minute of it." }).PredictedLabel);
+        Assert.AreEqual("0", engine.Predict(new SentimentRow { Text = "Terrible service and the food was cold." }).PredictedLabel);
     }
 }
 

@@ -17,7 +17,7 @@ public sealed class CheckpointTests
     private static float[] Train(MLContext mlContext, ZeroTrainerOptions options, IDataView data)
     {
         var replicas = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
-        var weights = MlpTrainerTests.Weights(replicas[0]);
+        var weights = IrisFixtures.Weights(replicas[0]);
         foreach (var replica in replicas)
             replica.Dispose();
         return weights;
@@ -36,38 +36,31 @@ public sealed class CheckpointTests
     {
         var mlContext = new MLContext(seed: 0);
         var lines = TrainerLog.Capture(mlContext);
-        var data = MlpTrainerTests.PreparedIris(mlContext);
-        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
-        try
-        {
-            float[] uninterrupted = Train(mlContext, Options(null), data);
+        var data = IrisFixtures.Prepared(mlContext);
+        using var directory = new TempFolder("zero-checkpoints-");
+        float[] uninterrupted = Train(mlContext, Options(null), data);
 
-            var failure = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory), FailingInEpoch3(mlContext, data)));
-            StringAssert.Contains(failure.ToString(), "the disk went away");
-            // Checkpoints every 3 steps: the last before the failure is step 18, in epoch 2 (steps 11-20); 2 are kept.
-            // In bf16 the AdamW state is the flat optimizer's (optim_states.bin).
-            Assert.AreEqual("global_step18", File.ReadAllText(Path.Combine(directory, "latest")));
-            CollectionAssert.AreEquivalent(new[] { "global_step15", "global_step18", "latest" },
-                Directory.GetFileSystemEntries(directory).Select(Path.GetFileName).ToArray());
-            CollectionAssert.IsSubsetOf(new[] { "state.json", "config.json", "model_states.bin", "optim_states.bin", "rng_rank0.bin", "rng_rank1.bin" },
-                Directory.GetFiles(Path.Combine(directory, "global_step18")).Select(Path.GetFileName).ToArray());
-            using (var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "global_step18", "config.json"))))
-            {
-                Assert.AreEqual(16, config.RootElement.GetProperty("train_batch_size").GetInt32());
-                Assert.AreEqual("Bf16", config.RootElement.GetProperty("precision").GetString());
-                                Assert.AreEqual("WarmupDecayLR", config.RootElement.GetProperty("scheduler").GetProperty("type").GetString());
-                Assert.AreEqual(30, config.RootElement.GetProperty("scheduler").GetProperty("params").GetProperty("TotalNumSteps").GetInt32());
-            }
-
-            float[] resumed = Train(mlContext, Options(directory), data);
-            Assert.IsTrue(lines.Any(l => l.Contains("Resuming from", StringComparison.Ordinal) && l.Contains("epoch 2, step 8 of it, global step 18", StringComparison.Ordinal)),
-                string.Join("\n", lines));
-            CollectionAssert.AreEqual(uninterrupted, resumed, "resumed weights differ from the uninterrupted run's");
-        }
-        finally
+        var failure = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory.Path), FailingInEpoch3(mlContext, data)));
+        StringAssert.Contains(failure.ToString(), "the disk went away");
+        // Checkpoints every 3 steps: the last before the failure is step 18, in epoch 2 (steps 11-20); 2 are kept.
+        // In bf16 the AdamW state is the flat optimizer's (optim_states.bin).
+        Assert.AreEqual("global_step18", File.ReadAllText(directory.Combine("latest")));
+        CollectionAssert.AreEquivalent(new[] { "global_step15", "global_step18", "latest" },
+            Directory.GetFileSystemEntries(directory.Path).Select(Path.GetFileName).ToArray());
+        CollectionAssert.IsSubsetOf(new[] { "state.json", "config.json", "model_states.bin", "optim_states.bin", "rng_rank0.bin", "rng_rank1.bin" },
+            Directory.GetFiles(directory.Combine("global_step18")).Select(Path.GetFileName).ToArray());
+        using (var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(directory.Combine("global_step18", "config.json"))))
         {
-            Directory.Delete(directory, recursive: true);
+            Assert.AreEqual(16, config.RootElement.GetProperty("train_batch_size").GetInt32());
+            Assert.AreEqual("Bf16", config.RootElement.GetProperty("precision").GetString());
+            Assert.AreEqual("WarmupDecayLR", config.RootElement.GetProperty("scheduler").GetProperty("type").GetString());
+            Assert.AreEqual(30, config.RootElement.GetProperty("scheduler").GetProperty("params").GetProperty("TotalNumSteps").GetInt32());
         }
+
+        float[] resumed = Train(mlContext, Options(directory.Path), data);
+        Assert.IsTrue(lines.Any(l => l.Contains("Resuming from", StringComparison.Ordinal) && l.Contains("epoch 2, step 8 of it, global step 18", StringComparison.Ordinal)),
+            string.Join("\n", lines));
+        CollectionAssert.AreEqual(uninterrupted, resumed, "resumed weights differ from the uninterrupted run's");
     }
 
     [TestMethod]
@@ -76,9 +69,9 @@ public sealed class CheckpointTests
         // Written where Auto picked bf16, resumed where it picks fp32: the fp32 master weights carry on, the log names both.
         var mlContext = new MLContext(seed: 0);
         var lines = TrainerLog.Capture(mlContext);
-        var data = MlpTrainerTests.PreparedIris(mlContext);
-        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
-        var auto = Options(directory);
+        var data = IrisFixtures.Prepared(mlContext);
+        using var directory = new TempFolder("zero-checkpoints-");
+        var auto = Options(directory.Path);
         auto.DeepSpeed!.Precision = ZeroPrecision.Auto;
         try
         {
@@ -93,7 +86,6 @@ public sealed class CheckpointTests
         finally
         {
             Environment.SetEnvironmentVariable("ZERO_NATIVE_BF16", null);
-            Directory.Delete(directory, recursive: true);
         }
     }
 
@@ -102,25 +94,18 @@ public sealed class CheckpointTests
     {
         var mlContext = new MLContext(seed: 0);
         var lines = TrainerLog.Capture(mlContext);
-        var data = MlpTrainerTests.PreparedIris(mlContext);
-        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
-        try
-        {
-            Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory), FailingInEpoch3(mlContext, data)));
+        var data = IrisFixtures.Prepared(mlContext);
+        using var directory = new TempFolder("zero-checkpoints-");
+        Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory.Path), FailingInEpoch3(mlContext, data)));
 
-            var error = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory, worldSize: 1, batch: 8), data));
-            StringAssert.Contains(error.ToString(), "train_batch_size 16 (2 rank(s) x 8 x 1); this run has 8 (1 rank(s) x 8 x 1)");
+        var error = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory.Path, worldSize: 1, batch: 8), data));
+        StringAssert.Contains(error.ToString(), "train_batch_size 16 (2 rank(s) x 8 x 1); this run has 8 (1 rank(s) x 8 x 1)");
 
-            // One rank with batch 16 takes the same global steps: it continues the run.
-            float[] weights = Train(mlContext, Options(directory, worldSize: 1, batch: 16), data);
-            Assert.IsTrue(weights.All(float.IsFinite));
-            Assert.IsTrue(lines.Any(l => l.Contains("(written by 2 rank(s), now 1)", StringComparison.Ordinal)), string.Join("\n", lines));
-            Assert.AreEqual("global_step30", File.ReadAllText(Path.Combine(directory, "latest")));
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        // One rank with batch 16 takes the same global steps: it continues the run.
+        float[] weights = Train(mlContext, Options(directory.Path, worldSize: 1, batch: 16), data);
+        Assert.IsTrue(weights.All(float.IsFinite));
+        Assert.IsTrue(lines.Any(l => l.Contains("(written by 2 rank(s), now 1)", StringComparison.Ordinal)), string.Join("\n", lines));
+        Assert.AreEqual("global_step30", File.ReadAllText(directory.Combine("latest")));
     }
 
     [TestMethod]
@@ -132,16 +117,9 @@ public sealed class CheckpointTests
         StringAssert.Contains(error.Message, "ZeroTrainerOptions.CheckpointDirectory");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().Trainer(new ZeroTrainerOptions { KeepCheckpoints = 0 }));
 
-        string directory = Directory.CreateTempSubdirectory("zero-checkpoints-").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(directory, "latest"), "global_step99");
-            var broken = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory), MlpTrainerTests.PreparedIris(mlContext)));
-            StringAssert.Contains(broken.ToString(), "'latest' names 'global_step99', which is missing or incomplete");
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        using var directory = new TempFolder("zero-checkpoints-");
+        File.WriteAllText(directory.Combine("latest"), "global_step99");
+        var broken = Assert.ThrowsExactly<ZeroRankFailedException>(() => Train(mlContext, Options(directory.Path), IrisFixtures.Prepared(mlContext)));
+        StringAssert.Contains(broken.ToString(), "'latest' names 'global_step99', which is missing or incomplete");
     }
 }

@@ -22,7 +22,7 @@ public sealed class CustomModelTests
     {
         var mlContext = new MLContext(seed: 0);
         var replicas = mlContext.Zero().Trainer(Options(new IrisCnnFactory())).TrainReplicas(Rows(mlContext, IrisCnnEngineTraining.Rows), out _);
-        float[] fit = MlpTrainerTests.Weights(replicas[0]);
+        float[] fit = IrisFixtures.Weights(replicas[0]);
         foreach (var replica in replicas)
             replica.Dispose();
         Assert.IsInstanceOfType<IrisCnn>(replicas[0]);
@@ -35,7 +35,7 @@ public sealed class CustomModelTests
     public void ACustomModelScoresSavesAndLoadsInAFreshProcess()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
+        var data = IrisFixtures.Load(mlContext);
         var options = Options(new IrisCnnFactory());
         options.MaxEpochs = 40;
         var model = mlContext.Transforms.Conversion.MapValueToKey("Label")
@@ -45,21 +45,12 @@ public sealed class CustomModelTests
         var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(data));
         Assert.IsTrue(metrics.MicroAccuracy > 0.85, $"training accuracy {metrics.MicroAccuracy}");
 
-        string directory = Directory.CreateTempSubdirectory("zero-custom-").FullName;
-        try
-        {
-            string modelPath = Path.Combine(directory, "model.zip"), scoresPath = Path.Combine(directory, "scores.tsv");
-            mlContext.Model.Save(model, data.Schema, modelPath);
-            var expected = Program.ScoreLines(model.Transform(data)).ToArray();
-            var (exitCode, output) = MlpTrainerTests.RunChild(
-                $"\"{typeof(Program).Assembly.Location}\" score \"{modelPath}\" \"{Path.Combine(Datasets.Directory, "iris.json")}\" \"{scoresPath}\"");
-            Assert.AreEqual(0, exitCode, output);
-            CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        using var directory = new TempFolder("zero-custom-");
+        string modelPath = directory.Combine("model.zip"), scoresPath = directory.Combine("scores.tsv");
+        mlContext.Model.Save(model, data.Schema, modelPath);
+        var expected = Program.ScoreLines(model.Transform(data)).ToArray();
+        ChildProcess.RunTestAssembly(TimeSpan.FromMinutes(2), "score", modelPath, IrisFixtures.DataPath, scoresPath).AssertSucceeded();
+        CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
     }
 
     [TestMethod]

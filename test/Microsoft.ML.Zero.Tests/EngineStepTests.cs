@@ -39,7 +39,7 @@ public sealed class EngineStepTests
                     int first = (step * world + communicator.Rank) * 4 % (Iris.Length - 4);
                     bool poisoned = poison?.Invoke(communicator.Rank, step) == true;
                     results.Add(engine.Step(new Func<Tensor?>[] { () => LossSum(model, first, poisoned) }, 4 * world));
-                    weights.Add(Weights(model));
+                    weights.Add(IrisFixtures.Weights(model));
                 }
                 return new RankRun(results.ToArray(), weights.ToArray());
             });
@@ -58,12 +58,6 @@ public sealed class EngineStepTests
         var x = tensor(rows.SelectMany(r => r.Features).Select(v => poisoned ? v * 1e6f : v).ToArray(), new long[] { 4, 4 });
         var y = tensor(rows.Select(r => (long)Species[r.Label]).ToArray(), new long[] { 4 });
         return nn.functional.cross_entropy(model.forward(x).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
-    }
-
-    private static float[] Weights(nn.Module model)
-    {
-        using var scope = NewDisposeScope();
-        return cat(model.parameters().Select(p => p.detach().to(ScalarType.Float32).flatten()).ToList()).data<float>().ToArray();
     }
 
     private static OptimizerSettings Sgd(double learningRate, double momentum = 0) => new(ZeroOptimizer.Sgd, learningRate, 0.9, 0.999, 1e-8, 0, momentum);
@@ -120,14 +114,14 @@ public sealed class EngineStepTests
             InProcessLauncher.Run(1, TimeSpan.FromMinutes(1), communicator =>
             {
                 using var engine = new ZeroEngine(model, communicator, settings);
-                var before = Weights(model);
+                var before = IrisFixtures.Weights(model);
                 for (int step = 0; step < 20; step++)
                     engine.Step(new Func<Tensor?>[] { () => LossSum(model, step * 4, false) }, 4);
                 Assert.AreEqual(precision == ZeroPrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float16, model.parameters().First().dtype);
-                var lowPrecision = Weights(model);
+                var lowPrecision = IrisFixtures.Weights(model);
                 engine.RestoreFullPrecision();
                 Assert.AreEqual(ScalarType.Float32, model.parameters().First().dtype);
-                var master = Weights(model);
+                var master = IrisFixtures.Weights(model);
                 // Updates of lr 1e-3 are far below bf16's resolution near 0.3, yet the fp32 master weights keep them.
                 Assert.IsTrue(Distance(master, before) > 0, $"{precision}: master weights did not move");
                 Assert.IsTrue(master.Zip(lowPrecision).Any(p => p.First != p.Second), $"{precision}: master weights equal their low-precision copies");
@@ -155,14 +149,30 @@ public sealed class EngineStepTests
     }
 
     [TestMethod]
-    public void PrescaleAndPredivideGiveTheSameAverage()
+    public void PrescaleAndPredivideDivideTheGradientsBeforeTheAllReduceAndTheRestAfter()
     {
-        var plain = new EngineSettings(ZeroPrecision.Fp32, new Fp16Options(), 0, false, 1, AdamW(), null);
-        var reference = Train(2, plain, 5)[0].WeightsAfterStep[^1];
-        foreach (var variant in new[] { plain with { PrescaleGradients = true }, plain with { GradientPredivideFactor = 4 } })
+        // In fp32 dividing before or after the sum gives the same average, so only fp16 shows where the division happens.
+        // fp16 rounds and overflows alike at every power of two, so gradients divided by 2^d before the sum at loss scale
+        // 2^k are bit for bit the undivided ones at 2^(k-d): prescale_gradients (/ 2 ranks) and gradient_predivide_factor 4
+        // at 2^k must take exactly the steps of a plain run at 2^(k-1) and 2^(k-2), where the plain run at 2^k overflows.
+        var plain = new EngineSettings(ZeroPrecision.Fp16, new Fp16Options(), 0, false, 1, AdamW(), null);
+        static EngineSettings At(EngineSettings settings, int power) => settings with { LossScaling = new Fp16Options { InitialScalePower = power } };
+        int overflowing = Enumerable.Range(0, 24).First(power => Train(2, At(plain, power), 1)[0].Steps[0].Skipped);
+        Assert.IsGreaterThanOrEqualTo(2, overflowing, "the plain run overflows at the lowest loss scales already");
+
+        foreach (var (variant, divisorPower) in new[] { (plain with { PrescaleGradients = true }, 1), (plain with { GradientPredivideFactor = 4 }, 2) })
         {
-            var weights = Train(2, variant, 5)[0].WeightsAfterStep[^1];
-            Assert.IsTrue(reference.Zip(weights, (a, b) => Math.Abs(a - b)).Max() < 1e-6, variant.ToString());
+            string name = variant.PrescaleGradients ? "prescale_gradients" : "gradient_predivide_factor 4";
+            var divided = Train(2, At(variant, overflowing), 4)[0];
+            var undivided = Train(2, At(plain, overflowing - divisorPower), 4)[0];
+            // An engine that ignored the option would overflow at 2^k like the plain run and skip this step.
+            Assert.IsFalse(divided.Steps[0].Skipped, $"{name}, step 0: the gradients overflowed at loss scale 2^{overflowing}, as undivided ones do");
+            for (int step = 0; step < divided.Steps.Length; step++)
+            {
+                Assert.AreEqual(undivided.Steps[step].LossScale * (1 << divisorPower), divided.Steps[step].LossScale, $"{name}, step {step}: loss scale");
+                Assert.AreEqual(undivided.Steps[step] with { LossScale = 0 }, divided.Steps[step] with { LossScale = 0 }, $"{name}, step {step}: loss, skip or rate");
+                CollectionAssert.AreEqual(undivided.WeightsAfterStep[step], divided.WeightsAfterStep[step], $"{name}, step {step}: weights");
+            }
         }
     }
 
@@ -219,7 +229,7 @@ public sealed class EngineStepTests
                     rows.SelectMany(r => own[r].Features).ToArray(), rows.Select(r => (long)Species[own[r].Label]).ToArray(), Shape.InputSize));
                 return true;
             });
-            CollectionAssert.AreEqual(Weights(replicas[0]), Weights(replicas[1]));
+            CollectionAssert.AreEqual(IrisFixtures.Weights(replicas[0]), IrisFixtures.Weights(replicas[1]));
             var losses = monitor.Epochs.Select(e => e.MeanLoss).ToArray();
             Assert.AreEqual(3, losses.Length);
             Assert.IsTrue(losses.All(double.IsFinite) && losses[2] < losses[0], $"losses {string.Join(", ", losses)}");
@@ -365,7 +375,7 @@ public sealed class EngineStepTests
                     engine.Step(new Func<Tensor?>[] { () => LossSum(model, first, false), () => LossSum(model, first + 4, false) }, 16);
                 }
                 engine.RestoreFullPrecision();
-                return (Weights(model), engine.Core.BucketsReducedDuringBackward);
+                return (IrisFixtures.Weights(model), engine.Core.BucketsReducedDuringBackward);
             });
             CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
             return results[0];
@@ -405,7 +415,7 @@ public sealed class EngineStepTests
                         var labels = tensor(new long[] { 0, 1, 1, 0 });
                         engine.Step(new Func<Tensor?>[] { () => nn.functional.cross_entropy(model.forward(batch), labels, reduction: nn.Reduction.Sum) }, 8);
                     }
-                    return (Weights(model), engine.Core.BucketsReducedDuringBackward);
+                    return (IrisFixtures.Weights(model), engine.Core.BucketsReducedDuringBackward);
                 });
                 CollectionAssert.AreEqual(results[0].Item1, results[1].Item1, "ranks differ");
                 early = results[0].Item2;

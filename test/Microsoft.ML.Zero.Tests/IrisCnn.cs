@@ -48,7 +48,7 @@ public static class IrisCnnEngineTraining
     {
         manual_seed(Seed);
         using var model = new IrisCnnFactory().CreateModel(4, 3);
-        return MlpTrainerTests.Weights(model);
+        return IrisFixtures.Weights(model);
     }
 
     /// <summary>
@@ -83,7 +83,7 @@ public static class IrisCnnEngineTraining
                 }
             }
             if (rank.Rank == 0)
-                weights = MlpTrainerTests.Weights(model);
+                weights = IrisFixtures.Weights(model);
         });
         return weights;
     }

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using Microsoft.ML.Data;
-using Microsoft.ML.Zero.Models;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Tests;
@@ -8,33 +6,20 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class MlpTrainerTests
 {
-    private static IEstimator<ITransformer> Pipeline(MLContext mlContext, ZeroTrainerOptions options) =>
-        mlContext.Transforms.Conversion.MapValueToKey("Label")
-            .Append(mlContext.Transforms.NormalizeMinMax("Features"))
-            .Append(mlContext.Zero().Trainer(options))
-            .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-
-    internal static IDataView PreparedIris(MLContext mlContext) => Prepare(mlContext, mlContext.Data.LoadFromEnumerable(Datasets.Iris()));
-
-    internal static IDataView Prepare(MLContext mlContext, IDataView data) =>
-        mlContext.Transforms.Conversion.MapValueToKey("Label")
-            .Append(mlContext.Transforms.NormalizeMinMax("Features"))
-            .Fit(data).Transform(data);
-
-    internal static float[] Weights(nn.Module model)
-    {
-        using var scope = NewDisposeScope();
-        return cat(model.parameters().Select(p => p.detach().flatten()).ToList()).data<float>().ToArray();
-    }
-
     [TestMethod]
-    public void MlpOnTwoRanksLearnsIrisFarBeyondTheMajorityClass()
+    [DataRow(null)] // typed options, fp32
+    [DataRow("""{ "bf16": { "enabled": true }, "gradient_clipping": 1.0 }""")]
+    public void MlpOnTwoRanksLearnsIrisFarBeyondTheMajorityClassAndReturnsAnFp32Model(string? dsConfig)
     {
         var mlContext = new MLContext(seed: 0);
-        var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(Datasets.Iris()), testFraction: 0.2, seed: 0);
-        var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 } };
+        var split = IrisFixtures.Split(mlContext);
+        var options = new ZeroTrainerOptions
+        {
+            WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 },
+            DeepSpeed = dsConfig is null ? null : ZeroOptions.FromDeepSpeedConfig(dsConfig),
+        };
 
-        var model = Pipeline(mlContext, options).Fit(split.TrainSet);
+        var model = IrisFixtures.Pipeline(mlContext, options).Fit(split.TrainSet);
         var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(split.TestSet));
 
         var testLabels = mlContext.Data.CreateEnumerable<IrisRow>(split.TestSet, reuseRowObject: false).Select(r => r.Label).ToList();
@@ -42,35 +27,61 @@ public sealed class MlpTrainerTests
         Assert.IsTrue(metrics.MicroAccuracy >= 0.9, $"accuracy {metrics.MicroAccuracy:F3}");
         Assert.IsTrue(metrics.MicroAccuracy >= majority + 0.4, $"accuracy {metrics.MicroAccuracy:F3} vs majority class {majority:F3}");
         Assert.IsTrue(metrics.LogLoss < 0.5, $"log-loss {metrics.LogLoss:F3}");
-    }
 
-    [TestMethod]
-    public void FourRanksWithBatch8MatchOneRankWithBatch32AndEndBitwiseEqual()
-    {
-        var mlContext = new MLContext(seed: 0);
-        var data = PreparedIris(mlContext);
-        // 150 rows in global batches of 32: the last step of each epoch is short (22 rows, 6/6/5/5 per rank).
-        ZeroTrainerOptions Options(int worldSize, int batch) => new()
-        {
-            WorldSize = worldSize, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
-        };
-
-        var single = mlContext.Zero().Trainer(Options(1, 32)).TrainReplicas(data, out _);
-        var four = mlContext.Zero().Trainer(Options(4, 8)).TrainReplicas(data, out _);
+        // Whatever the precision it trained in, the trainer hands back fp32 replicas, equal on every rank.
+        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(IrisFixtures.Prepared(mlContext), out _);
         try
         {
-            float[] reference = Weights(single[0]);
-            float[] initial = Weights(new MlpClassifier(((MlpClassifier)single[0]).Shape, new Generator(0)));
-            var perRank = four.Select(Weights).ToArray();
-            for (int rank = 1; rank < perRank.Length; rank++)
-                CollectionAssert.AreEqual(perRank[0], perRank[rank], $"rank {rank} differs from rank 0");
-            double maxDiff = reference.Zip(perRank[0], (a, b) => Math.Abs(a - b)).Max();
-            Assert.IsTrue(maxDiff <= 1e-5, $"max |1 rank - 4 ranks| = {maxDiff}");
-            Assert.IsTrue(reference.Zip(initial, (a, b) => Math.Abs(a - b)).Max() > 1e-3, "training did not change the weights");
+            Assert.IsTrue(replicas.All(r => r.parameters().All(p => p.dtype == ScalarType.Float32)), "the trained model is not fp32");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(replicas[0]), IrisFixtures.Weights(replicas[1]), "rank 1 differs from rank 0");
         }
         finally
         {
-            foreach (var replica in single.Concat(four))
+            foreach (var replica in replicas)
+                replica.Dispose();
+        }
+    }
+
+    [TestMethod]
+    // 150 rows in global batches of 32: the last step of each epoch is short (22 rows, 6/6/5/5 per rank).
+    [DataRow(4, 8, 1)]
+    // 19 micro-steps of 8 rows over both ranks an epoch: 5 optimizer steps, the last of 3 micro-steps and 22 rows.
+    [DataRow(2, 4, 4)]
+    public void RanksWithAGlobalBatchOf32MatchOneRankWithBatch32AndEndBitwiseEqual(int worldSize, int microBatch, int accumulationSteps)
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = IrisFixtures.Prepared(mlContext);
+        ZeroTrainerOptions Options(int ranks, int batch, ZeroOptions? deepSpeed = null) => new()
+        {
+            WorldSize = ranks, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
+        };
+
+        // The weights training starts from, as the trainer builds them from its seed: a run whose steps are far below
+        // float resolution (a learning rate of 1e-30 moves no weight above about 1e-22) ends where it began.
+        var standStill = Options(1, 32);
+        standStill.LearningRate = 1e-30;
+        var start = mlContext.Zero().Trainer(standStill).TrainReplicas(data, out _);
+        var single = mlContext.Zero().Trainer(Options(1, 32)).TrainReplicas(data, out _);
+        var typed = mlContext.Zero().Trainer(Options(worldSize, microBatch, new ZeroOptions { GradientAccumulationSteps = accumulationSteps })).TrainReplicas(data, out _);
+        var fromJson = mlContext.Zero().Trainer(Options(worldSize, microBatch, ZeroOptions.FromDeepSpeedConfig($$"""
+            { "train_batch_size": 32, "train_micro_batch_size_per_gpu": {{microBatch}}, "gradient_accumulation_steps": {{accumulationSteps}} }
+            """))).TrainReplicas(data, out _);
+        try
+        {
+            string shape = $"{worldSize} x {microBatch} x {accumulationSteps}";
+            float[] reference = IrisFixtures.Weights(single[0]);
+            float[] initial = IrisFixtures.Weights(start[0]);
+            var perRank = typed.Select(IrisFixtures.Weights).ToArray();
+            for (int rank = 1; rank < perRank.Length; rank++)
+                CollectionAssert.AreEqual(perRank[0], perRank[rank], $"{shape}: rank {rank} differs from rank 0");
+            double maxDiff = reference.Zip(perRank[0], (a, b) => Math.Abs(a - b)).Max();
+            Assert.IsTrue(maxDiff <= 1e-5, $"max |1 x 32 - {shape}| = {maxDiff}");
+            Assert.IsTrue(reference.Zip(initial, (a, b) => Math.Abs(a - b)).Max() > 1e-3, "training did not change the weights");
+            CollectionAssert.AreEqual(perRank[0], IrisFixtures.Weights(fromJson[0]), $"{shape}: the ds_config and the typed options trained differently");
+        }
+        finally
+        {
+            foreach (var replica in start.Concat(single).Concat(typed).Concat(fromJson))
                 replica.Dispose();
         }
     }
@@ -79,7 +90,7 @@ public sealed class MlpTrainerTests
     public void RunsWithDropoutOnTwoRanksRepeatExactly()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = PreparedIris(mlContext);
+        var data = IrisFixtures.Prepared(mlContext);
         var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Dropout = 0.3f, Seed = 3 };
 
         var first = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
@@ -87,9 +98,9 @@ public sealed class MlpTrainerTests
         var noDropout = mlContext.Zero().Trainer(new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Seed = 3 }).TrainReplicas(data, out _);
         try
         {
-            CollectionAssert.AreEqual(Weights(first[0]), Weights(first[1]), "ranks differ");
-            CollectionAssert.AreEqual(Weights(first[0]), Weights(second[0]), "runs differ");
-            CollectionAssert.AreNotEqual(Weights(first[0]), Weights(noDropout[0]), "dropout had no effect");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(first[0]), IrisFixtures.Weights(first[1]), "ranks differ");
+            CollectionAssert.AreEqual(IrisFixtures.Weights(first[0]), IrisFixtures.Weights(second[0]), "runs differ");
+            CollectionAssert.AreNotEqual(IrisFixtures.Weights(first[0]), IrisFixtures.Weights(noDropout[0]), "dropout had no effect");
         }
         finally
         {
@@ -102,26 +113,16 @@ public sealed class MlpTrainerTests
     public void SavedModelLoadsInAFreshProcessAndScoresIdentically()
     {
         var mlContext = new MLContext(seed: 0);
-        var data = mlContext.Data.LoadFromEnumerable(Datasets.Iris());
-        var model = Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpochs = 20, ScoringBatchSize = 16 }).Fit(data);
-        string directory = Directory.CreateTempSubdirectory("zero-model-").FullName;
-        try
-        {
-            string modelPath = Path.Combine(directory, "model.zip");
-            mlContext.Model.Save(model, data.Schema, modelPath);
-            var expected = Program.ScoreLines(model.Transform(data)).ToArray();
+        var data = IrisFixtures.Load(mlContext);
+        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpochs = 20, ScoringBatchSize = 16 }).Fit(data);
+        using var folder = new TempFolder("zero-model-");
+        string modelPath = folder.Combine("model.zip"), scoresPath = folder.Combine("scores.tsv");
+        mlContext.Model.Save(model, data.Schema, modelPath);
+        var expected = Program.ScoreLines(model.Transform(data)).ToArray();
 
-            string scoresPath = Path.Combine(directory, "scores.tsv");
-            string dataPath = Path.Combine(Datasets.Directory, "iris.json");
-            var (exitCode, output) = RunChild($"\"{typeof(Program).Assembly.Location}\" score \"{modelPath}\" \"{dataPath}\" \"{scoresPath}\"");
-            Assert.AreEqual(0, exitCode, output);
-            CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
-            Assert.AreEqual(150, expected.Length);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        ChildProcess.RunTestAssembly(TimeSpan.FromMinutes(2), "score", modelPath, IrisFixtures.DataPath, scoresPath).AssertSucceeded();
+        CollectionAssert.AreEqual(expected, File.ReadAllLines(scoresPath));
+        Assert.AreEqual(150, expected.Length);
     }
 
     [TestMethod]
@@ -130,7 +131,7 @@ public sealed class MlpTrainerTests
         var mlContext = new MLContext(seed: 0);
         var rows = Datasets.Iris();
         var data = mlContext.Data.LoadFromEnumerable(rows);
-        var model = Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
+        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
         var scored = model.Transform(data);
 
         var batched = mlContext.Data.CreateEnumerable<IrisPrediction>(scored, reuseRowObject: false).ToArray();
@@ -152,26 +153,4 @@ public sealed class MlpTrainerTests
         Assert.AreEqual(3, metrics.ConfusionMatrix.NumberOfClasses);
         Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"training accuracy {metrics.MicroAccuracy:F3}");
     }
-
-    internal static (int ExitCode, string Output) RunChild(string arguments)
-    {
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var start = new ProcessStartInfo(host, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("the child process did not finish in 2 minutes");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
-    }
-}
-
-public sealed class IrisPrediction
-{
-    public float[] Score { get; set; } = Array.Empty<float>();
-
-    public string PredictedLabel { get; set; } = "";
 }

@@ -18,46 +18,39 @@ public sealed class MonitoringTests
     [TestMethod]
     public void CsvAndTensorBoardMonitorsRecordEveryStepUnderDeepSpeedNames()
     {
-        string folder = Directory.CreateTempSubdirectory("zero-monitor-").FullName;
-        try
-        {
-            string json = $$"""
-                { "steps_per_print": 100,
-                  "csv_monitor": { "enabled": true, "output_path": "{{folder}}", "job_name": "iris" },
-                  "tensorboard": { "enabled": true, "output_path": "{{folder}}", "job_name": "iris-tb" } }
-                """;
-            var mlContext = new MLContext(seed: 0);
-            var log = TrainerLog.Capture(mlContext);
-            mlContext.Zero().Trainer(Options(ZeroProgress.None, ZeroOptions.FromDeepSpeedConfig(json))).Fit(MlpTrainerTests.PreparedIris(mlContext));
+        using var folder = new TempFolder("zero-monitor-");
+        string json = $$"""
+            { "steps_per_print": 100,
+              "csv_monitor": { "enabled": true, "output_path": "{{folder.Path}}", "job_name": "iris" },
+              "tensorboard": { "enabled": true, "output_path": "{{folder.Path}}", "job_name": "iris-tb" } }
+            """;
+        var mlContext = new MLContext(seed: 0);
+        var log = TrainerLog.Capture(mlContext);
+        mlContext.Zero().Trainer(Options(ZeroProgress.None, ZeroOptions.FromDeepSpeedConfig(json))).Fit(IrisFixtures.Prepared(mlContext));
 
-            string csv = Path.Combine(folder, "iris");
-            var loss = ReadCsv(Path.Combine(csv, "Train_Samples_train_loss.csv"), "train_loss");
-            var rate = ReadCsv(Path.Combine(csv, "Train_Samples_lr.csv"), "lr");
-            var epochLoss = ReadCsv(Path.Combine(csv, "Train_Samples_epoch_loss.csv"), "epoch_loss");
-            Assert.IsFalse(File.Exists(Path.Combine(csv, "Train_Samples_loss_scale.csv")), "fp32 has no loss scale");
+        string csv = folder.Combine("iris");
+        var loss = ReadCsv(Path.Combine(csv, "Train_Samples_train_loss.csv"), "train_loss");
+        var rate = ReadCsv(Path.Combine(csv, "Train_Samples_lr.csv"), "lr");
+        var epochLoss = ReadCsv(Path.Combine(csv, "Train_Samples_epoch_loss.csv"), "epoch_loss");
+        Assert.IsFalse(File.Exists(Path.Combine(csv, "Train_Samples_loss_scale.csv")), "fp32 has no loss scale");
 
-            // One row per step; the step column counts the samples of all ranks so far.
-            var expectedSamples = Enumerable.Range(1, 20).Select(step => (long)(step % 10 == 0 ? 150 * (step / 10) : 150 * (step / 10) + 16 * (step % 10))).ToArray();
-            CollectionAssert.AreEqual(expectedSamples, loss.Select(r => r.Step).ToArray());
-            CollectionAssert.AreEqual(expectedSamples, rate.Select(r => r.Step).ToArray());
-            Assert.IsTrue(rate.All(r => r.Value == 0.01), "the learning rate is constant");
-            Assert.IsTrue(loss.All(r => double.IsFinite(r.Value) && r.Value > 0), "losses are positive");
-            CollectionAssert.AreEqual(new long[] { 150, 300 }, epochLoss.Select(r => r.Step).ToArray());
-            var logged = log.Where(l => l.Contains(": mean training loss ", StringComparison.Ordinal)).Select(l => l.Split("loss ")[1].TrimEnd('.')).ToArray();
-            CollectionAssert.AreEqual(logged, epochLoss.Select(r => r.Value.ToString("F4", CultureInfo.InvariantCulture)).ToArray());
+        // One row per step; the step column counts the samples of all ranks so far.
+        var expectedSamples = Enumerable.Range(1, 20).Select(step => (long)(step % 10 == 0 ? 150 * (step / 10) : 150 * (step / 10) + 16 * (step % 10))).ToArray();
+        CollectionAssert.AreEqual(expectedSamples, loss.Select(r => r.Step).ToArray());
+        CollectionAssert.AreEqual(expectedSamples, rate.Select(r => r.Step).ToArray());
+        Assert.IsTrue(rate.All(r => r.Value == 0.01), "the learning rate is constant");
+        Assert.IsTrue(loss.All(r => double.IsFinite(r.Value) && r.Value > 0), "losses are positive");
+        CollectionAssert.AreEqual(new long[] { 150, 300 }, epochLoss.Select(r => r.Step).ToArray());
+        var logged = log.Where(l => l.Contains(": mean training loss ", StringComparison.Ordinal)).Select(l => l.Split("loss ")[1].TrimEnd('.')).ToArray();
+        CollectionAssert.AreEqual(logged, epochLoss.Select(r => r.Value.ToString("F4", CultureInfo.InvariantCulture)).ToArray());
 
-            // TensorBoard's event file holds the same values under the same names.
-            string events = Directory.GetFiles(Path.Combine(folder, "iris-tb"), "events.out.tfevents.*").Single();
-            var scalars = TensorBoardEvents.ReadScalars(events);
-            var tensorBoardLoss = scalars.Where(s => s.Tag == "Train/Samples/train_loss").ToArray();
-            CollectionAssert.AreEqual(expectedSamples, tensorBoardLoss.Select(s => s.Step).ToArray());
-            CollectionAssert.AreEqual(loss.Select(r => (float)r.Value).ToArray(), tensorBoardLoss.Select(s => s.Value).ToArray());
-            Assert.AreEqual(2, scalars.Count(s => s.Tag == "Train/Samples/epoch_loss"));
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+        // TensorBoard's event file holds the same values under the same names.
+        string events = Directory.GetFiles(folder.Combine("iris-tb"), "events.out.tfevents.*").Single();
+        var scalars = TensorBoardEvents.ReadScalars(events);
+        var tensorBoardLoss = scalars.Where(s => s.Tag == "Train/Samples/train_loss").ToArray();
+        CollectionAssert.AreEqual(expectedSamples, tensorBoardLoss.Select(s => s.Step).ToArray());
+        CollectionAssert.AreEqual(loss.Select(r => (float)r.Value).ToArray(), tensorBoardLoss.Select(s => s.Value).ToArray());
+        Assert.AreEqual(2, scalars.Count(s => s.Tag == "Train/Samples/epoch_loss"));
     }
 
     private static List<(long Step, double Value)> ReadCsv(string path, string header)
@@ -78,7 +71,7 @@ public sealed class MonitoringTests
             try
             {
                 var mlContext = new MLContext(seed: 0);
-                mlContext.Zero().Trainer(Options(progress)).Fit(MlpTrainerTests.PreparedIris(mlContext));
+                mlContext.Zero().Trainer(Options(progress)).Fit(IrisFixtures.Prepared(mlContext));
             }
             finally
             {
@@ -137,7 +130,7 @@ public sealed class MonitoringTests
         try
         {
             var mlContext = new MLContext(seed: 0);
-            mlContext.Zero().Trainer(Options(ZeroProgress.Bar)).Fit(MlpTrainerTests.PreparedIris(mlContext));
+            mlContext.Zero().Trainer(Options(ZeroProgress.Bar)).Fit(IrisFixtures.Prepared(mlContext));
         }
         finally
         {

@@ -45,7 +45,7 @@ public static class MpiJob
             return 0;
         }
         var mlContext = new MLContext(seed: 0);
-        var data = MlpTrainerTests.PreparedIris(mlContext);
+        var data = IrisFixtures.Prepared(mlContext);
         int epochs = 3;
         var timeout = TimeSpan.FromSeconds(60);
         var sharding = ZeroDataSharding.SplitRows;
@@ -98,14 +98,14 @@ public static class MpiJob
             case "uneven" or "uneven-split":
                 // Each rank reads its own rows, all three species on both: 112 on rank 0, 38 on rank 1, shards 9 batches apart.
                 var own = Datasets.Iris().Where((_, i) => (i % 4 == 0) == (rank == 1));
-                data = MlpTrainerTests.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(own));
+                data = IrisFixtures.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(own));
                 sharding = fault == "uneven" ? ZeroDataSharding.InputPerRank : ZeroDataSharding.SplitRows;
                 break;
             case "fail-rank" when faulty:
                 // This rank's copy of the data has a row with a missing measurement: reading its shard fails.
                 var rows = Datasets.Iris();
                 rows[17].Features[2] = float.NaN;
-                data = MlpTrainerTests.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(rows));
+                data = IrisFixtures.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(rows));
                 break;
             case "kill-rank":
                 epochs = 100_000;
@@ -131,7 +131,7 @@ public static class MpiJob
         var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire, overlap, precision, accumulation, worldSize)).TrainReplicas(data, out _);
         if (rank == 0)
         {
-            WriteWeights(weightsPath, MlpTrainerTests.Weights(replicas[0]));
+            WriteWeights(weightsPath, IrisFixtures.Weights(replicas[0]));
             var world = Distributed.Mpi.MpiCommunicator.World(Distributed.Mpi.MpiLaunchEnvironment.Detect()!, timeout);
             Console.WriteLine($"{SharedReductionsLine}{world.SharedMemoryReductions}");
         }
@@ -151,10 +151,4 @@ public static class MpiJob
     }
 
     public static float[] ReadWeights(string path) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(path)).ToArray();
-}
-
-public sealed class IrisFeatures
-{
-    [Microsoft.ML.Data.VectorType(4)]
-    public float[] Features { get; set; } = Array.Empty<float>();
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Zero.Distributed.Mpi;
 
@@ -11,56 +10,40 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class MpiTests
 {
-    private static (int ExitCode, string Output, TimeSpan Elapsed) MpiRun(string weightsPath, string fault = "none", int faultRank = -1,
+    // Runs the test assembly's "mpi-train" mode in `processes` processes under mpirun. The environment variable is set for
+    // mpirun; the processes it starts on this machine inherit it.
+    private static ChildProcessResult MpiRun(string weightsPath, string fault = "none", int faultRank = -1,
         (string Name, string Value)? environment = null, int processes = 2)
     {
         string mpirun = new[] { "/usr/bin/mpirun", "/usr/local/bin/mpirun" }.FirstOrDefault(File.Exists)
             ?? throw new AssertFailedException("OpenMPI's mpirun is missing: apt-get install -y openmpi-bin libopenmpi-dev (.ci/run does).");
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var start = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (environment is var (name, value))
-            start.Environment[name] = value; // the processes mpirun starts on this machine inherit it
-        foreach (var argument in new[] { "--allow-run-as-root", "--oversubscribe", "-np", processes.ToString(), host, typeof(Program).Assembly.Location,
-                     "mpi-train", weightsPath, fault, faultRank.ToString() })
-            start.ArgumentList.Add(argument);
-        var watch = Stopwatch.StartNew();
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"mpirun did not finish in 3 minutes: {stdout.Result}{stderr.Result}");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result, watch.Elapsed);
+        return ChildProcess.Run(mpirun,
+            ["--allow-run-as-root", "--oversubscribe", "-np", processes.ToString(), ChildProcess.DotnetHost, ChildProcess.TestAssembly,
+                "mpi-train", weightsPath, fault, faultRank.ToString()],
+            TimeSpan.FromMinutes(3),
+            environment: environment is var (name, value) ? [new(name, value)] : null);
     }
 
     // Runs a test with the path of a file in a fresh temporary folder, deleted afterwards.
     private static void InTempFolder(Action<string> test)
     {
-        string folder = Directory.CreateTempSubdirectory("zero-mpi-").FullName;
-        try
-        {
-            test(Path.Combine(folder, "weights.bin"));
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+        using var folder = new TempFolder("zero-mpi-");
+        test(folder.Combine("weights.bin"));
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void TwoMpiProcessesTrainTheSameModelAsTwoInProcessRanks()
     {
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, _) = MpiRun(weightsPath);
-            Assert.AreEqual(0, exitCode, output);
+            MpiRun(weightsPath).AssertSucceeded();
             AssertCloseTo(InProcessWeights(new MLContext(seed: 0), null), MpiJob.ReadWeights(weightsPath));
         });
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void GradientsSentAsBf16GiveTheInProcessResultThroughSharedMemoryAndOverMpi()
     {
         // communication_data_type bf16: same-host ranks add their bf16 staging buffers in shared memory; with that turned
@@ -73,8 +56,7 @@ public sealed class MpiTests
             var bits = new List<int[]>();
             foreach (bool sharedMemory in new[] { true, false })
             {
-                var (exitCode, output, _) = MpiRun(weightsPath, "bf16-wire", environment: sharedMemory ? null : (MpiCommunicator.SharedMemoryVariable, "0"));
-                Assert.AreEqual(0, exitCode, output);
+                string output = MpiRun(weightsPath, "bf16-wire", environment: sharedMemory ? null : (MpiCommunicator.SharedMemoryVariable, "0")).AssertSucceeded().Output;
                 Assert.AreEqual(sharedMemory, SharedReductions(output) > 0, output);
                 if (sharedMemory)
                     StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
@@ -86,12 +68,12 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void TheEngineApiUnderMpiTrainsTheSameModelAsInProcessRanks()
     {
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, _) = MpiRun(weightsPath, "engine");
-            Assert.AreEqual(0, exitCode, output);
+            MpiRun(weightsPath, "engine").AssertSucceeded();
             CollectionAssert.AreEqual(IrisCnnEngineTraining.Train(worldSize: 2, microBatch: 8), MpiJob.ReadWeights(weightsPath));
         });
     }
@@ -107,14 +89,15 @@ public sealed class MpiTests
     private static float[] InProcessWeights(MLContext mlContext, ZeroPrecision? wire, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? accumulation = null, int worldSize = 2)
     {
         var options = MpiJob.Options(3, TimeSpan.FromMinutes(1), communicationDataType: wire, precision: precision, gradientAccumulationDataType: accumulation, worldSize: worldSize);
-        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
-        var weights = MlpTrainerTests.Weights(replicas[0]);
+        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(IrisFixtures.Prepared(mlContext), out _);
+        var weights = IrisFixtures.Weights(replicas[0]);
         foreach (var replica in replicas)
             replica.Dispose();
         return weights;
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void SameHostRanksSumThroughSharedMemoryToTheBitsMpiAllReduceGives()
     {
         InTempFolder(weightsPath =>
@@ -122,14 +105,12 @@ public sealed class MpiTests
             var runs = new List<(string Mode, long SharedReductions, int[] Weights)>();
             foreach (string mode in new[] { "none", "overlap" })
             {
-                var (exitCode, output, _) = MpiRun(weightsPath, mode);
-                Assert.AreEqual(0, exitCode, output);
+                string output = MpiRun(weightsPath, mode).AssertSucceeded().Output;
                 StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
                 Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
                 var shared = (mode, SharedReductions(output), WeightBits(weightsPath));
 
-                var (offExitCode, offOutput, _) = MpiRun(weightsPath, mode, environment: (MpiCommunicator.SharedMemoryVariable, "0"));
-                Assert.AreEqual(0, offExitCode, offOutput);
+                string offOutput = MpiRun(weightsPath, mode, environment: (MpiCommunicator.SharedMemoryVariable, "0")).AssertSucceeded().Output;
                 StringAssert.Contains(offOutput, "Gradients are all-reduced over MPI, not through shared memory: ZERO_MPI_SHARED_MEMORY=0 on rank(s) 0, 1.");
                 Assert.AreEqual(0, SharedReductions(offOutput), offOutput);
                 CollectionAssert.AreEqual(WeightBits(weightsPath), shared.Item3, $"{mode}: shared memory and MPI_Allreduce trained different weights");
@@ -143,6 +124,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void Bf16GradientsSumThroughASharedFp32StagingBufferToTheInProcessResult()
     {
         // bf16 training that accumulates in bf16 keeps no fp32 gradient buffer: each bucket is widened into a
@@ -153,6 +135,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void Bf16ModelGradientsSentAsBf16AreSummedWhereBackwardWroteThem()
     {
         // bf16 training with bf16 on the wire: the model's bf16 gradient buffer itself lies in shared memory, and the
@@ -167,8 +150,7 @@ public sealed class MpiTests
         string output = "";
         InTempFolder(weightsPath =>
         {
-            (int exitCode, output, _) = MpiRun(weightsPath, mode);
-            Assert.AreEqual(0, exitCode, output);
+            output = MpiRun(weightsPath, mode).AssertSucceeded().Output;
             StringAssert.Contains(output, "Gradients are all-reduced through shared memory: all 2 ranks run on this machine");
             Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
             Assert.IsGreaterThan(0L, SharedReductions(output));
@@ -178,6 +160,7 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     [DataRow(false, 1e-5)]
     [DataRow(true, 2e-3)] // bf16 sums rounded in another order (each machine's pair first): 5e-4 apart here
     public void RanksOnSeveralMachinesSumOnEachThroughSharedMemoryAndBetweenThemOverMpi(bool bf16Wire, double tolerance)
@@ -188,8 +171,7 @@ public sealed class MpiTests
         // wire the chunks between machines go through MPI's user-defined 16-bit sum.
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, _) = MpiRun(weightsPath, bf16Wire ? "two-machines-bf16-wire" : "two-machines", processes: 4);
-            Assert.AreEqual(0, exitCode, output);
+            string output = MpiRun(weightsPath, bf16Wire ? "two-machines-bf16-wire" : "two-machines", processes: 4).AssertSucceeded().Output;
             StringAssert.Contains(output, "Gradients are all-reduced through shared memory on each machine (2 ranks each), and over MPI between the 2 machines");
             Assert.IsEmpty(SharedMemoryFilesLeft(output, required: true), "files left in /dev/shm");
             Assert.IsGreaterThan(0L, SharedReductions(output));
@@ -216,84 +198,81 @@ public sealed class MpiTests
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void ARankThatThrowsEndsTheJobWithItsRankAndReason()
     {
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, elapsed) = MpiRun(weightsPath, "fail-rank", 1);
-            Assert.AreNotEqual(0, exitCode, output);
-            StringAssert.Contains(output, "rank 1 of 2 failed:");
-            StringAssert.Contains(output, "Features");
+            var run = MpiRun(weightsPath, "fail-rank", 1).AssertFailed();
+            StringAssert.Contains(run.Output, "rank 1 of 2 failed:");
+            StringAssert.Contains(run.Output, "Features");
             // The collective timeout is 60 s: the job ended because the failing rank aborted it, not by the watchdog.
-            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+            Assert.IsTrue(run.Elapsed < TimeSpan.FromSeconds(45), run.Describe());
             Assert.IsFalse(File.Exists(weightsPath), "a failed job wrote a model");
         });
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void AKilledRankEndsTheJobWithinSeconds()
     {
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, elapsed) = MpiRun(weightsPath, "kill-rank", 1);
-            Assert.AreNotEqual(0, exitCode, output);
-            StringAssert.Contains(output, "rank 1");
-            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+            var run = MpiRun(weightsPath, "kill-rank", 1).AssertFailed();
+            StringAssert.Contains(run.Output, "rank 1");
+            Assert.IsTrue(run.Elapsed < TimeSpan.FromSeconds(45), run.Describe());
             // Unlinked once mapped: a killed job leaves nothing in /dev/shm.
-            Assert.IsEmpty(SharedMemoryFilesLeft(output, required: false), "files left in /dev/shm");
+            Assert.IsEmpty(SharedMemoryFilesLeft(run.Output, required: false), "files left in /dev/shm");
         });
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void ARankWaitingPastTheTimeoutNamesItselfAndTheCollectiveAndAbortsTheJob()
     {
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, elapsed) = MpiRun(weightsPath, "stall-rank", 1);
-            Assert.AreNotEqual(0, exitCode, output);
-            StringAssert.Contains(output, "rank 0 of 2 waited more than 00:00:05 in all-reduce");
-            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+            var run = MpiRun(weightsPath, "stall-rank", 1).AssertFailed();
+            StringAssert.Contains(run.Output, "rank 0 of 2 waited more than 00:00:05 in all-reduce");
+            Assert.IsTrue(run.Elapsed < TimeSpan.FromSeconds(45), run.Describe());
         });
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void RanksWithShardsOfDifferentSizesAgreeOnTheSteps()
     {
         InTempFolder(weightsPath =>
         {
-            var (exitCode, output, elapsed) = MpiRun(weightsPath, "uneven");
-            Assert.AreEqual(0, exitCode, output);
-            StringAssert.Contains(output, "150 training rows over 2 rank(s) (shards of 112, 38 rows): 14 optimizer steps per epoch.");
+            var run = MpiRun(weightsPath, "uneven").AssertSucceeded();
+            StringAssert.Contains(run.Output, "150 training rows over 2 rank(s) (shards of 112, 38 rows): 14 optimizer steps per epoch.");
             Assert.IsTrue(MpiJob.ReadWeights(weightsPath).All(float.IsFinite));
-            Assert.IsTrue(elapsed < TimeSpan.FromSeconds(45), $"took {elapsed}: {output}");
+            Assert.IsTrue(run.Elapsed < TimeSpan.FromSeconds(45), run.Describe());
 
             // Splitting "the same data" that is not the same on every rank is refused on every rank, before any step.
             File.Delete(weightsPath);
-            var (splitExit, splitOutput, _) = MpiRun(weightsPath, "uneven-split");
-            Assert.AreNotEqual(0, splitExit, splitOutput);
+            string splitOutput = MpiRun(weightsPath, "uneven-split").AssertFailed().Output;
             StringAssert.Contains(splitOutput, "Rank 1 reads 38 training rows but rank 0 reads 112");
             Assert.IsFalse(File.Exists(weightsPath));
         });
     }
 
     [TestMethod]
+    [TestCategory("mpi")]
     public void AnMpiJobKilledMidRunResumesFromItsCheckpointToTheUninterruptedWeights()
     {
         InTempFolder(weightsPath =>
         {
-            var (killedExit, killedOutput, _) = MpiRun(weightsPath, "checkpoint-kill", 1);
-            Assert.AreNotEqual(0, killedExit, killedOutput);
+            MpiRun(weightsPath, "checkpoint-kill", 1).AssertFailed();
             Assert.IsFalse(File.Exists(weightsPath), "the killed job finished training");
             string latest = File.ReadAllText(Path.Combine(MpiJob.CheckpointFolder(weightsPath), "latest"));
             Assert.IsTrue(int.Parse(latest["global_step".Length..]) < MpiJob.LongRunEpochs * 10, $"latest is {latest}: the job was killed after its end");
 
-            var (resumedExit, resumedOutput, _) = MpiRun(weightsPath, "checkpoint-resume");
-            Assert.AreEqual(0, resumedExit, resumedOutput);
+            string resumedOutput = MpiRun(weightsPath, "checkpoint-resume").AssertSucceeded().Output;
             StringAssert.Contains(resumedOutput, "Resuming from");
             var resumed = MpiJob.ReadWeights(weightsPath);
 
-            var (exitCode, output, _) = MpiRun(weightsPath, "long");
-            Assert.AreEqual(0, exitCode, output);
+            MpiRun(weightsPath, "long").AssertSucceeded();
             CollectionAssert.AreEqual(MpiJob.ReadWeights(weightsPath), resumed, "the resumed job ended with other weights than an uninterrupted one");
         });
     }

@@ -9,22 +9,20 @@ public sealed class OnnxBertImporterTests
 {
     private const int Hidden = 384, Intermediate = 1536, Layers = 6;
 
+    private static TempFolder? _scratchFolder;
     private static string _scratch = "";
     private static string _onnx = "", _vocab = "";
 
     [ClassInitialize]
     public static void ExtractOnnx(TestContext context)
     {
-        _scratch = Path.Combine(Path.GetTempPath(), "OnnxBertImporterTests-" + Guid.NewGuid().ToString("N"));
+        _scratchFolder = new TempFolder("OnnxBertImporterTests-");
+        _scratch = _scratchFolder.Path;
         (_onnx, _vocab) = MiniLm.ExtractResources(_scratch);
     }
 
     [ClassCleanup]
-    public static void DeleteScratch()
-    {
-        if (Directory.Exists(_scratch))
-            Directory.Delete(_scratch, recursive: true);
-    }
+    public static void DeleteScratch() => _scratchFolder?.Dispose();
 
     /// <summary>Every tensor of a 6-layer MiniLM BertModel with its Hugging Face shape ([out, in] for Linear weights).</summary>
     private static Dictionary<string, long[]> ExpectedShapes()

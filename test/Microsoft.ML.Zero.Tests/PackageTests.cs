@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using System.Xml.Linq;
@@ -16,23 +15,24 @@ public sealed class PackageTests
     private static readonly TimeSpan ChildTimeout = TimeSpan.FromMinutes(10);
 
     [TestMethod]
+    [TestCategory("package")]
     public void PackedLibraryTrainsSavesAndLoadsInFreshAppsThatReferenceOnlyThePackage()
     {
         string repository = RepositoryRoot();
         // A version no earlier run can have left in the NuGet cache.
         string version = $"0.1.0-test.{DateTime.UtcNow.Ticks}";
-        string folder = Directory.CreateTempSubdirectory("zero-package-").FullName;
+        using var folder = new TempFolder("zero-package-");
         try
         {
-            string feed = Path.Combine(folder, "feed");
-            string build = Path.Combine(folder, "build");
+            string feed = folder.Combine("feed");
+            string build = folder.Combine("build");
             // Built outside the source tree, so the repository's own outputs keep their version.
             Dotnet(repository, "pack", Path.Combine(repository, "src", "Microsoft.ML.Zero"), "-c", "Release", "-o", feed, "--no-restore",
                 "--disable-build-servers", $"-p:Version={version}", $"-p:OutputPath={build}/bin/", $"-p:IntermediateOutputPath={build}/obj/",
                 $"-p:NuspecOutputPath={build}/obj/");
             AssertPackageContents(Path.Combine(feed, $"Microsoft.ML.Zero.{version}.nupkg"), version);
 
-            string apps = Path.Combine(folder, "apps");
+            string apps = folder.Combine("apps");
             CopyDirectory(Path.Combine(AppContext.BaseDirectory, "PackageApps"), apps);
             // Nothing from a parent folder applies to the apps; they restore from the local feed and this repository's sources.
             foreach (var file in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
@@ -41,10 +41,10 @@ public sealed class PackageTests
             config.Root!.Element("packageSources")!.Add(new XElement("add", new XAttribute("key", "local"), new XAttribute("value", feed)));
             config.Save(Path.Combine(apps, "nuget.config"));
 
-            string iris = Path.Combine(Datasets.Directory, "iris.json");
-            string model = Path.Combine(folder, "model.zip");
-            string trainScores = Path.Combine(folder, "train-scores.tsv");
-            string loadedScores = Path.Combine(folder, "loaded-scores.tsv");
+            string iris = IrisFixtures.DataPath;
+            string model = folder.Combine("model.zip");
+            string trainScores = folder.Combine("train-scores.tsv");
+            string loadedScores = folder.Combine("loaded-scores.tsv");
             string output = Dotnet(apps, "run", "--project", "Train", "-c", "Release", "--disable-build-servers",
                 $"--property:ZeroVersion={version}", "--", iris, model, trainScores);
             string accuracyLine = output.Split('\n').Single(line => line.StartsWith("accuracy ", StringComparison.Ordinal));
@@ -59,7 +59,6 @@ public sealed class PackageTests
         }
         finally
         {
-            Directory.Delete(folder, recursive: true);
             string cached = Path.Combine(Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages
                 ? packages : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"),
                 "microsoft.ml.zero", version);
@@ -113,29 +112,8 @@ public sealed class PackageTests
         }
     }
 
-    // Runs the dotnet CLI; fails the test, with everything the command printed, if it fails or takes too long.
-    private static string Dotnet(string workingDirectory, params string[] arguments)
-    {
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var start = new ProcessStartInfo(host)
-        {
-            WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true,
-            Environment = { ["DOTNET_NOLOGO"] = "1", ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" },
-        };
-        foreach (var argument in arguments)
-            start.ArgumentList.Add(argument);
-        string command = "dotnet " + string.Join(' ', arguments);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(ChildTimeout))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            Assert.Fail($"{command} did not finish in {ChildTimeout.TotalMinutes} minutes:\n{stdout.Result}{stderr.Result}");
-        }
-        process.WaitForExit();
-        Assert.AreEqual(0, process.ExitCode, $"{command} failed:\n{stdout.Result}{stderr.Result}");
-        return stdout.Result;
-    }
+    // Runs the dotnet CLI; fails the test, with the command and everything it printed, if it fails or takes too long.
+    private static string Dotnet(string workingDirectory, params string[] arguments) =>
+        ChildProcess.Run(ChildProcess.DotnetHost, arguments, ChildTimeout, workingDirectory,
+            [new("DOTNET_NOLOGO", "1"), new("DOTNET_CLI_TELEMETRY_OPTOUT", "1")]).AssertSucceeded().StandardOutput;
 }

@@ -29,10 +29,10 @@ public sealed class PrecisionAutoTests
         Environment.SetEnvironmentVariable(Fp16Variable, fp16Variable);
         try
         {
-            var replicas = mlContext.Zero().Trainer(Options(precision)).TrainReplicas(MlpTrainerTests.PreparedIris(mlContext), out _);
+            var replicas = mlContext.Zero().Trainer(Options(precision)).TrainReplicas(IrisFixtures.Prepared(mlContext), out _);
             try
             {
-                return (MlpTrainerTests.Weights(replicas[0]), log);
+                return (IrisFixtures.Weights(replicas[0]), log);
             }
             finally
             {

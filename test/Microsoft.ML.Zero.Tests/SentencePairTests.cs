@@ -35,6 +35,7 @@ public sealed class SentencePairTests
     }
 
     [TestMethod]
+    [TestCategory("bert")]
     public void PairClassifierReadsTheSecondSentenceAndReloads()
     {
         // Sentence 1 is a sentence drawn at random, sentence 2 the labelled one: only a model that reads the second
@@ -57,24 +58,18 @@ public sealed class SentencePairTests
         double accuracy = mlContext.MulticlassClassification.Evaluate(scored).MicroAccuracy;
         Assert.IsTrue(accuracy >= 0.75, $"pair accuracy {accuracy:F4}; chance is about 0.5");
 
-        string path = Path.Combine(Directory.CreateTempSubdirectory("zero-pairs-").FullName, "model.zip");
-        try
-        {
-            mlContext.Model.Save(model, train.Schema, path);
-            var loaded = mlContext.Model.Load(path, out _);
-            var before = scored.GetColumn<VBuffer<float>>("Score").Take(20).Select(v => v.DenseValues().ToArray()).ToArray();
-            var after = loaded.Transform(test).GetColumn<VBuffer<float>>("Score").Take(20).Select(v => v.DenseValues().ToArray()).ToArray();
-            for (int i = 0; i < before.Length; i++)
-                CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+        using var folder = new TempFolder("zero-pairs-");
+        string path = folder.Combine("model.zip");
+        mlContext.Model.Save(model, train.Schema, path);
+        var loaded = mlContext.Model.Load(path, out _);
+        var before = scored.GetColumn<VBuffer<float>>("Score").Take(20).Select(v => v.DenseValues().ToArray()).ToArray();
+        var after = loaded.Transform(test).GetColumn<VBuffer<float>>("Score").Take(20).Select(v => v.DenseValues().ToArray()).ToArray();
+        for (int i = 0; i < before.Length; i++)
+            CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
 
-            var withoutSecond = mlContext.Data.LoadFromEnumerable(new[] { new FirstSentenceRow { First = "Great food.", Label = "1" } });
-            var error = Assert.Throws<Exception>(() => loaded.Transform(withoutSecond).Preview());
-            StringAssert.Contains(error.Message, "'Second'");
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(path)!, recursive: true);
-        }
+        var withoutSecond = mlContext.Data.LoadFromEnumerable(new[] { new FirstSentenceRow { First = "Great food.", Label = "1" } });
+        var error = Assert.Throws<Exception>(() => loaded.Transform(withoutSecond).Preview());
+        StringAssert.Contains(error.Message, "'Second'");
     }
 
     private static int TokenId(byte[] vocabulary, string token) =>

@@ -43,7 +43,7 @@ public sealed class ZeroEngineTests
                     engine.Step();
                 }
                 engine.RestoreFullPrecision();
-                weights = MlpTrainerTests.Weights(model);
+                weights = IrisFixtures.Weights(model);
             });
             return weights;
         }
@@ -85,131 +85,110 @@ public sealed class ZeroEngineTests
     {
         // Checkpoints of a TorchSharp optimizer hold optim_states.pt; the built-in AdamW keeps optim_states.bin. Loading
         // one into the other is an error that names both files.
-        string directory = Directory.CreateTempSubdirectory("zero-engine-optimizer-").FullName;
-        try
+        using var directory = new TempFolder("zero-engine-optimizer-");
+        ZeroEngine.Launch(1, rank =>
         {
-            ZeroEngine.Launch(1, rank =>
+            using var model = rank.CreateModel(3, () => nn.Linear(4, 3));
+            using (var torchSharp = ZeroEngine.Initialize(model, new ZeroOptions(), parameters => optim.AdamW(parameters, 0.01)))
             {
-                using var model = rank.CreateModel(3, () => nn.Linear(4, 3));
-                using (var torchSharp = ZeroEngine.Initialize(model, new ZeroOptions(), parameters => optim.AdamW(parameters, 0.01)))
-                {
-                    torchSharp.Backward(torchSharp.Forward(ones(2, 4)).pow(2).mean());
-                    torchSharp.Step();
-                    torchSharp.SaveCheckpoint(directory);
-                }
-                using var builtIn = ZeroEngine.Initialize(model, new ZeroOptions());
-                var error = Assert.ThrowsExactly<InvalidDataException>(() => builtIn.LoadCheckpoint(directory));
-                StringAssert.Contains(error.Message, "holds TorchSharp's optimizer state ('optim_states.pt')");
-                StringAssert.Contains(error.Message, "the built-in AdamW now keeps its state in 'optim_states.bin'");
-            });
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+                torchSharp.Backward(torchSharp.Forward(ones(2, 4)).pow(2).mean());
+                torchSharp.Step();
+                torchSharp.SaveCheckpoint(directory.Path);
+            }
+            using var builtIn = ZeroEngine.Initialize(model, new ZeroOptions());
+            var error = Assert.ThrowsExactly<InvalidDataException>(() => builtIn.LoadCheckpoint(directory.Path));
+            StringAssert.Contains(error.Message, "holds TorchSharp's optimizer state ('optim_states.pt')");
+            StringAssert.Contains(error.Message, "the built-in AdamW now keeps its state in 'optim_states.bin'");
+        });
     }
 
     [TestMethod]
     public void ACheckpointResumesToTheWeightsOfAnUninterruptedRun()
     {
-        string directory = Directory.CreateTempSubdirectory("zero-engine-checkpoint-").FullName;
-        try
+        using var directory = new TempFolder("zero-engine-checkpoint-");
+        float[] Run(bool stopAndResume)
         {
-            float[] Run(bool stopAndResume)
+            float[] weights = Array.Empty<float>();
+            var data = IrisCnnEngineTraining.Data();
+            void Train(ZeroEngine engine, int from, int to)
             {
-                float[] weights = Array.Empty<float>();
-                var data = IrisCnnEngineTraining.Data();
-                void Train(ZeroEngine engine, int from, int to)
+                for (int step = from; step < to; step++)
                 {
-                    for (int step = from; step < to; step++)
-                    {
-                        using var scope = NewDisposeScope();
-                        var x = tensor(data.Features.Skip(step * 8).Take(8).SelectMany(f => f).ToArray(), new long[] { 8, 1, 4 });
-                        var y = tensor(data.Labels.Skip(step * 8).Take(8).ToArray());
-                        engine.Backward(nn.functional.cross_entropy(engine.Forward(x), y));
-                        engine.Step();
-                    }
+                    using var scope = NewDisposeScope();
+                    var x = tensor(data.Features.Skip(step * 8).Take(8).SelectMany(f => f).ToArray(), new long[] { 8, 1, 4 });
+                    var y = tensor(data.Labels.Skip(step * 8).Take(8).ToArray());
+                    engine.Backward(nn.functional.cross_entropy(engine.Forward(x), y));
+                    engine.Step();
                 }
-                var options = new ZeroOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupLR { WarmupNumSteps = 5 } };
-                ZeroEngine.Launch(1, rank =>
-                {
-                    using var model = rank.CreateModel(3, () => new IrisCnn(4, 3));
-                    using var engine = ZeroEngine.Initialize(model, options);
-                    Train(engine, 0, 6);
-                    if (stopAndResume)
-                    {
-                        engine.SaveCheckpoint(directory, clientState: new Dictionary<string, string> { ["step"] = "6" });
-                        Train(engine, 6, 9);   // steps the resumed run must not see
-                    }
-                    else
-                    {
-                        Train(engine, 6, 12);
-                        engine.RestoreFullPrecision();
-                        weights = MlpTrainerTests.Weights(model);
-                    }
-                });
-                if (!stopAndResume)
-                    return weights;
-                ZeroEngine.Launch(1, rank =>
-                {
-                    using var model = rank.CreateModel(99, () => new IrisCnn(4, 3));
-                    using var engine = ZeroEngine.Initialize(model, options);
-                    var client = engine.LoadCheckpoint(directory);
-                    Assert.AreEqual("6", client["step"]);
-                    Assert.AreEqual(6L, engine.GlobalStep);
-                    Train(engine, int.Parse(client["step"]), 12);
-                    engine.RestoreFullPrecision();
-                    weights = MlpTrainerTests.Weights(model);
-                });
-                return weights;
             }
+            var options = new ZeroOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupLR { WarmupNumSteps = 5 } };
+            ZeroEngine.Launch(1, rank =>
+            {
+                using var model = rank.CreateModel(3, () => new IrisCnn(4, 3));
+                using var engine = ZeroEngine.Initialize(model, options);
+                Train(engine, 0, 6);
+                if (stopAndResume)
+                {
+                    engine.SaveCheckpoint(directory.Path, clientState: new Dictionary<string, string> { ["step"] = "6" });
+                    Train(engine, 6, 9);   // steps the resumed run must not see
+                }
+                else
+                {
+                    Train(engine, 6, 12);
+                    engine.RestoreFullPrecision();
+                    weights = IrisFixtures.Weights(model);
+                }
+            });
+            if (!stopAndResume)
+                return weights;
+            ZeroEngine.Launch(1, rank =>
+            {
+                using var model = rank.CreateModel(99, () => new IrisCnn(4, 3));
+                using var engine = ZeroEngine.Initialize(model, options);
+                var client = engine.LoadCheckpoint(directory.Path);
+                Assert.AreEqual("6", client["step"]);
+                Assert.AreEqual(6L, engine.GlobalStep);
+                Train(engine, int.Parse(client["step"]), 12);
+                engine.RestoreFullPrecision();
+                weights = IrisFixtures.Weights(model);
+            });
+            return weights;
+        }
 
-            var uninterrupted = Run(stopAndResume: false);
-            var resumed = Run(stopAndResume: true);
-            CollectionAssert.AreEqual(uninterrupted, resumed);
-            Assert.IsTrue(File.Exists(Path.Combine(directory, "global_step6", "state.json")));
-            Assert.AreEqual("global_step6", File.ReadAllText(Path.Combine(directory, "latest")));
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        var uninterrupted = Run(stopAndResume: false);
+        var resumed = Run(stopAndResume: true);
+        CollectionAssert.AreEqual(uninterrupted, resumed);
+        Assert.IsTrue(File.Exists(directory.Combine("global_step6", "state.json")));
+        Assert.AreEqual("global_step6", File.ReadAllText(directory.Combine("latest")));
     }
 
     [TestMethod]
     public void TheEngineWritesTheCsvMonitorEveryOptimizerStep()
     {
-        string folder = Directory.CreateTempSubdirectory("zero-engine-csv-").FullName;
-        try
+        using var folder = new TempFolder("zero-engine-csv-");
+        var options = ZeroOptions.FromDeepSpeedConfig($$"""
+            { "train_batch_size": 8, "gradient_accumulation_steps": 2, "csv_monitor": { "enabled": true, "output_path": "{{folder.Path}}", "job_name": "engine" } }
+            """);
+        var losses = new List<float>();
+        ZeroEngine.Launch(2, rank =>
         {
-            var options = ZeroOptions.FromDeepSpeedConfig($$"""
-                { "train_batch_size": 8, "gradient_accumulation_steps": 2, "csv_monitor": { "enabled": true, "output_path": "{{folder}}", "job_name": "engine" } }
-                """);
-            var losses = new List<float>();
-            ZeroEngine.Launch(2, rank =>
+            using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
+            using var engine = ZeroEngine.Initialize(model, options);
+            for (int micro = 0; micro < 6; micro++)
             {
-                using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
-                using var engine = ZeroEngine.Initialize(model, options);
-                for (int micro = 0; micro < 6; micro++)
-                {
-                    using var scope = NewDisposeScope();
-                    engine.Backward(engine.Forward(ones(2, 4) * micro).pow(2).mean());
-                    if (engine.Step() is { } result && rank.Rank == 0)
-                        losses.Add(result.Loss);
-                }
-            });
-            var lines = File.ReadAllLines(Path.Combine(folder, "engine", "Train_Samples_train_loss.csv"));
-            Assert.AreEqual("step,train_loss", lines[0]);
-            var rows = lines.Skip(1).Select(l => l.Split(',')).ToArray();
-            // 3 optimizer steps of train_batch_size 8: samples 8, 16, 24.
-            CollectionAssert.AreEqual(new[] { "8", "16", "24" }, rows.Select(r => r[0]).ToArray());
-            CollectionAssert.AreEqual(losses.ToArray(), rows.Select(r => (float)double.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray());
-            Assert.AreEqual(3, losses.Count);
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+                using var scope = NewDisposeScope();
+                engine.Backward(engine.Forward(ones(2, 4) * micro).pow(2).mean());
+                if (engine.Step() is { } result && rank.Rank == 0)
+                    losses.Add(result.Loss);
+            }
+        });
+        var lines = File.ReadAllLines(folder.Combine("engine", "Train_Samples_train_loss.csv"));
+        Assert.AreEqual("step,train_loss", lines[0]);
+        var rows = lines.Skip(1).Select(l => l.Split(',')).ToArray();
+        // 3 optimizer steps of train_batch_size 8: samples 8, 16, 24.
+        CollectionAssert.AreEqual(new[] { "8", "16", "24" }, rows.Select(r => r[0]).ToArray());
+        CollectionAssert.AreEqual(losses.ToArray(), rows.Select(r => (float)double.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+        Assert.AreEqual(3, losses.Count);
     }
 
     [TestMethod]
@@ -223,39 +202,25 @@ public sealed class ZeroEngineTests
             StringAssert.Contains(forward.Message, "PairModel does not take one tensor");
             var backward = Assert.ThrowsExactly<ArgumentException>(() => engine.Backward(ones(3)));
             StringAssert.Contains(backward.Message, "Backward needs a scalar loss; got shape [3]");
-            string empty = Directory.CreateTempSubdirectory("zero-engine-empty-").FullName;
-            try
-            {
-                var load = Assert.ThrowsExactly<DirectoryNotFoundException>(() => engine.LoadCheckpoint(empty));
-                StringAssert.Contains(load.Message, empty);
-                var tag = Assert.ThrowsExactly<DirectoryNotFoundException>(() => engine.LoadCheckpoint(empty, "global_step7"));
-                StringAssert.Contains(tag.Message, "Checkpoint 'global_step7'");
-            }
-            finally
-            {
-                Directory.Delete(empty, recursive: true);
-            }
+            using var empty = new TempFolder("zero-engine-empty-");
+            var load = Assert.ThrowsExactly<DirectoryNotFoundException>(() => engine.LoadCheckpoint(empty.Path));
+            StringAssert.Contains(load.Message, empty.Path);
+            var tag = Assert.ThrowsExactly<DirectoryNotFoundException>(() => engine.LoadCheckpoint(empty.Path, "global_step7"));
+            StringAssert.Contains(tag.Message, "Checkpoint 'global_step7'");
 
             using var linear = nn.Linear(4, 3);
             var schedule = Assert.ThrowsExactly<ArgumentException>(() => ZeroEngine.Initialize(linear, schedule: new WarmupDecayLR()));
             StringAssert.Contains(schedule.Message, "WarmupDecayLR.TotalNumSteps (scheduler.params.total_num_steps) is not set");
 
             // A tag is a folder name inside the checkpoint folder, never a way out of it.
-            string parent = Directory.CreateTempSubdirectory("zero-engine-tags-").FullName;
-            try
+            using var parent = new TempFolder("zero-engine-tags-");
+            string checkpoints = parent.Combine("checkpoints");
+            foreach (string bad in new[] { "..", ".", "latest", "/tmp/elsewhere", "a/b", "x.partial" })
             {
-                string checkpoints = Path.Combine(parent, "checkpoints");
-                foreach (string bad in new[] { "..", ".", "latest", "/tmp/elsewhere", "a/b", "x.partial" })
-                {
-                    var tagError = Assert.ThrowsExactly<ArgumentException>(() => engine.SaveCheckpoint(checkpoints, bad), bad);
-                    StringAssert.Contains(tagError.Message, $"Checkpoint tag '{bad}' must be a plain folder name");
-                }
-                Assert.IsTrue(Directory.Exists(parent), "a bad tag deleted a folder");
+                var tagError = Assert.ThrowsExactly<ArgumentException>(() => engine.SaveCheckpoint(checkpoints, bad), bad);
+                StringAssert.Contains(tagError.Message, $"Checkpoint tag '{bad}' must be a plain folder name");
             }
-            finally
-            {
-                Directory.Delete(parent, recursive: true);
-            }
+            Assert.IsTrue(Directory.Exists(parent.Path), "a bad tag deleted a folder");
         });
 
         ZeroEngine.Launch(1, rank =>
