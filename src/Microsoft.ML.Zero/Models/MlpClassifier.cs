@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Models;
 
@@ -8,6 +9,7 @@ namespace Microsoft.ML.Zero.Models;
 internal sealed class MlpClassifier : nn.Module<Tensor, Tensor>
 {
     private readonly Sequential layers;
+    // Registered with the module, as every module field is: it stays so that the state dict's names stay the same.
     private readonly Linear _firstLayer;
 
     public MlpClassifier(MlpShape shape, Generator dropoutGenerator) : base(nameof(MlpClassifier))
@@ -32,7 +34,7 @@ internal sealed class MlpClassifier : nn.Module<Tensor, Tensor>
     public MlpShape Shape { get; }
 
     // Features arrive in fp32; in bf16/fp16 training the layers hold low-precision weights.
-    public override Tensor forward(Tensor features) => layers.call(features.to(_firstLayer.weight!.dtype));
+    public override Tensor forward(Tensor features) => layers.call(InputPrecision.Match(this, features));
 
     private static nn.Module<Tensor, Tensor> Activation(MlpActivation activation) => activation switch
     {

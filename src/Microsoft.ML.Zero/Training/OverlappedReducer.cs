@@ -56,8 +56,8 @@ internal sealed class OverlappedReducer : IDisposable
 
     /// <summary>
     /// Cuts values [0, sum of <paramref name="sizes"/>) into buckets from the end (reverse parameter order, the order
-    /// backward produces them): a bucket closes once it holds <paramref name="bucketElements"/> values, so a parameter
-    /// larger than that is a bucket of its own, and the first parameter closes the last bucket. The first bucket also
+    /// backward produces them): a bucket closes once it holds <paramref name="bucketElements"/> values (a parameter is
+    /// never split, so one larger than that closes the bucket it joins), and the first parameter closes the last bucket. The first bucket also
     /// carries the loss element that follows the values. Returns each bucket's range and each parameter's bucket.
     /// </summary>
     public static ((long Start, long Length)[] Buckets, int[] BucketOfParameter) AssignBuckets(long[] sizes, long bucketElements)
