@@ -13,11 +13,13 @@ namespace Microsoft.ML.Zero.MLNet;
 internal sealed class TrainingRun
 {
     private readonly IHost _host;
+    private readonly int? _contextSeed;
     private readonly ZeroTrainingOptions _options;
 
     public TrainingRun(MLContext mlContext, string trainerName, ZeroTrainingOptions options)
     {
         _host = ((IHostEnvironment)mlContext).Register(trainerName);
+        _contextSeed = ((IHostEnvironmentInternal)mlContext).Seed;
         _options = options;
     }
 
@@ -45,9 +47,10 @@ internal sealed class TrainingRun
             log.Notes(config);
             log.Info($"{what}, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
 
-            var replicas = layout.CreateReplicas(_options.Seed, createModel, out var generators);
+            int seed = _options.ResolveSeed(_contextSeed);
+            var replicas = layout.CreateReplicas(seed, createModel, out var generators);
             prepare(replicas[0], layout.IsMainProcess);
-            var training = ShardedTraining.Create(config, rowCount, _options.Run, log.IsMainProcess, log.Info,
+            var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info,
                 validationAccuracy is null ? null : () => validationAccuracy(replicas[0]));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));
