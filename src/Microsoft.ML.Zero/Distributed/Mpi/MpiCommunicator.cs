@@ -16,8 +16,6 @@ namespace Microsoft.ML.Zero.Distributed.Mpi;
 /// </summary>
 internal sealed unsafe class MpiCommunicator : ICommunicator
 {
-    private const int MaxCount = int.MaxValue;
-
     /// <summary>Set to 0 (or false, off) to all-reduce over MPI even when every rank runs on this machine.</summary>
     public const string SharedMemoryVariable = "ZERO_MPI_SHARED_MEMORY";
 
@@ -101,15 +99,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         if (operation == ReduceOperation.Sum && ReducedInSharedMemory<float>(buffer, ScalarType.Float32))
             return;
         fixed (float* data = buffer)
-        {
-            // MPI counts are ints: reduce buffers past 2^31 - 1 elements in pieces.
-            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
-            {
-                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
-                using (Guard("all-reduce"))
-                    Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.Float, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
-            }
-        }
+            AllReduceOverMpi(data, buffer.Length, _mpi.Float, op, _mpi.CommWorld, "all-reduce");
     }
 
     public void AllReduce(Span<ushort> buffer, ScalarType format)
@@ -118,14 +108,14 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         if (ReducedInSharedMemory<ushort>(buffer, format))
             return;
         fixed (ushort* data = buffer)
-        {
-            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
-            {
-                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
-                using (Guard("all-reduce"))
-                    Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.UInt16, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
-            }
-        }
+            AllReduceOverMpi(data, buffer.Length, _mpi.UInt16, op, _mpi.CommWorld, "all-reduce");
+    }
+
+    // A span's length is an int, as MPI's counts are, so one call covers any buffer; the watchdog guards it.
+    private void AllReduceOverMpi(void* data, int count, nint type, nint op, nint communicator, string operation)
+    {
+        using (Guard(operation))
+            Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data, count, type, op, communicator), Rank, "MPI_Allreduce");
     }
 
     // Sums buffer through shared memory when it is a range of a shared buffer of its format: every rank reduces the same
@@ -152,12 +142,8 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
             throw new ArgumentOutOfRangeException(nameof(root), root, $"The root must be a rank from 0 to {WorldSize - 1}.");
         fixed (float* data = buffer)
         {
-            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
-            {
-                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
-                using (Guard("broadcast"))
-                    Check(_mpi.Bcast(data + offset, count, _mpi.Float, root, _mpi.CommWorld), Rank, "MPI_Bcast");
-            }
+            using (Guard("broadcast"))
+                Check(_mpi.Bcast(data, buffer.Length, _mpi.Float, root, _mpi.CommWorld), Rank, "MPI_Bcast");
         }
     }
 
@@ -273,8 +259,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     private void SumBetweenMachines(nint values, int count, ScalarType format)
     {
         var (type, op) = format == ScalarType.Float32 ? (_mpi.Float, _mpi.Sum) : (_mpi.UInt16, SixteenBitSum(format));
-        using (Guard("all-reduce between machines"))
-            Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, (void*)values, count, type, op, _sameIndexOnEachMachine), Rank, "MPI_Allreduce");
+        AllReduceOverMpi((void*)values, count, type, op, _sameIndexOnEachMachine, "all-reduce between machines");
     }
 
     // Runs one step of setting up a shared buffer; a failure is reported on this rank's error output and returned.
