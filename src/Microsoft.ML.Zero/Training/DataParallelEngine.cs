@@ -416,7 +416,7 @@ internal sealed class DataParallelEngine : IDisposable
     // train one model in two precisions.
     private void RequireSamePrecisionOnEveryRank()
     {
-        var precisions = _communicator.AllGather((double)_settings.Precision);
+        var precisions = _communicator.AllGather((long)_settings.Precision);
         var differing = Enumerable.Range(0, precisions.Length).Where(rank => precisions[rank] != precisions[0]).ToList();
         if (differing.Count > 0)
             throw new InvalidOperationException(
@@ -439,8 +439,8 @@ internal sealed class DataParallelEngine : IDisposable
                 $"After training, rank(s) {string.Join(", ", differing)} hold weights that differ from rank 0's: the replicas drifted apart.");
     }
 
-    // FNV-1a over the weights' bits, folded to 52 bits so the value travels exactly as a double.
-    private double WeightChecksum()
+    // FNV-1a over the weights' bits.
+    private long WeightChecksum()
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -448,7 +448,7 @@ internal sealed class DataParallelEngine : IDisposable
         ulong hash = 14695981039346656037;
         foreach (uint bits in System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(TensorMemory.AsSpan(flat)))
             hash = (hash ^ bits) * 1099511628211;
-        return hash & ((1UL << 52) - 1);
+        return (long)hash;
     }
 
     /// <summary>Copies rank <paramref name="root"/>'s weights to every rank, so replicas start equal.</summary>
