@@ -71,9 +71,6 @@ internal sealed class OverlappedReducer : IDisposable
         _thread.Start();
     }
 
-    /// <summary>The number of buckets the gradients are reduced in.</summary>
-    public int BucketCount => _buckets.Length;
-
     /// <summary>Buckets launched by backward's signals rather than by <see cref="Finish"/>, since the reducer was made.</summary>
     public int LaunchedDuringBackward { get; private set; }
 
