@@ -88,7 +88,7 @@ public sealed class InProcessCommunicatorTests
             communicator.AllReduce(max, ReduceOperation.Max);
             var broadcast = new[] { communicator.Rank * 10f, 1f };
             communicator.Broadcast(broadcast, root: 2);
-            double[] gathered = communicator.AllGather(communicator.Rank + 0.5);
+            long[] gathered = communicator.AllGather(long.MaxValue - communicator.Rank);
             communicator.Barrier();
             return (max, broadcast, gathered);
         });
@@ -96,7 +96,7 @@ public sealed class InProcessCommunicatorTests
         {
             CollectionAssert.AreEqual(new[] { 2f, 0f }, max);
             CollectionAssert.AreEqual(new[] { 20f, 1f }, broadcast);
-            CollectionAssert.AreEqual(new[] { 0.5, 1.5, 2.5 }, gathered);
+            CollectionAssert.AreEqual(new[] { long.MaxValue, long.MaxValue - 1, long.MaxValue - 2 }, gathered);
         }
     }
 

@@ -22,7 +22,11 @@ public sealed class ZeroOptimizationOptions
     /// <summary>Gradient values per all-reduce bucket when overlapping; 25 MiB of fp32 by default [<c>zero_optimization.reduce_bucket_size</c>].</summary>
     public long ReduceBucketSize = DefaultReduceBucketSize;
 
-    /// <summary>Gradients live in one contiguous buffer [<c>zero_optimization.contiguous_gradients</c>]; always so at stage 0 here.</summary>
+    /// <summary>
+    /// Gradients live in one contiguous buffer [<c>zero_optimization.contiguous_gradients</c>]. They always do at stage 0,
+    /// so this has no effect; a ds_config may still set the key, which is ignored.
+    /// </summary>
+    [Obsolete("ContiguousGradients has no effect at stage 0: gradients always live in one contiguous buffer.")]
     public bool ContiguousGradients = true;
 
     internal void Validate(string prefix)

@@ -38,7 +38,7 @@ internal interface ICommunicator : IDisposable
     void Broadcast(Span<float> buffer, int root);
 
     /// <summary>Returns every rank's <paramref name="value"/>, indexed by rank.</summary>
-    double[] AllGather(double value);
+    long[] AllGather(long value);
 
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();

@@ -38,7 +38,7 @@ internal sealed unsafe class InProcessCommunicator : ICommunicator
             _group.Broadcast(Rank, pointer, buffer.Length, root);
     }
 
-    public double[] AllGather(double value) => _group.AllGather(Rank, value);
+    public long[] AllGather(long value) => _group.AllGather(Rank, value);
 
     public void Barrier() => _group.Barrier(Rank);
 

@@ -15,7 +15,7 @@ internal sealed unsafe class InProcessGroup
     private readonly bool[] _arrived;
     private readonly nint[] _buffers;
     private readonly int[] _lengths;
-    private readonly double[] _values;
+    private readonly long[] _values;
     private int _arrivedCount;
     private long _generation;
     private Exception? _abortReason;
@@ -35,7 +35,7 @@ internal sealed unsafe class InProcessGroup
         _arrived = new bool[worldSize];
         _buffers = new nint[worldSize];
         _lengths = new int[worldSize];
-        _values = new double[worldSize];
+        _values = new long[worldSize];
     }
 
     public int WorldSize { get; }
@@ -97,11 +97,11 @@ internal sealed unsafe class InProcessGroup
         Rendezvous(rank, "Broadcast");
     }
 
-    public double[] AllGather(int rank, double value)
+    public long[] AllGather(int rank, long value)
     {
         _values[rank] = value;
         Rendezvous(rank, "AllGather");
-        double[] all = (double[])_values.Clone();
+        long[] all = (long[])_values.Clone();
         Rendezvous(rank, "AllGather");
         return all;
     }

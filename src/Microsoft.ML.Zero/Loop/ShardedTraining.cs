@@ -230,7 +230,7 @@ internal sealed class ShardedTraining
     // Every rank learns every rank's row count before the first step, so all derive the same steps and batch sizes.
     private ShardPlan AgreeOnPlan(ICommunicator communicator)
     {
-        var counts = communicator.AllGather(_rowCount).Select(c => (long)c).ToArray();
+        var counts = communicator.AllGather(_rowCount);
         if (InputPerRank)
             return ShardPlan.PerRank(counts, communicator.Rank, _batch.MicroBatchPerRank, _seed);
         int differing = Array.FindIndex(counts, c => c != counts[0]);

@@ -71,8 +71,32 @@ internal sealed class ScoreColumns
         return new SchemaShape(columns.Values);
     }
 
+    /// <summary>
+    /// Whether <paramref name="column"/> of a row that passes <paramref name="input"/>'s columns through and appends Score
+    /// and PredictedLabel is active; the appended two are when the row scores.
+    /// </summary>
+    public static bool IsActive(DataViewRow input, DataViewSchema.Column column, bool scoring) =>
+        column.Index < input.Schema.Count ? input.IsColumnActive(input.Schema[column.Index]) : scoring;
+
+    /// <summary>
+    /// The getter of <paramref name="column"/> of a row that passes <paramref name="input"/>'s columns through and
+    /// appends Score and PredictedLabel, read from <paramref name="current"/> (null when the row was made without them;
+    /// <paramref name="rowKind"/> names the row in that error).
+    /// </summary>
+    public static ValueGetter<TValue> Getter<TValue>(DataViewRow input, DataViewSchema.Column column, CurrentProbabilities? current, int classCount, string rowKind)
+    {
+        int inputCount = input.Schema.Count;
+        if (column.Index < inputCount)
+            return input.GetGetter<TValue>(input.Schema[column.Index]);
+        if (current is null)
+            throw new InvalidOperationException($"Column '{column.Name}' was not requested when this {rowKind} was created.");
+        Delegate getter = column.Index == inputCount ? ScoreGetter(current, classCount) : PredictedLabelGetter(current);
+        return getter as ValueGetter<TValue> ?? throw new InvalidOperationException(
+            $"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
+    }
+
     /// <summary>A getter for Score that reads the current row's probabilities from <paramref name="current"/>.</summary>
-    public static ValueGetter<VBuffer<float>> ScoreGetter(CurrentProbabilities current, int classCount) =>
+    private static ValueGetter<VBuffer<float>> ScoreGetter(CurrentProbabilities current, int classCount) =>
         (ref VBuffer<float> destination) =>
         {
             var editor = VBufferEditor.Create(ref destination, classCount);
@@ -81,7 +105,7 @@ internal sealed class ScoreColumns
         };
 
     /// <summary>A getter for PredictedLabel: the most probable class as a one-based key, 0 (missing) if scores are NaN.</summary>
-    public static ValueGetter<uint> PredictedLabelGetter(CurrentProbabilities current) =>
+    private static ValueGetter<uint> PredictedLabelGetter(CurrentProbabilities current) =>
         (ref uint destination) =>
         {
             var probabilities = current();

@@ -71,22 +71,10 @@ internal sealed class ScoredDataView : IDataView
 
         public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
 
-        public override bool IsColumnActive(DataViewSchema.Column column) =>
-            column.Index < _input.Schema.Count ? _input.IsColumnActive(_input.Schema[column.Index]) : _ahead is not null;
+        public override bool IsColumnActive(DataViewSchema.Column column) => ScoreColumns.IsActive(_input, column, _ahead is not null);
 
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
-        {
-            int inputCount = _input.Schema.Count;
-            if (column.Index < inputCount)
-                return _input.GetGetter<TValue>(_input.Schema[column.Index]);
-            if (_ahead is null)
-                throw new InvalidOperationException($"Column '{column.Name}' was not requested when this cursor was created.");
-            Delegate getter = column.Index == inputCount
-                ? ScoreColumns.ScoreGetter(Current, _classCount)
-                : ScoreColumns.PredictedLabelGetter(Current);
-            return getter as ValueGetter<TValue> ?? throw new InvalidOperationException(
-                $"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
-        }
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) =>
+            ScoreColumns.Getter<TValue>(_input, column, _ahead is null ? null : Current, _classCount, "cursor");
 
         public override bool MoveNext()
         {

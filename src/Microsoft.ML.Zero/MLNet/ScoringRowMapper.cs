@@ -56,22 +56,10 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
 
         public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
 
-        public override bool IsColumnActive(DataViewSchema.Column column) =>
-            column.Index < _input.Schema.Count ? _input.IsColumnActive(_input.Schema[column.Index]) : _batch is not null;
+        public override bool IsColumnActive(DataViewSchema.Column column) => ScoreColumns.IsActive(_input, column, _batch is not null);
 
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
-        {
-            int inputCount = _input.Schema.Count;
-            if (column.Index < inputCount)
-                return _input.GetGetter<TValue>(_input.Schema[column.Index]);
-            if (_batch is null)
-                throw new InvalidOperationException($"Column '{column.Name}' was not requested when this row was created.");
-            Delegate getter = column.Index == inputCount
-                ? ScoreColumns.ScoreGetter(Current, _probabilities.Length)
-                : ScoreColumns.PredictedLabelGetter(Current);
-            return getter as ValueGetter<TValue> ?? throw new InvalidOperationException(
-                $"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
-        }
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) =>
+            ScoreColumns.Getter<TValue>(_input, column, _batch is null ? null : Current, _probabilities.Length, "row");
 
         // A PredictionEngine moves one input row under this row; score each position once, when first asked.
         private ReadOnlySpan<float> Current()

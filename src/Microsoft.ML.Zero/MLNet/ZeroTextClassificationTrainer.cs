@@ -1,8 +1,6 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
 using TorchSharp;
 using Microsoft.ML.Zero.Data;
-using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Engine;
 using Microsoft.ML.Zero.Loop;
 using Microsoft.ML.Zero.MLNet;
@@ -17,13 +15,13 @@ namespace Microsoft.ML.Zero;
 public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
 {
     private readonly MLContext _mlContext;
-    private readonly IHost _host;
+    private readonly TrainingRun _run;
     private readonly ZeroTextClassificationOptions _options;
 
     internal ZeroTextClassificationTrainer(MLContext mlContext, ZeroTextClassificationOptions options)
     {
         _mlContext = mlContext;
-        _host = ((IHostEnvironment)mlContext).Register(nameof(ZeroTextClassificationTrainer));
+        _run = new TrainingRun(mlContext, nameof(ZeroTextClassificationTrainer), options);
         _options = options;
     }
 
@@ -39,36 +37,28 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         TorchRuntime.EnsureLoaded();
         var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength);
 
-        using var channel = _host.Start("Training");
-        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTextClassificationOptions.WorldSize", _options.CommunicationTimeout, "ZeroTextClassificationOptions.CommunicationTimeout");
-        var log = new RankZeroLog(channel, layout, _options.Progress);
-        return layout.Guard(() =>
-        {
-            long rowCount = columns.CountValidRows();
-            int worldSize = layout.WorldSize;
-            var config = EngineConfiguration.Resolve(nameof(ZeroTextClassificationOptions), _options.DeepSpeed ?? DefaultDeepSpeed(), TrainerValues(_options),
-                TrainerValues(new ZeroTextClassificationOptions()), worldSize, IsBiasOrLayerNorm);
-            log.Notes(config);
-            log.Info($"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
-                $"as a {columns.ClassCount}-class classifier, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
-
-            var replicas = layout.CreateReplicas(_options.Seed, generator => new BertClassifier(checkpoint.Config, columns.ClassCount, generator), out var generators);
-            // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
-            if (layout.IsMainProcess)
-                checkpoint.LoadInto(replicas[0].Encoder);
-
-            var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-            var training = ShardedTraining.Create(config, rowCount, _options.Run, log.IsMainProcess, log.Info, () => ValidationAccuracy(replicas[0], encoder, outputs));
-            layout.Train(replicas, (model, communicator) =>
-                training.Run(model, communicator, rows =>
-                {
-                    var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
-                    return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
-                }, generators[Array.IndexOf(replicas, model)]));
-            foreach (var replica in replicas.Skip(1))
-                replica.Dispose();
-            return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
-        });
+        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
+        var replicas = _run.Train(columns.CountValidRows,
+            worldSize => EngineConfiguration.Resolve(nameof(ZeroTextClassificationOptions), _options.DeepSpeed ?? DefaultDeepSpeed(), TrainerValues(_options),
+                TrainerValues(new ZeroTextClassificationOptions()), worldSize, IsBiasOrLayerNorm),
+            $"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +
+                $"as a {columns.ClassCount}-class classifier",
+            generator => new BertClassifier(checkpoint.Config, columns.ClassCount, generator),
+            (first, mainProcess) =>
+            {
+                // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
+                if (mainProcess)
+                    checkpoint.LoadInto(first.Encoder);
+            },
+            (model, rows, rowCount) =>
+            {
+                var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
+                return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
+            },
+            first => ValidationAccuracy(first, encoder, outputs));
+        foreach (var replica in replicas.Skip(1))
+            replica.Dispose();
+        return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
     }
 
     private BertScorer Scorer(BertClassifier model, BertTextEncoder encoder) =>

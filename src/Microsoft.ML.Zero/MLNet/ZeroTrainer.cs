@@ -1,9 +1,7 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using Microsoft.ML.Zero.Data;
-using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Engine;
 using Microsoft.ML.Zero.Loop;
 using Microsoft.ML.Zero.MLNet;
@@ -18,12 +16,12 @@ namespace Microsoft.ML.Zero;
 /// </summary>
 public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
 {
-    private readonly IHost _host;
+    private readonly TrainingRun _run;
     private readonly ZeroTrainerOptions _options;
 
     internal ZeroTrainer(MLContext mlContext, ZeroTrainerOptions options)
     {
-        _host = ((IHostEnvironment)mlContext).Register(nameof(ZeroTrainer));
+        _run = new TrainingRun(mlContext, nameof(ZeroTrainer), options);
         _options = options;
     }
 
@@ -53,35 +51,23 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         factory = modelFactory;
         TorchRuntime.EnsureLoaded();
 
-        using var channel = _host.Start("Training");
-        var layout = RankLayout.Resolve(_options.WorldSize, "ZeroTrainerOptions.WorldSize", _options.CommunicationTimeout, "ZeroTrainerOptions.CommunicationTimeout");
-        var log = new RankZeroLog(channel, layout, _options.Progress);
-        return layout.Guard(() =>
-        {
-            long rowCount = columns.CountValidRows();
-            int worldSize = layout.WorldSize;
-            var config = EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null);
-            log.Notes(config);
-            string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
-            log.Info($"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes, " +
-                $"{config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
-
-            var replicas = layout.CreateReplicas(_options.Seed, generator => modelFactory is MlpModelFactory mlp
-                ? mlp.Create(generator)
-                : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount), out var generators);
-            if (modelFactory is not MlpModelFactory)
-                RequireRebuildable(modelFactory, replicas[0], columns.FeatureCount, columns.ClassCount);
-            var training = ShardedTraining.Create(config, rowCount, _options.Run, log.IsMainProcess, log.Info);
-            layout.Train(replicas, (model, communicator) =>
-                training.Run(model, communicator, rows =>
-                {
-                    var features = new float[rows.Length * columns.FeatureCount];
-                    var labels = new long[rows.Length];
-                    columns.ReadRows(rows, rowCount, features, labels);
-                    return new TabularEpochShard(model, modelFactory, features, labels, columns.FeatureCount);
-                }, generators[Array.IndexOf(replicas, model)]));
-            return replicas;
-        });
+        string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
+        return _run.Train(columns.CountValidRows,
+            worldSize => EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null),
+            $"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes",
+            generator => modelFactory is MlpModelFactory mlp ? mlp.Create(generator) : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount),
+            (first, _) =>
+            {
+                if (modelFactory is not MlpModelFactory)
+                    RequireRebuildable(modelFactory, first, columns.FeatureCount, columns.ClassCount);
+            },
+            (model, rows, rowCount) =>
+            {
+                var features = new float[rows.Length * columns.FeatureCount];
+                var labels = new long[rows.Length];
+                columns.ReadRows(rows, rowCount, features, labels);
+                return new TabularEpochShard(model, modelFactory, features, labels, columns.FeatureCount);
+            });
     }
 
     /// <summary>Checks the input columns and returns the schema the trained model will produce.</summary>

@@ -27,8 +27,12 @@ public abstract class ZeroTrainingOptions
     /// <summary>Passes over the training data.</summary>
     public int MaxEpochs = 10;
 
-    /// <summary>Seeds the initial weights, the data order of every epoch and dropout: equal seeds give equal models.</summary>
-    public int Seed;
+    /// <summary>
+    /// Seeds the initial weights, the data order of every epoch and dropout: equal seeds give equal models. Left unset,
+    /// the trainer takes the seed of its MLContext (<c>new MLContext(seed: N)</c>), as ML.NET's trainers do; when the
+    /// context has none either, 0, so that a run is reproducible all the same.
+    /// </summary>
+    public int? Seed;
 
     /// <summary>How long a rank waits in a collective for the others before failing with a message naming them.</summary>
     public TimeSpan CommunicationTimeout = TimeSpan.FromMinutes(5);
@@ -62,7 +66,10 @@ public abstract class ZeroTrainingOptions
     /// </summary>
     public ZeroProgress Progress = ZeroProgress.Auto;
 
-    internal RunValues Run => new(MaxEpochs, Seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints, Progress);
+    /// <summary>The seed a run uses: <see cref="Seed"/>, else the MLContext's seed, else 0.</summary>
+    internal int ResolveSeed(int? contextSeed) => Seed ?? contextSeed ?? 0;
+
+    internal RunValues Run(int seed) => new(MaxEpochs, seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints, Progress);
 
     /// <summary>Throws for a shared option outside its range, naming it and the expected values.</summary>
     private protected void ValidateTrainingOptions()

@@ -25,7 +25,7 @@ internal static class ReplicaChecks
     /// </summary>
     public static void RequireSamePrecision(ICommunicator communicator, ZeroPrecision precision)
     {
-        var precisions = communicator.AllGather((double)precision);
+        var precisions = communicator.AllGather((long)precision);
         if (Differing(precisions) is { Count: > 0 } differing)
             throw new InvalidOperationException(
                 $"The ranks train in different precisions: rank 0 in {(ZeroPrecision)precisions[0]}, " +
@@ -40,11 +40,10 @@ internal static class ReplicaChecks
     /// </summary>
     public static void RequireEqualWeights(ICommunicator communicator, ulong checksum)
     {
-        // Folded to 52 bits so the value travels exactly as a double.
-        if (Differing(communicator.AllGather((double)(checksum & ((1UL << 52) - 1)))) is { Count: > 0 } differing)
+        if (Differing(communicator.AllGather((long)checksum)) is { Count: > 0 } differing)
             throw new ZeroCommunicationException(communicator.Rank,
                 $"After training, rank(s) {string.Join(", ", differing)} hold weights that differ from rank 0's: the replicas drifted apart.");
     }
 
-    private static List<int> Differing(double[] values) => Enumerable.Range(0, values.Length).Where(rank => values[rank] != values[0]).ToList();
+    private static List<int> Differing(long[] values) => Enumerable.Range(0, values.Length).Where(rank => values[rank] != values[0]).ToList();
 }

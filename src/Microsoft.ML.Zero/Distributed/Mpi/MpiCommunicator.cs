@@ -16,8 +16,6 @@ namespace Microsoft.ML.Zero.Distributed.Mpi;
 /// </summary>
 internal sealed unsafe class MpiCommunicator : ICommunicator
 {
-    private const int MaxCount = int.MaxValue;
-
     /// <summary>Set to 0 (or false, off) to all-reduce over MPI even when every rank runs on this machine.</summary>
     public const string SharedMemoryVariable = "ZERO_MPI_SHARED_MEMORY";
 
@@ -101,15 +99,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         if (operation == ReduceOperation.Sum && ReducedInSharedMemory<float>(buffer, ScalarType.Float32))
             return;
         fixed (float* data = buffer)
-        {
-            // MPI counts are ints: reduce buffers past 2^31 - 1 elements in pieces.
-            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
-            {
-                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
-                using (Guard("all-reduce"))
-                    Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.Float, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
-            }
-        }
+            AllReduceOverMpi(data, buffer.Length, _mpi.Float, op, _mpi.CommWorld, "all-reduce");
     }
 
     public void AllReduce(Span<ushort> buffer, ScalarType format)
@@ -118,14 +108,14 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         if (ReducedInSharedMemory<ushort>(buffer, format))
             return;
         fixed (ushort* data = buffer)
-        {
-            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
-            {
-                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
-                using (Guard("all-reduce"))
-                    Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data + offset, count, _mpi.UInt16, op, _mpi.CommWorld), Rank, "MPI_Allreduce");
-            }
-        }
+            AllReduceOverMpi(data, buffer.Length, _mpi.UInt16, op, _mpi.CommWorld, "all-reduce");
+    }
+
+    // A span's length is an int, as MPI's counts are, so one call covers any buffer; the watchdog guards it.
+    private void AllReduceOverMpi(void* data, int count, nint type, nint op, nint communicator, string operation)
+    {
+        using (Guard(operation))
+            Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, data, count, type, op, communicator), Rank, "MPI_Allreduce");
     }
 
     // Sums buffer through shared memory when it is a range of a shared buffer of its format: every rank reduces the same
@@ -152,22 +142,18 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
             throw new ArgumentOutOfRangeException(nameof(root), root, $"The root must be a rank from 0 to {WorldSize - 1}.");
         fixed (float* data = buffer)
         {
-            for (long offset = 0; offset < buffer.Length; offset += MaxCount)
-            {
-                int count = (int)Math.Min(MaxCount, buffer.Length - offset);
-                using (Guard("broadcast"))
-                    Check(_mpi.Bcast(data + offset, count, _mpi.Float, root, _mpi.CommWorld), Rank, "MPI_Bcast");
-            }
+            using (Guard("broadcast"))
+                Check(_mpi.Bcast(data, buffer.Length, _mpi.Float, root, _mpi.CommWorld), Rank, "MPI_Bcast");
         }
     }
 
-    public double[] AllGather(double value)
+    public long[] AllGather(long value)
     {
-        var values = new double[WorldSize];
-        fixed (double* result = values)
+        var values = new long[WorldSize];
+        fixed (long* result = values)
         {
             using (Guard("all-gather"))
-                Check(_mpi.Allgather(&value, 1, _mpi.Double, result, 1, _mpi.Double, _mpi.CommWorld), Rank, "MPI_Allgather");
+                Check(_mpi.Allgather(&value, 1, _mpi.Int64, result, 1, _mpi.Int64, _mpi.CommWorld), Rank, "MPI_Allgather");
         }
         return values;
     }
@@ -201,7 +187,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
 
         // Each rank offers 1, or a reason to refuse (0: turned off, -1: no /dev/shm). Rank 0 offers the tag that names
         // the job's files instead: random, so no two jobs (or buffers of one job) on this machine share one.
-        const double TurnedOff = 0, NoFolder = -1;
+        const long TurnedOff = 0, NoFolder = -1;
         long tag = RandomNumberGenerator.GetInt32(1, int.MaxValue) * (1L << 20) + RandomNumberGenerator.GetInt32(1 << 20);
         var offers = AllGather(
             Environment.GetEnvironmentVariable(SharedMemoryVariable)?.Trim().ToLowerInvariant() is "0" or "false" or "off" ? TurnedOff
@@ -216,14 +202,14 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
                 reasons.Add($"no {SharedReduceBuffer.Folder} on rank(s) {Ranks(offers, NoFolder)}");
             return Private($"over MPI, not through shared memory: {string.Join("; ", reasons)}");
         }
-        tag = (long)offers[0];
+        tag = offers[0];
 
         string path = SharedReduceBuffer.FilePath(tag, Rank);
         string? failure = Attempt(() => SharedReduceBuffer.CreateFile(path, count, format), "create its gradient buffer");
         bool ownFile = failure is null;
         var created = AllGather(ownFile ? 1 : 0);
         SharedReduceBuffer? shared = null;
-        if (Array.IndexOf(created, 0.0) < 0)
+        if (Array.IndexOf(created, 0L) < 0)
         {
             var paths = machine.Select(rank => SharedReduceBuffer.FilePath(tag, rank)).ToArray();
             failure = Attempt(() => shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths, machine, format), "map the ranks' gradient buffers");
@@ -232,8 +218,8 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         var mapped = AllGather(failure is null ? 1 : 0);
         if (ownFile)
             File.Delete(path);
-        var failed = Array.IndexOf(created, 0.0) >= 0 ? created : mapped;
-        if (Array.IndexOf(failed, 0.0) >= 0)
+        var failed = Array.IndexOf(created, 0L) >= 0 ? created : mapped;
+        if (Array.IndexOf(failed, 0L) >= 0)
         {
             shared?.Dispose();
             return Private($"over MPI, not through shared memory: rank(s) {Ranks(failed, 0)} could not place a buffer there (see their error output)");
@@ -259,22 +245,21 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
             () => Release(shared));
     }
 
-    // Which machine this rank runs on, as a number every rank can compare: a 52-bit hash of its name (exact as a double).
-    private static double HostKey()
+    // Which machine this rank runs on, as a number every rank can compare: a 64-bit hash of its name.
+    private static long HostKey()
     {
         string host = Environment.GetEnvironmentVariable(HostVariable) is { Length: > 0 } name ? name : Environment.MachineName;
         ulong hash = 14695981039346656037;
         foreach (char c in host)
             hash = (hash ^ c) * 1099511628211;
-        return hash & ((1UL << 52) - 1);
+        return (long)hash;
     }
 
     // Sums this rank's chunk with the same chunk on the other machines (the ranks with this rank's index there).
     private void SumBetweenMachines(nint values, int count, ScalarType format)
     {
         var (type, op) = format == ScalarType.Float32 ? (_mpi.Float, _mpi.Sum) : (_mpi.UInt16, SixteenBitSum(format));
-        using (Guard("all-reduce between machines"))
-            Check(_mpi.Allreduce(OpenMpiLibrary.InPlace, (void*)values, count, type, op, _sameIndexOnEachMachine), Rank, "MPI_Allreduce");
+        AllReduceOverMpi((void*)values, count, type, op, _sameIndexOnEachMachine, "all-reduce between machines");
     }
 
     // Runs one step of setting up a shared buffer; a failure is reported on this rank's error output and returned.
@@ -300,7 +285,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         shared.Dispose();
     }
 
-    private static string Ranks(double[] values, double value) =>
+    private static string Ranks(long[] values, long value) =>
         string.Join(", ", Enumerable.Range(0, values.Length).Where(rank => values[rank] == value));
 
     /// <summary>Prints why this rank stops, then ends every process of the job (MPI_Abort). Does not return.</summary>

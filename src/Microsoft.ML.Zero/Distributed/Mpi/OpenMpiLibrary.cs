@@ -33,7 +33,7 @@ internal sealed unsafe class OpenMpiLibrary
         CommSplit = (delegate* unmanaged<nint, int, int, nint*, int>)Export("MPI_Comm_split");
         CommWorld = Export("ompi_mpi_comm_world");
         Float = Export("ompi_mpi_float");
-        Double = Export("ompi_mpi_double");
+        Int64 = Export("ompi_mpi_int64_t");
         UInt16 = Export("ompi_mpi_uint16_t");
         Sum = Export("ompi_mpi_op_sum");
         Max = Export("ompi_mpi_op_max");
@@ -71,7 +71,7 @@ internal sealed unsafe class OpenMpiLibrary
 
     public nint Float { get; }
 
-    public nint Double { get; }
+    public nint Int64 { get; }
 
     public nint UInt16 { get; }
 

@@ -1,0 +1,60 @@
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using Microsoft.ML.Zero.Distributed;
+using Microsoft.ML.Zero.Engine;
+using Microsoft.ML.Zero.Loop;
+
+namespace Microsoft.ML.Zero.MLNet;
+
+/// <summary>
+/// What every trainer's Fit does around its own model and data: the "Training" channel, the ranks, the engine
+/// configuration and its notes, the replicas and the sharded training loop. A trainer gives only the parts that differ.
+/// </summary>
+internal sealed class TrainingRun
+{
+    private readonly IHost _host;
+    private readonly int? _contextSeed;
+    private readonly ZeroTrainingOptions _options;
+
+    public TrainingRun(MLContext mlContext, string trainerName, ZeroTrainingOptions options)
+    {
+        _host = ((IHostEnvironment)mlContext).Register(trainerName);
+        _contextSeed = ((IHostEnvironmentInternal)mlContext).Seed;
+        _options = options;
+    }
+
+    /// <summary>Trains and returns every local rank's replica (equal at the end).</summary>
+    /// <param name="countRows">Counts the valid rows; it runs inside the guard, so a bad row under MPI stops the whole job.</param>
+    /// <param name="configure">The engine configuration for the given world size.</param>
+    /// <param name="what">What is trained, the start of the line logged before training.</param>
+    /// <param name="createModel">One replica, given its dropout generator.</param>
+    /// <param name="prepare">Runs on the first local replica before training, told whether this process holds rank 0.</param>
+    /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read and the number of rows.</param>
+    /// <param name="validationAccuracy">Rank 0's validation accuracy of its replica after each epoch, or null.</param>
+    public TModel[] Train<TModel>(Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
+        Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, IEpochShard> readEpoch,
+        Func<TModel, double?>? validationAccuracy = null) where TModel : torch.nn.Module
+    {
+        using var channel = _host.Start("Training");
+        string optionsName = _options.GetType().Name;
+        var layout = RankLayout.Resolve(_options.WorldSize, optionsName + ".WorldSize", _options.CommunicationTimeout, optionsName + ".CommunicationTimeout");
+        var log = new RankZeroLog(channel, layout, _options.Progress);
+        return layout.Guard(() =>
+        {
+            long rowCount = countRows();
+            int worldSize = layout.WorldSize;
+            var config = configure(worldSize);
+            log.Notes(config);
+            log.Info($"{what}, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
+
+            int seed = _options.ResolveSeed(_contextSeed);
+            var replicas = layout.CreateReplicas(seed, createModel, out var generators);
+            prepare(replicas[0], layout.IsMainProcess);
+            var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info,
+                validationAccuracy is null ? null : () => validationAccuracy(replicas[0]));
+            layout.Train(replicas, (model, communicator) =>
+                training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));
+            return replicas;
+        });
+    }
+}
