@@ -16,7 +16,7 @@ var options = new ZeroTrainerOptions
 {
     WorldSize = 2,            // two replicas on two threads; gradients are averaged every step
     BatchSize = 8,            // rows per rank per step: a global batch of 16
-    MaxEpochs = 60,
+    MaxEpoch = 60,
     LearningRate = 0.01,
     HiddenLayerSizes = new[] { 16 },
 };

@@ -145,7 +145,7 @@ internal static class FineTuneBenchmark
         var options = new ZeroTextClassificationOptions
         {
             CheckpointPath = MiniLm.Directory(), Sentence1ColumnName = "Text", WorldSize = ranks, BatchSize = GlobalBatch / ranks,
-            MaxEpochs = Epochs, LearningRate = LearningRate, MaxSequenceLength = MaxSequenceLength,
+            MaxEpoch = Epochs, LearningRate = LearningRate, MaxSequenceLength = MaxSequenceLength,
             DeepSpeed = new ZeroOptions { Precision = precision, StepsPerPrint = 25 },
         };
         var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label").Append(mlContext.Zero().TextClassification(options));

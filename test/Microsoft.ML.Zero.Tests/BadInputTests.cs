@@ -22,7 +22,7 @@ public sealed class BadInputTests
     private static readonly MLContext MlContext = new(seed: 0);
 
     private static IEstimator<ITransformer> Pipeline(ZeroTrainerOptions? options = null) =>
-        MlContext.Transforms.Conversion.MapValueToKey("Label").Append(MlContext.Zero().Trainer(options ?? new ZeroTrainerOptions { MaxEpochs = 1 }));
+        MlContext.Transforms.Conversion.MapValueToKey("Label").Append(MlContext.Zero().Trainer(options ?? new ZeroTrainerOptions { MaxEpoch = 1 }));
 
     private static IDataView Iris(Action<IrisRow[]>? change = null)
     {
@@ -143,7 +143,7 @@ public sealed class BadInputTests
     [TestMethod]
     public void ScoringDataWithAnotherFeatureSizeIsRejected()
     {
-        var model = Pipeline(new ZeroTrainerOptions { MaxEpochs = 1 }).Fit(Iris());
+        var model = Pipeline(new ZeroTrainerOptions { MaxEpoch = 1 }).Fit(Iris());
         var wider = MlContext.Transforms.Concatenate("Features", "Features", "Features").Fit(Iris()).Transform(Iris());
         var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Transform(wider));
         AssertMessage(error, "'Features'", "Vector<Single, 4>");

@@ -11,7 +11,7 @@ public sealed class BertBadInputTests
 
     private static Exception Fit(IDataView data, Action<ZeroTextClassificationOptions>? change = null, string? checkpoint = null)
     {
-        var options = new ZeroTextClassificationOptions { CheckpointPath = checkpoint ?? MiniLm.Directory(), Sentence1ColumnName = "Text", MaxEpochs = 1 };
+        var options = new ZeroTextClassificationOptions { CheckpointPath = checkpoint ?? MiniLm.Directory(), Sentence1ColumnName = "Text", MaxEpoch = 1 };
         change?.Invoke(options);
         return Assert.Throws<Exception>(() => MlContext.Zero().TextClassification(options).Fit(data));
     }

@@ -80,7 +80,7 @@ public sealed class BertTests
         var split = mlContext.Data.TrainTestSplit(mlContext.Data.LoadFromEnumerable(SentimentData.All()), testFraction: 0.2, seed: 0);
         var options = new ZeroTextClassificationOptions
         {
-            CheckpointPath = MiniLm.Directory(), Sentence1ColumnName = "Text", WorldSize = 2, BatchSize = 16, MaxEpochs = 2,
+            CheckpointPath = MiniLm.Directory(), Sentence1ColumnName = "Text", WorldSize = 2, BatchSize = 16, MaxEpoch = 2,
             LearningRate = 1e-4, MaxSequenceLength = 64, // no DeepSpeed settings: precision Auto, bf16 only where the CPU computes it natively
         };
         var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")

@@ -9,7 +9,7 @@ public sealed class CheckpointTests
     // 150 iris rows, 2 ranks x 8: 10 steps per epoch, 30 in all; bf16 with fp32 master weights, dropout, a schedule.
     private static ZeroTrainerOptions Options(string? checkpoints, int worldSize = 2, int batch = 8) => new()
     {
-        WorldSize = worldSize, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, Dropout = 0.2f, LearningRate = 0.01,
+        WorldSize = worldSize, BatchSize = batch, MaxEpoch = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, Dropout = 0.2f, LearningRate = 0.01,
         CheckpointDirectory = checkpoints, CheckpointEverySteps = checkpoints is null ? 0 : 3, KeepCheckpoints = 2,
         DeepSpeed = new ZeroOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupDecayLR { WarmupNumSteps = 5 } },
     };

@@ -9,7 +9,7 @@ public sealed class CustomModelTests
 {
     private static ZeroTrainerOptions Options(ZeroModelFactory factory) => new()
     {
-        WorldSize = 2, BatchSize = 8, MaxEpochs = IrisCnnEngineTraining.Epochs, Seed = IrisCnnEngineTraining.Seed,
+        WorldSize = 2, BatchSize = 8, MaxEpoch = IrisCnnEngineTraining.Epochs, Seed = IrisCnnEngineTraining.Seed,
         LearningRate = IrisCnnEngineTraining.LearningRate, ModelFactory = factory, Progress = ZeroProgress.None,
     };
 
@@ -37,7 +37,7 @@ public sealed class CustomModelTests
         var mlContext = new MLContext(seed: 0);
         var data = IrisFixtures.Load(mlContext);
         var options = Options(new IrisCnnFactory());
-        options.MaxEpochs = 40;
+        options.MaxEpoch = 40;
         var model = mlContext.Transforms.Conversion.MapValueToKey("Label")
             .Append(mlContext.Zero().Trainer(options))
             .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
@@ -72,7 +72,7 @@ public sealed class CustomModelTests
         StringAssert.Contains(lost.Message, "ZeroTrainerOptions.ModelFactory (WidthFactory) builds a different module when made again");
 
         var badScores = Options(new WrongScoresFactory());
-        badScores.MaxEpochs = 1;
+        badScores.MaxEpoch = 1;
         var scorer = mlContext.Zero().Trainer(badScores).Fit(data);
         var scored = scorer.Transform(data);
         var scores = Assert.ThrowsExactly<InvalidOperationException>(() => scored.GetColumn<VBuffer<float>>(scored.Schema["Score"]).ToList());

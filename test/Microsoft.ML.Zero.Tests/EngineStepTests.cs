@@ -200,7 +200,7 @@ public sealed class EngineStepTests
             new WarmupLR { WarmupMinLR = 0, WarmupNumSteps = 4, Type = WarmupType.Linear });
         var run = Train(1, settings, 6)[0];
         CollectionAssert.AreEqual(new[] { 0, 0, 0.025, 0.05, 0.075, 0.1 }, run.Steps.Select(s => Math.Round(s.LearningRate, 12)).ToArray());
-        var initial = Train(1, settings with { Optimizer = Sgd(0), Schedule = null }, 1)[0].WeightsAfterStep[0];
+        var initial = Train(1, settings with { Optimizer = Sgd(0), Scheduler = null }, 1)[0].WeightsAfterStep[0];
         CollectionAssert.AreEqual(initial, run.WeightsAfterStep[1], "steps at rate 0 changed the weights");
         Assert.IsTrue(Distance(run.WeightsAfterStep[1], run.WeightsAfterStep[2]) > 0);
     }

@@ -15,7 +15,7 @@ public sealed class MlpTrainerTests
         var split = IrisFixtures.Split(mlContext);
         var options = new ZeroTrainerOptions
         {
-            WorldSize = 2, BatchSize = 8, MaxEpochs = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 },
+            WorldSize = 2, BatchSize = 8, MaxEpoch = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 },
             DeepSpeed = dsConfig is null ? null : ZeroOptions.FromDeepSpeedConfig(dsConfig),
         };
 
@@ -53,7 +53,7 @@ public sealed class MlpTrainerTests
         var data = IrisFixtures.Prepared(mlContext);
         ZeroTrainerOptions Options(int ranks, int batch, ZeroOptions? deepSpeed = null) => new()
         {
-            WorldSize = ranks, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
+            WorldSize = ranks, BatchSize = batch, MaxEpoch = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
         };
 
         // The weights training starts from, as the trainer builds them from its seed: a run whose steps are far below
@@ -91,11 +91,11 @@ public sealed class MlpTrainerTests
     {
         var mlContext = new MLContext(seed: 0);
         var data = IrisFixtures.Prepared(mlContext);
-        var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Dropout = 0.3f, Seed = 3 };
+        var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpoch = 2, Dropout = 0.3f, Seed = 3 };
 
         var first = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
         var second = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
-        var noDropout = mlContext.Zero().Trainer(new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Seed = 3 }).TrainReplicas(data, out _);
+        var noDropout = mlContext.Zero().Trainer(new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpoch = 2, Seed = 3 }).TrainReplicas(data, out _);
         try
         {
             CollectionAssert.AreEqual(IrisFixtures.Weights(first[0]), IrisFixtures.Weights(first[1]), "ranks differ");
@@ -114,7 +114,7 @@ public sealed class MlpTrainerTests
     {
         var mlContext = new MLContext(seed: 0);
         var data = IrisFixtures.Load(mlContext);
-        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpochs = 20, ScoringBatchSize = 16 }).Fit(data);
+        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { WorldSize = 2, MaxEpoch = 20, ScoringBatchSize = 16 }).Fit(data);
         using var folder = new TempFolder("zero-model-");
         string modelPath = folder.Combine("model.zip"), scoresPath = folder.Combine("scores.tsv");
         mlContext.Model.Save(model, data.Schema, modelPath);
@@ -131,7 +131,7 @@ public sealed class MlpTrainerTests
         var mlContext = new MLContext(seed: 0);
         var rows = Datasets.Iris();
         var data = mlContext.Data.LoadFromEnumerable(rows);
-        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { MaxEpochs = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
+        var model = IrisFixtures.Pipeline(mlContext, new ZeroTrainerOptions { MaxEpoch = 30, LearningRate = 0.01, ScoringBatchSize = 7 }).Fit(data);
         var scored = model.Transform(data);
 
         var batched = mlContext.Data.CreateEnumerable<IrisPrediction>(scored, reuseRowObject: false).ToArray();

@@ -11,7 +11,7 @@ public sealed class MonitoringTests
     // 150 iris rows, 2 ranks x batch 8: 10 steps per epoch, the last of 6 rows.
     private static ZeroTrainerOptions Options(ZeroProgress progress, ZeroOptions? deepSpeed = null) => new()
     {
-        WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Seed = 3, HiddenLayerSizes = new[] { 16 }, LearningRate = 0.01, Progress = progress,
+        WorldSize = 2, BatchSize = 8, MaxEpoch = 2, Seed = 3, HiddenLayerSizes = new[] { 16 }, LearningRate = 0.01, Progress = progress,
         DeepSpeed = deepSpeed ?? new ZeroOptions { StepsPerPrint = 5 },
     };
 

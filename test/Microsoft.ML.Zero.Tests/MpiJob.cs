@@ -20,7 +20,7 @@ public static class MpiJob
             GradientAccumulationDataType = gradientAccumulationDataType,
             ZeroOptimization = new ZeroOptimizationOptions { OverlapCommunication = overlap, ReduceBucketSize = 200 },
         },
-        WorldSize = worldSize, BatchSize = 8, MaxEpochs = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
+        WorldSize = worldSize, BatchSize = 8, MaxEpoch = epochs, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01,
         CommunicationTimeout = timeout, Sharding = sharding, CheckpointDirectory = checkpoints, CheckpointEverySteps = checkpoints is null ? 0 : 100,
     };
 

@@ -16,7 +16,7 @@ public sealed class PrecisionAutoTests
 
     private static ZeroTrainerOptions Options(ZeroPrecision precision) => new()
     {
-        WorldSize = 2, BatchSize = 8, MaxEpochs = 2, Seed = 3, HiddenLayerSizes = new[] { 16 }, LearningRate = 0.01,
+        WorldSize = 2, BatchSize = 8, MaxEpoch = 2, Seed = 3, HiddenLayerSizes = new[] { 16 }, LearningRate = 0.01,
         DeepSpeed = new ZeroOptions { Precision = precision },
     };
 

@@ -50,7 +50,7 @@ public sealed class SentencePairTests
         var options = new ZeroTextClassificationOptions
         {
             CheckpointPath = MiniLm.Directory(), Sentence1ColumnName = "First", Sentence2ColumnName = "Second",
-            WorldSize = 2, BatchSize = 16, MaxEpochs = 1, LearningRate = 1e-4, MaxSequenceLength = 64,
+            WorldSize = 2, BatchSize = 16, MaxEpoch = 1, LearningRate = 1e-4, MaxSequenceLength = 64,
         };
         var model = mlContext.Transforms.Conversion.MapValueToKey("Label").Append(mlContext.Zero().TextClassification(options)).Fit(train);
 

@@ -6,7 +6,7 @@ public sealed class TrainerDeepSpeedTests
 {
     private static ZeroTrainerOptions Options(int worldSize, int batch, ZeroOptions? deepSpeed) => new()
     {
-        WorldSize = worldSize, BatchSize = batch, MaxEpochs = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
+        WorldSize = worldSize, BatchSize = batch, MaxEpoch = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
     };
 
     [TestMethod]
@@ -31,7 +31,7 @@ public sealed class TrainerDeepSpeedTests
         var lines = TrainerLog.Capture(mlContext);
         // 150 rows in steps of 2 x 8 = 10 steps per epoch, 2 epochs: a line every 4 steps is 5 lines.
         var options = Options(2, 8, ZeroOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "wandb": { "enabled": false } }"""));
-        options.MaxEpochs = 2;
+        options.MaxEpoch = 2;
         mlContext.Zero().Trainer(options).Fit(IrisFixtures.Prepared(mlContext));
 
         var progress = lines.Where(l => l.Contains(", step ", StringComparison.Ordinal)).ToList();

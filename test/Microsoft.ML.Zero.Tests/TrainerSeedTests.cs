@@ -8,7 +8,7 @@ public sealed class TrainerSeedTests
 
     private static float[] TrainedWeights(MLContext mlContext, int? seed = null)
     {
-        var options = new ZeroTrainerOptions { WorldSize = 1, BatchSize = 16, MaxEpochs = 1, HiddenLayerSizes = new[] { 8 }, Dropout = 0.2f, Seed = seed };
+        var options = new ZeroTrainerOptions { WorldSize = 1, BatchSize = 16, MaxEpoch = 1, HiddenLayerSizes = new[] { 8 }, Dropout = 0.2f, Seed = seed };
         var replicas = mlContext.Zero().Trainer(options).TrainReplicas(Data, out _);
         try
         {

@@ -40,7 +40,7 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         bool configFixesMicroBatch = zero.TrainMicroBatchSizePerGpu is not null || (zero.TrainBatchSize is not null && zero.GradientAccumulationSteps is not null);
         int? micro = configFixesMicroBatch ? zero.TrainMicroBatchSizePerGpu : given.BatchSize;
         var batch = BatchSizes.Resolve(zero.TrainBatchSize, micro, zero.GradientAccumulationSteps, worldSize);
-        Pick("BatchSize", v => v.BatchSize, "train_micro_batch_size_per_gpu", (int?)batch.MicroBatchPerRank);
+        Pick("BatchSize", v => v.BatchSize, "train_micro_batch_size_per_gpu", (int?)batch.TrainMicroBatchSizePerGpu);
 
         var settings = new OptimizerSettings(
             Pick("Optimizer", v => v.Optimizer, "optimizer.type", optimizer.Type),
@@ -71,8 +71,8 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
 
     /// <summary>A one-line summary for the training log.</summary>
     public string Describe(int worldSize) =>
-        $"{worldSize} rank(s) x micro-batch {Batch.MicroBatchPerRank} x {Batch.GradientAccumulationSteps} accumulation step(s) = batch {Batch.TrainBatchSize}, " +
+        $"{worldSize} rank(s) x micro-batch {Batch.TrainMicroBatchSizePerGpu} x {Batch.GradientAccumulationSteps} accumulation step(s) = batch {Batch.TrainBatchSize}, " +
         $"{Settings.Precision}, {Settings.Optimizer.Kind} lr {Settings.Optimizer.LearningRate:G4}" +
-        (Settings.Schedule is { } schedule ? $" with {schedule.GetType().Name}" : "") +
+        (Settings.Scheduler is { } schedule ? $" with {schedule.GetType().Name}" : "") +
         (Settings.GradientClipping > 0 ? $", gradients clipped to norm {Settings.GradientClipping:G4}" : "");
 }

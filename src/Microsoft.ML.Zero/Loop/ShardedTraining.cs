@@ -37,7 +37,7 @@ internal sealed class ShardedTraining
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
         Func<double?>? validationAccuracy = null) =>
-        new(rowCount, config.Batch, run.MaxEpochs, run.Seed, config.Settings)
+        new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
             ValidationAccuracy = validationAccuracy,
             Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
@@ -100,7 +100,7 @@ internal sealed class ShardedTraining
         var plan = AgreeOnPlan(communicator);
         int accumulation = _batch.GradientAccumulationSteps;
         int stepsPerEpoch = (plan.StepsPerEpoch + accumulation - 1) / accumulation;
-        var settings = _settings with { Schedule = _settings.Schedule?.Resolve((long)stepsPerEpoch * _epochs) };
+        var settings = _settings with { Scheduler = _settings.Scheduler?.Resolve((long)stepsPerEpoch * _epochs) };
         bool reports = communicator.Rank == 0;
         if (reports)
             Log?.Invoke($"{plan.RowCount} training rows over {plan.WorldSize} rank(s)" +
@@ -210,8 +210,8 @@ internal sealed class ShardedTraining
         Require(state.Seed == _seed, "seed", state.Seed, _seed);
         Require(state.Optimizer == _settings.Optimizer.Kind.ToString(), "optimizer", state.Optimizer, _settings.Optimizer.Kind);
         Require(state.TrainBatchSize == _batch.TrainBatchSize, "train_batch_size",
-            $"{state.TrainBatchSize} ({state.WorldSize} rank(s) x {state.MicroBatchPerRank} x {state.GradientAccumulationSteps})",
-            $"{_batch.TrainBatchSize} ({communicator.WorldSize} rank(s) x {_batch.MicroBatchPerRank} x {_batch.GradientAccumulationSteps}); the global batch must stay the same");
+            $"{state.TrainBatchSize} ({state.WorldSize} rank(s) x {state.TrainMicroBatchSizePerGpu} x {state.GradientAccumulationSteps})",
+            $"{_batch.TrainBatchSize} ({communicator.WorldSize} rank(s) x {_batch.TrainMicroBatchSizePerGpu} x {_batch.GradientAccumulationSteps}); the global batch must stay the same");
         engine.LoadCheckpoint(folder, state);
         string rng = Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank));
         if (generator is not null && File.Exists(rng))
@@ -232,13 +232,13 @@ internal sealed class ShardedTraining
     {
         var counts = communicator.AllGather(_rowCount);
         if (InputPerRank)
-            return ShardPlan.PerRank(counts, communicator.Rank, _batch.MicroBatchPerRank, _seed);
+            return ShardPlan.PerRank(counts, communicator.Rank, _batch.TrainMicroBatchSizePerGpu, _seed);
         int differing = Array.FindIndex(counts, c => c != counts[0]);
         if (differing > 0)
             throw new InvalidOperationException(
                 $"Rank {differing} reads {counts[differing]} training rows but rank 0 reads {counts[0]}: with Sharding = SplitRows every rank must read " +
                 "the same data. Set Sharding = InputPerRank when each rank's input holds only its own rows.");
-        return new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.MicroBatchPerRank, _seed);
+        return new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.TrainMicroBatchSizePerGpu, _seed);
     }
 
     private string Progress(int epoch, int step, int stepsPerEpoch, ZeroStepResult result, ZeroEngine engine, double rowsPerSecond)

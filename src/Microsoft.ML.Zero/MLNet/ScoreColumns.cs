@@ -12,16 +12,16 @@ internal delegate ReadOnlySpan<float> CurrentProbabilities();
 /// </summary>
 internal sealed class ScoreColumns
 {
-    public ScoreColumns(string scoreColumnName, string predictedLabelColumnName, LabelKeyValues labels)
+    public ScoreColumns(string scoreColumnName, string predictionColumnName, LabelKeyValues labels)
     {
         ScoreColumnName = scoreColumnName;
-        PredictedLabelColumnName = predictedLabelColumnName;
+        PredictionColumnName = predictionColumnName;
         Labels = labels;
     }
 
     public string ScoreColumnName { get; }
 
-    public string PredictedLabelColumnName { get; }
+    public string PredictionColumnName { get; }
 
     public LabelKeyValues Labels { get; }
 
@@ -41,7 +41,7 @@ internal sealed class ScoreColumns
 
         var labelAnnotations = new DataViewSchema.Annotations.Builder();
         Labels.AddTo(labelAnnotations);
-        builder.AddColumn(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), Labels.Count), labelAnnotations.ToAnnotations());
+        builder.AddColumn(PredictionColumnName, new KeyDataViewType(typeof(uint), Labels.Count), labelAnnotations.ToAnnotations());
         return builder.ToSchema();
     }
 
@@ -50,7 +50,7 @@ internal sealed class ScoreColumns
     /// as a trained model will produce them.
     /// </summary>
     public static SchemaShape AppendShape(Dictionary<string, SchemaShape.Column> columns, ColumnOption labelColumn,
-        string scoreColumnName, string predictedLabelColumnName)
+        string scoreColumnName, string predictionColumnName)
     {
         if (!columns.TryGetValue(labelColumn.ColumnName, out var label))
             throw ColumnChecks.MissingColumnError(labelColumn, "label", columns.Keys);
@@ -66,7 +66,7 @@ internal sealed class ScoreColumns
         var labelAnnotations = label.Annotations.Where(a => a.Name == AnnotationUtils.Kinds.KeyValues).ToList();
         columns[scoreColumnName] = new SchemaShape.Column(scoreColumnName, SchemaShape.Column.VectorKind.Vector,
             NumberDataViewType.Single, false, new SchemaShape(scoreAnnotations));
-        columns[predictedLabelColumnName] = new SchemaShape.Column(predictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar,
+        columns[predictionColumnName] = new SchemaShape.Column(predictionColumnName, SchemaShape.Column.VectorKind.Scalar,
             NumberDataViewType.UInt32, true, new SchemaShape(labelAnnotations));
         return new SchemaShape(columns.Values);
     }

@@ -45,7 +45,7 @@ internal sealed class TrainingRun
             int worldSize = layout.WorldSize;
             var config = configure(worldSize);
             log.Notes(config);
-            log.Info($"{what}, {config.Describe(worldSize)}, {_options.MaxEpochs} epoch(s).");
+            log.Info($"{what}, {config.Describe(worldSize)}, {_options.MaxEpoch} epoch(s).");
 
             int seed = _options.ResolveSeed(_contextSeed);
             var replicas = layout.CreateReplicas(seed, createModel, out var generators);

@@ -60,7 +60,7 @@ public sealed class ZeroCatalog
             Sentence1ColumnName = sentence1ColumnName,
             Sentence2ColumnName = sentence2ColumnName,
             BatchSize = batchSize,
-            MaxEpochs = maxEpochs,
+            MaxEpoch = maxEpochs,
             ValidationSet = validationSet,
             CheckpointPath = checkpointPath,
         });

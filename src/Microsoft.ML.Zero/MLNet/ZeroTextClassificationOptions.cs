@@ -16,15 +16,6 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
     /// <summary>The second text column for sentence-pair tasks (token type 1), or null.</summary>
     public string? Sentence2ColumnName;
 
-    /// <summary>The label column: a key type, as <c>MapValueToKey</c> produces.</summary>
-    public string LabelColumnName = "Label";
-
-    /// <summary>The output column of class probabilities.</summary>
-    public string ScoreColumnName = "Score";
-
-    /// <summary>The output column of the predicted class.</summary>
-    public string PredictionColumnName = "PredictedLabel";
-
     /// <summary>The Hugging Face BERT folder: config.json, vocab.txt, model.safetensors or pytorch_model.bin.</summary>
     public string? CheckpointPath;
 
@@ -47,8 +38,6 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
 
     internal ColumnOption? Sentence2Column =>
         Sentence2ColumnName is null ? null : new ColumnOption(Sentence2ColumnName, $"{nameof(ZeroTextClassificationOptions)}.{nameof(Sentence2ColumnName)}");
-
-    internal ColumnOption LabelColumn => new(LabelColumnName, $"{nameof(ZeroTextClassificationOptions)}.{nameof(LabelColumnName)}");
 
     internal void Validate()
     {

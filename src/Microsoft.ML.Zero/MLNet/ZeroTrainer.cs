@@ -31,7 +31,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         var replicas = TrainReplicas(input, out var labels, out var factory, out int featureCount);
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
-        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictedLabelColumnName, labels);
+        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
         var scorer = new TabularScorer(replicas[0], factory, _options.FeatureColumnName, featureCount, labels.Count);
         return new ZeroTransformer(scorer, outputs, _options.ScoringBatchSize);
     }
@@ -79,7 +79,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
             throw ColumnChecks.MissingColumnError(_options.FeatureColumn, "feature", columns.Keys);
         if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
             throw TabularColumns.FeatureTypeError(_options.FeatureColumn, features.GetTypeString());
-        return ScoreColumns.AppendShape(columns, _options.LabelColumn, _options.ScoreColumnName, _options.PredictedLabelColumnName);
+        return ScoreColumns.AppendShape(columns, _options.LabelColumn, _options.ScoreColumnName, _options.PredictionColumnName);
     }
 
     // A saved model keeps only the factory's type: one made again from it must build a module of the same shape.

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Data;
 namespace Microsoft.ML.Zero;
@@ -11,14 +12,10 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
     /// <summary>The feature column: a known-size vector of Single.</summary>
     public string FeatureColumnName = "Features";
 
-    /// <summary>The label column: a key type, as <c>MapValueToKey</c> produces.</summary>
-    public string LabelColumnName = "Label";
-
-    /// <summary>The output column of class probabilities (Vector&lt;Single, classes&gt;).</summary>
-    public string ScoreColumnName = "Score";
-
-    /// <summary>The output column of the predicted class (a key of the label's type).</summary>
-    public string PredictedLabelColumnName = "PredictedLabel";
+    /// <summary>The former name of <see cref="ZeroTrainingOptions.PredictionColumnName"/>.</summary>
+    [Obsolete("Use PredictionColumnName, the name both trainers' options and Microsoft.ML.TorchSharp's use.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public string PredictedLabelColumnName { get => PredictionColumnName; set => PredictionColumnName = value; }
 
     /// <summary>
     /// A user-defined TorchSharp module to train instead of the MLP, with how to feed it and score its output; null
@@ -60,8 +57,6 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
     public int ScoringBatchSize = 256;
 
     internal ColumnOption FeatureColumn => new(FeatureColumnName, $"{nameof(ZeroTrainerOptions)}.{nameof(FeatureColumnName)}");
-
-    internal ColumnOption LabelColumn => new(LabelColumnName, $"{nameof(ZeroTrainerOptions)}.{nameof(LabelColumnName)}");
 
     /// <summary>Throws for an option outside its range, naming it and the expected values.</summary>
     internal void Validate()

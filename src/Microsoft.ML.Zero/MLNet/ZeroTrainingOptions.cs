@@ -1,4 +1,6 @@
+using System.ComponentModel;
 using Microsoft.ML.Zero.Config;
+using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Loop;
 namespace Microsoft.ML.Zero;
 
@@ -11,6 +13,15 @@ public abstract class ZeroTrainingOptions
     private protected ZeroTrainingOptions()
     {
     }
+
+    /// <summary>The label column: a key type, as <c>MapValueToKey</c> produces.</summary>
+    public string LabelColumnName = "Label";
+
+    /// <summary>The output column of class probabilities (Vector&lt;Single, classes&gt;, the label's values as slot names).</summary>
+    public string ScoreColumnName = "Score";
+
+    /// <summary>The output column of the predicted class (a key of the label's type).</summary>
+    public string PredictionColumnName = "PredictedLabel";
 
     /// <summary>
     /// The number of data-parallel ranks run as threads of this process; each holds a full replica. Under mpirun each
@@ -25,7 +36,12 @@ public abstract class ZeroTrainingOptions
     public int BatchSize = 32;
 
     /// <summary>Passes over the training data.</summary>
-    public int MaxEpochs = 10;
+    public int MaxEpoch = 10;
+
+    /// <summary>The former name of <see cref="MaxEpoch"/>.</summary>
+    [Obsolete("Use MaxEpoch, the name Microsoft.ML.TorchSharp's trainer options use.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public int MaxEpochs { get => MaxEpoch; set => MaxEpoch = value; }
 
     /// <summary>
     /// Seeds the initial weights, the data order of every epoch and dropout: equal seeds give equal models. Left unset,
@@ -66,17 +82,19 @@ public abstract class ZeroTrainingOptions
     /// </summary>
     public ZeroProgress Progress = ZeroProgress.Auto;
 
+    internal ColumnOption LabelColumn => new(LabelColumnName, $"{GetType().Name}.{nameof(LabelColumnName)}");
+
     /// <summary>The seed a run uses: <see cref="Seed"/>, else the MLContext's seed, else 0.</summary>
     internal int ResolveSeed(int? contextSeed) => Seed ?? contextSeed ?? 0;
 
-    internal RunValues Run(int seed) => new(MaxEpochs, seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints, Progress);
+    internal RunValues Run(int seed) => new(MaxEpoch, seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints, Progress);
 
     /// <summary>Throws for a shared option outside its range, naming it and the expected values.</summary>
     private protected void ValidateTrainingOptions()
     {
         Require(WorldSize >= 1, nameof(WorldSize), WorldSize, "at least 1");
         Require(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
-        Require(MaxEpochs >= 1, nameof(MaxEpochs), MaxEpochs, "at least 1");
+        Require(MaxEpoch >= 1, nameof(MaxEpoch), MaxEpoch, "at least 1");
         Require(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), CheckpointEverySteps, "0 (none) or more");
         Require(KeepCheckpoints >= 1, nameof(KeepCheckpoints), KeepCheckpoints, "at least 1");
         Require(CheckpointEverySteps == 0 || !string.IsNullOrWhiteSpace(CheckpointDirectory), nameof(CheckpointDirectory), CheckpointDirectory ?? "null",

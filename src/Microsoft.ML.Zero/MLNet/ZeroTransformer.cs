@@ -58,7 +58,7 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
         ctx.SaveNonEmptyString(Outputs.ScoreColumnName);
-        ctx.SaveNonEmptyString(Outputs.PredictedLabelColumnName);
+        ctx.SaveNonEmptyString(Outputs.PredictionColumnName);
         ctx.Writer.Write(ScoringBatchSize);
         Outputs.Labels.Save(ctx.Writer);
         ctx.SaveNonEmptyString(Scorer.Kind);
@@ -71,7 +71,7 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
         ctx.CheckAtModel(GetVersionInfo());
         TorchRuntime.EnsureLoaded();
         string scoreColumnName = ctx.LoadNonEmptyString();
-        string predictedLabelColumnName = ctx.LoadNonEmptyString();
+        string predictionColumnName = ctx.LoadNonEmptyString();
         int scoringBatchSize = ctx.Reader.ReadInt32();
         var labels = LabelKeyValues.Load(ctx.Reader);
         string kind = ctx.LoadNonEmptyString();
@@ -81,7 +81,7 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
             BertScorer.ModelKind => BertScorer.Load(ctx),
             _ => throw new InvalidDataException($"The model holds a '{kind}' classifier, which this version of Microsoft.ML.Zero cannot load."),
         };
-        return new ZeroTransformer(scorer, new ScoreColumns(scoreColumnName, predictedLabelColumnName, labels), scoringBatchSize);
+        return new ZeroTransformer(scorer, new ScoreColumns(scoreColumnName, predictionColumnName, labels), scoringBatchSize);
     }
 
     private static VersionInfo GetVersionInfo() => new(

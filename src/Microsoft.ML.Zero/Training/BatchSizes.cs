@@ -4,7 +4,7 @@ namespace Microsoft.ML.Zero.Training;
 /// train_batch_size = micro-batch per rank x gradient accumulation steps x world size, with DeepSpeed's rules: any
 /// two of the three sizes give the third, one alone assumes no accumulation, and an inconsistent triple is an error.
 /// </summary>
-internal readonly record struct BatchSizes(int TrainBatchSize, int MicroBatchPerRank, int GradientAccumulationSteps)
+internal readonly record struct BatchSizes(int TrainBatchSize, int TrainMicroBatchSizePerGpu, int GradientAccumulationSteps)
 {
     public static BatchSizes Resolve(int? trainBatch, int? microBatch, int? accumulation, int worldSize)
     {

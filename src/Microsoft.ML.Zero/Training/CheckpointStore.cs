@@ -142,7 +142,7 @@ internal sealed class CheckpointStore
         var config = new
         {
             train_batch_size = batch.TrainBatchSize,
-            train_micro_batch_size_per_gpu = batch.MicroBatchPerRank,
+            train_micro_batch_size_per_gpu = batch.TrainMicroBatchSizePerGpu,
             gradient_accumulation_steps = batch.GradientAccumulationSteps,
             precision = settings.Precision.ToString(),
             fp16 = settings.Precision == ZeroPrecision.Fp16 ? settings.LossScaling : null,
@@ -155,7 +155,7 @@ internal sealed class CheckpointStore
                 @params = new { lr = optimizer.LearningRate, betas = new[] { optimizer.Beta1, optimizer.Beta2 }, eps = optimizer.Epsilon,
                     weight_decay = optimizer.WeightDecay, momentum = optimizer.Momentum, dampening = optimizer.Dampening, nesterov = optimizer.Nesterov },
             },
-            scheduler = settings.Schedule is { } schedule ? new { type = schedule.GetType().Name, @params = (object)schedule } : null,
+            scheduler = settings.Scheduler is { } schedule ? new { type = schedule.GetType().Name, @params = (object)schedule } : null,
         };
         var options = new JsonSerializerOptions { WriteIndented = true, IncludeFields = true };
         options.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());

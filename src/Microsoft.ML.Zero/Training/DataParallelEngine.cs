@@ -240,14 +240,14 @@ internal sealed class DataParallelEngine : IDisposable
     // The learning rate (and OneCycle's momentum) of the step about to be taken; returns the first group's rate.
     private double ApplySchedule()
     {
-        if (_settings.Schedule is { } schedule)
+        if (_settings.Scheduler is { } schedule)
             _optimizer.Schedule(rate => schedule.LearningRate(ScheduleIteration, rate), schedule.Momentum(ScheduleIteration));
         return CurrentLearningRate();
     }
 
     /// <summary>The learning rate of the next optimizer step (the first parameter group's).</summary>
     public double CurrentLearningRate() =>
-        _settings.Schedule?.LearningRate(ScheduleIteration, _optimizer.BaseLearningRate) ?? _optimizer.BaseLearningRate;
+        _settings.Scheduler?.LearningRate(ScheduleIteration, _optimizer.BaseLearningRate) ?? _optimizer.BaseLearningRate;
 
     /// <summary>Writes the fp32 weights the optimizer updates (master weights in bf16/fp16) and the optimizer state.</summary>
     public void SaveState(string folder)

@@ -8,7 +8,7 @@ internal sealed record EngineSettings(
     bool PrescaleGradients,
     double GradientPredivideFactor,
     OptimizerSettings Optimizer,
-    LearningRateSchedule? Schedule)
+    LearningRateSchedule? Scheduler)
 {
     /// <summary>All-reduce gradient buckets while backward runs (overlap_comm), rather than the whole buffer after it.</summary>
     public bool OverlapCommunication { get; init; }

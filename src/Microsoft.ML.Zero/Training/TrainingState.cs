@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 namespace Microsoft.ML.Zero.Training;
 
 /// <summary>
@@ -30,7 +31,9 @@ internal sealed record TrainingState
 
     public int TrainBatchSize { get; init; }
 
-    public int MicroBatchPerRank { get; init; }
+    // Written under its first name, so checkpoints of every version read alike.
+    [JsonPropertyName("MicroBatchPerRank")]
+    public int TrainMicroBatchSizePerGpu { get; init; }
 
     public int GradientAccumulationSteps { get; init; }
 

@@ -7,7 +7,7 @@ using Microsoft.ML.Zero;
 
 var mlContext = new MLContext(seed: 0);
 var data = mlContext.Data.LoadFromEnumerable(IrisRow.Read(args[0]));
-var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpochs = 30, LearningRate = 0.01 };
+var options = new ZeroTrainerOptions { WorldSize = 2, BatchSize = 8, MaxEpoch = 30, LearningRate = 0.01 };
 var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
     .Append(mlContext.Transforms.NormalizeMinMax("Features"))
     .Append(mlContext.Zero().Trainer(options))
