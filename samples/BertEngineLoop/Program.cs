@@ -21,7 +21,7 @@ ZeroEngine.Launch(worldSize: 2, rank =>
     // model = BertForSequenceClassification.from_pretrained(path, num_labels=2)
     using var model = rank.CreateModel(seed: 42, () => BertClassifier.FromPretrained(checkpointPath, numLabels: 2));
     // model_engine, optimizer, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config="ds_config.json")
-    using var engine = ZeroEngine.Initialize(model, ZeroOptions.FromDeepSpeedConfig(Path.Combine(AppContext.BaseDirectory, "ds_config.json")));
+    using var engine = ZeroEngine.Initialize(model, DeepSpeedOptions.FromDeepSpeedConfig(Path.Combine(AppContext.BaseDirectory, "ds_config.json")));
     // sampler = DistributedSampler(train, num_replicas=world_size, rank=rank)
     var shard = train.Where((_, i) => i % rank.WorldSize == rank.Rank).ToArray();
     // loader = DataLoader(train, batch_size=16, sampler=sampler)

@@ -10,7 +10,7 @@ using Microsoft.ML.Zero.Samples;
 
 var mlContext = new MLContext(seed: 0);
 string output = Path.GetFullPath(args.FirstOrDefault() ?? "bert-sentiment");
-var deepSpeed = ZeroOptions.FromDeepSpeedConfig(Path.Combine(AppContext.BaseDirectory, "ds_config.json"));
+var deepSpeed = DeepSpeedOptions.FromDeepSpeedConfig(Path.Combine(AppContext.BaseDirectory, "ds_config.json"));
 // The metrics land in output/runs/bert-sentiment; each run starts them afresh (the monitors append).
 deepSpeed.CsvMonitor.OutputPath = deepSpeed.TensorBoard.OutputPath = Path.Combine(output, "runs");
 if (mlContext.Zero().IsMainProcess && Directory.Exists(deepSpeed.CsvMonitor.Folder))

@@ -146,7 +146,7 @@ internal static class FineTuneBenchmark
         {
             CheckpointPath = MiniLm.Directory(), Sentence1ColumnName = "Text", WorldSize = ranks, BatchSize = GlobalBatch / ranks,
             MaxEpoch = Epochs, LearningRate = LearningRate, MaxSequenceLength = MaxSequenceLength,
-            DeepSpeed = new ZeroOptions { Precision = precision, StepsPerPrint = 25 },
+            DeepSpeed = new DeepSpeedOptions { Precision = precision, StepsPerPrint = 25 },
         };
         var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label").Append(mlContext.Zero().TextClassification(options));
         var watch = Stopwatch.StartNew();

@@ -28,7 +28,7 @@ public sealed class ArchitectureTests
     private static readonly Layer[] Layers =
     {
         new("Config", Array.Empty<string>(),
-            "ZeroOptions", "Fp16Options", "ZeroOptimizerOptions", "ZeroOptimizationOptions", "MonitorOptions", "ZeroPrecision", "ZeroOptimizer",
+            "DeepSpeedOptions", "ZeroOptions", "Fp16Options", "ZeroOptimizerOptions", "ZeroOptimizationOptions", "MonitorOptions", "ZeroPrecision", "ZeroOptimizer",
             "WarmupType", "LearningRateSchedule", "WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle"),
         new("Tensors", Array.Empty<string>()),
         new("Distributed", new[] { "Tensors", "Config" }),

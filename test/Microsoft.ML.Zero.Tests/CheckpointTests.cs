@@ -11,7 +11,7 @@ public sealed class CheckpointTests
     {
         WorldSize = worldSize, BatchSize = batch, MaxEpoch = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, Dropout = 0.2f, LearningRate = 0.01,
         CheckpointDirectory = checkpoints, CheckpointEverySteps = checkpoints is null ? 0 : 3, KeepCheckpoints = 2,
-        DeepSpeed = new ZeroOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupDecayLR { WarmupNumSteps = 5 } },
+        DeepSpeed = new DeepSpeedOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupDecayLR { WarmupNumSteps = 5 } },
     };
 
     private static float[] Train(MLContext mlContext, ZeroTrainerOptions options, IDataView data)

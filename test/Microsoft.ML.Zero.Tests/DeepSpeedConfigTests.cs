@@ -16,7 +16,7 @@ public sealed class DeepSpeedConfigTests
     [TestMethod]
     public void TheSeedConfigLoadsAsIs()
     {
-        var options = ZeroOptions.FromDeepSpeedConfig(SeedConfig);
+        var options = DeepSpeedOptions.FromDeepSpeedConfig(SeedConfig);
         Assert.AreEqual(32, options.TrainBatchSize);
         Assert.AreEqual(1, options.GradientAccumulationSteps);
         Assert.IsNull(options.TrainMicroBatchSizePerGpu);
@@ -32,14 +32,14 @@ public sealed class DeepSpeedConfigTests
     public void TheSampleConfigFileLoads()
     {
         string path = Path.Combine(RepositoryRoot(), "samples", "ds_config.json");
-        var options = ZeroOptions.FromDeepSpeedConfig(path);
+        var options = DeepSpeedOptions.FromDeepSpeedConfig(path);
         Assert.AreEqual(32, options.TrainBatchSize);
     }
 
     [TestMethod]
     public void EveryKeyIsRead()
     {
-        var options = ZeroOptions.FromDeepSpeedConfig("""
+        var options = DeepSpeedOptions.FromDeepSpeedConfig("""
             {
               "train_micro_batch_size_per_gpu": 8, "gradient_accumulation_steps": 4, "gradient_clipping": 1.0,
               "prescale_gradients": true, "gradient_predivide_factor": 2.0, "steps_per_print": 5, "wall_clock_breakdown": true,
@@ -82,7 +82,7 @@ public sealed class DeepSpeedConfigTests
     [TestMethod]
     public void AutoValuesAreLeftToTheTrainer()
     {
-        var options = ZeroOptions.FromDeepSpeedConfig("""
+        var options = DeepSpeedOptions.FromDeepSpeedConfig("""
             {
               "train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
               "gradient_clipping": "auto", "bf16": { "enabled": true },
@@ -103,9 +103,9 @@ public sealed class DeepSpeedConfigTests
     [TestMethod]
     public void AdamMeansAdamWUnlessAdamWModeIsOff()
     {
-        Assert.AreEqual(ZeroOptimizer.AdamW, ZeroOptions.FromDeepSpeedConfig("""{ "optimizer": { "type": "Adam", "params": { "lr": 0.001 } } }""").Optimizer.Type);
-        Assert.AreEqual(ZeroOptimizer.Adam, ZeroOptions.FromDeepSpeedConfig("""{ "optimizer": { "type": "Adam", "params": { "adam_w_mode": false } } }""").Optimizer.Type);
-        Assert.AreEqual(ZeroOptimizer.AdamW, ZeroOptions.FromDeepSpeedConfig("""{ "optimizer": { "type": "AdamW" } }""").Optimizer.Type);
+        Assert.AreEqual(ZeroOptimizer.AdamW, DeepSpeedOptions.FromDeepSpeedConfig("""{ "optimizer": { "type": "Adam", "params": { "lr": 0.001 } } }""").Optimizer.Type);
+        Assert.AreEqual(ZeroOptimizer.Adam, DeepSpeedOptions.FromDeepSpeedConfig("""{ "optimizer": { "type": "Adam", "params": { "adam_w_mode": false } } }""").Optimizer.Type);
+        Assert.AreEqual(ZeroOptimizer.AdamW, DeepSpeedOptions.FromDeepSpeedConfig("""{ "optimizer": { "type": "AdamW" } }""").Optimizer.Type);
     }
 
     [TestMethod]
@@ -126,11 +126,11 @@ public sealed class DeepSpeedConfigTests
     [TestMethod]
     public void StagesOtherThanZeroAreRejected()
     {
-        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ZeroOptions.FromDeepSpeedConfig("""{ "zero_optimization": { "stage": 2 } }"""));
+        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => DeepSpeedOptions.FromDeepSpeedConfig("""{ "zero_optimization": { "stage": 2 } }"""));
         StringAssert.Contains(error.Message, "zero_optimization.stage");
         StringAssert.Contains(error.Message, "stage 0");
         var offload = Assert.ThrowsExactly<InvalidDataException>(() =>
-            ZeroOptions.FromDeepSpeedConfig("""{ "zero_optimization": { "stage": 0, "offload_optimizer": { "device": "cpu" } } }"""));
+            DeepSpeedOptions.FromDeepSpeedConfig("""{ "zero_optimization": { "stage": 0, "offload_optimizer": { "device": "cpu" } } }"""));
         StringAssert.Contains(offload.Message, "zero_optimization.offload_optimizer");
     }
 
@@ -154,17 +154,17 @@ public sealed class DeepSpeedConfigTests
         };
         foreach (var (json, expected) in cases)
         {
-            var error = Assert.ThrowsExactly<InvalidDataException>(() => ZeroOptions.FromDeepSpeedConfig(json), json);
+            var error = Assert.ThrowsExactly<InvalidDataException>(() => DeepSpeedOptions.FromDeepSpeedConfig(json), json);
             StringAssert.Contains(error.Message, expected, json);
         }
-        var range = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ZeroOptions.FromDeepSpeedConfig("""{ "fp16": { "hysteresis": 0 } }"""));
-        StringAssert.Contains(range.Message, "ZeroOptions.Fp16.Hysteresis is 0");
+        var range = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => DeepSpeedOptions.FromDeepSpeedConfig("""{ "fp16": { "hysteresis": 0 } }"""));
+        StringAssert.Contains(range.Message, "DeepSpeedOptions.Fp16.Hysteresis is 0");
     }
 
     [TestMethod]
     public void UnknownKeysAreListedAsWarnings()
     {
-        var options = ZeroOptions.FromDeepSpeedConfig("""
+        var options = DeepSpeedOptions.FromDeepSpeedConfig("""
             { "train_batch_size": 32, "wandb": { "enabled": true }, "fp16": { "enabled": false, "auto_cast": false },
               "scheduler": { "type": "WarmupLR", "params": { "warmup_num_steps": 10, "total_num_steps": 100 } } }
             """);
@@ -175,9 +175,9 @@ public sealed class DeepSpeedConfigTests
     [TestMethod]
     public void CommunicationDataTypeIsRead()
     {
-        Assert.AreEqual(ZeroPrecision.Bf16, ZeroOptions.FromDeepSpeedConfig("""{ "communication_data_type": "bf16" }""").CommunicationDataType);
-        Assert.AreEqual(ZeroPrecision.Fp16, ZeroOptions.FromDeepSpeedConfig("""{ "communication_data_type": "FP16" }""").CommunicationDataType);
-        var options = ZeroOptions.FromDeepSpeedConfig("""{ "train_batch_size": 8 }""");
+        Assert.AreEqual(ZeroPrecision.Bf16, DeepSpeedOptions.FromDeepSpeedConfig("""{ "communication_data_type": "bf16" }""").CommunicationDataType);
+        Assert.AreEqual(ZeroPrecision.Fp16, DeepSpeedOptions.FromDeepSpeedConfig("""{ "communication_data_type": "FP16" }""").CommunicationDataType);
+        var options = DeepSpeedOptions.FromDeepSpeedConfig("""{ "train_batch_size": 8 }""");
         Assert.IsNull(options.CommunicationDataType);
         Assert.AreEqual(0, options.ConfigWarnings.Count);
     }
@@ -185,12 +185,12 @@ public sealed class DeepSpeedConfigTests
     [TestMethod]
     public void GradientAccumulationTypeIsReadAndDefaultsAsDeepSpeedsStageZero()
     {
-        var bf16 = ZeroOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "bf16" } }""");
+        var bf16 = DeepSpeedOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "bf16" } }""");
         Assert.AreEqual(ZeroPrecision.Bf16, bf16.GradientAccumulationDataType);
         Assert.AreEqual(0, bf16.ConfigWarnings.Count);
-        Assert.AreEqual(ZeroPrecision.Fp16, ZeroOptions.FromDeepSpeedConfig("""{ "fp16": { "enabled": true }, "data_types": { "grad_accum_dtype": "half" } }""").GradientAccumulationDataType);
-        Assert.AreEqual(ZeroPrecision.Fp32, ZeroOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "float32" } }""").GradientAccumulationDataType);
-        Assert.IsNull(ZeroOptions.FromDeepSpeedConfig("""{ "data_types": { "grad_accum_dtype": null } }""").GradientAccumulationDataType);
+        Assert.AreEqual(ZeroPrecision.Fp16, DeepSpeedOptions.FromDeepSpeedConfig("""{ "fp16": { "enabled": true }, "data_types": { "grad_accum_dtype": "half" } }""").GradientAccumulationDataType);
+        Assert.AreEqual(ZeroPrecision.Fp32, DeepSpeedOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "float32" } }""").GradientAccumulationDataType);
+        Assert.IsNull(DeepSpeedOptions.FromDeepSpeedConfig("""{ "data_types": { "grad_accum_dtype": null } }""").GradientAccumulationDataType);
 
         // Unset: fp32 under bf16 (DeepSpeed's BF16_Optimizer), the model's type otherwise (its FP16_Optimizer).
         var sgd = new OptimizerSettings(ZeroOptimizer.Sgd, 0.1, 0.9, 0.999, 1e-8, 0, 0);
@@ -200,13 +200,13 @@ public sealed class DeepSpeedConfigTests
         Assert.IsFalse((EngineSettings.Fp32(sgd) with { Precision = ZeroPrecision.Bf16, GradientAccumulationDataType = ZeroPrecision.Bf16 }).AccumulatesInFp32);
         Assert.IsTrue((EngineSettings.Fp32(sgd) with { Precision = ZeroPrecision.Fp16, GradientAccumulationDataType = ZeroPrecision.Fp32 }).AccumulatesInFp32);
 
-        var badType = Assert.ThrowsExactly<InvalidDataException>(() => ZeroOptions.FromDeepSpeedConfig("""{ "data_types": { "grad_accum_dtype": "int8" } }"""));
+        var badType = Assert.ThrowsExactly<InvalidDataException>(() => DeepSpeedOptions.FromDeepSpeedConfig("""{ "data_types": { "grad_accum_dtype": "int8" } }"""));
         StringAssert.Contains(badType.Message, "data_types.grad_accum_dtype: expected \"fp32\", \"fp16\" or \"bf16\", got \"int8\"");
         // Gradients of a bf16 model cannot accumulate in fp16, nor an fp32 model's in 16 bits.
         foreach (var json in new[] { """{ "bf16": { "enabled": true }, "data_types": { "grad_accum_dtype": "fp16" } }""", """{ "data_types": { "grad_accum_dtype": "bf16" } }""" })
         {
-            var mismatch = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ZeroOptions.FromDeepSpeedConfig(json), json);
-            StringAssert.Contains(mismatch.Message, "ZeroOptions.GradientAccumulationDataType (data_types.grad_accum_dtype) is", json);
+            var mismatch = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => DeepSpeedOptions.FromDeepSpeedConfig(json), json);
+            StringAssert.Contains(mismatch.Message, "DeepSpeedOptions.GradientAccumulationDataType (data_types.grad_accum_dtype) is", json);
             StringAssert.Contains(mismatch.Message, "expected null, Fp32 or the model's precision", json);
         }
     }
@@ -214,7 +214,7 @@ public sealed class DeepSpeedConfigTests
     [TestMethod]
     public void AMissingFileIsNamed()
     {
-        var error = Assert.ThrowsExactly<FileNotFoundException>(() => ZeroOptions.FromDeepSpeedConfig("no/such/ds_config.json"));
+        var error = Assert.ThrowsExactly<FileNotFoundException>(() => DeepSpeedOptions.FromDeepSpeedConfig("no/such/ds_config.json"));
         StringAssert.Contains(error.Message, "no/such/ds_config.json");
     }
 

@@ -63,7 +63,7 @@ public static class IrisCnnEngineTraining
         ZeroEngine.Launch(worldSize, rank =>
         {
             using var model = rank.CreateModel(Seed, () => factory.CreateModel(4, 3));
-            var options = new ZeroOptions { TrainMicroBatchSizePerGpu = microBatch };
+            var options = new DeepSpeedOptions { TrainMicroBatchSizePerGpu = microBatch };
             options.Optimizer.LearningRate = LearningRate;
             using var engine = ZeroEngine.Initialize(model, options);
             var plan = new ShardPlan(Rows, rank.WorldSize, rank.Rank, microBatch, Seed);

@@ -16,7 +16,7 @@ public sealed class MlpTrainerTests
         var options = new ZeroTrainerOptions
         {
             WorldSize = 2, BatchSize = 8, MaxEpoch = 60, LearningRate = 0.01, HiddenLayerSizes = new[] { 16 },
-            DeepSpeed = dsConfig is null ? null : ZeroOptions.FromDeepSpeedConfig(dsConfig),
+            DeepSpeed = dsConfig is null ? null : DeepSpeedOptions.FromDeepSpeedConfig(dsConfig),
         };
 
         var model = IrisFixtures.Pipeline(mlContext, options).Fit(split.TrainSet);
@@ -51,7 +51,7 @@ public sealed class MlpTrainerTests
     {
         var mlContext = new MLContext(seed: 0);
         var data = IrisFixtures.Prepared(mlContext);
-        ZeroTrainerOptions Options(int ranks, int batch, ZeroOptions? deepSpeed = null) => new()
+        ZeroTrainerOptions Options(int ranks, int batch, DeepSpeedOptions? deepSpeed = null) => new()
         {
             WorldSize = ranks, BatchSize = batch, MaxEpoch = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
         };
@@ -62,8 +62,8 @@ public sealed class MlpTrainerTests
         standStill.LearningRate = 1e-30;
         var start = mlContext.Zero().Trainer(standStill).TrainReplicas(data, out _);
         var single = mlContext.Zero().Trainer(Options(1, 32)).TrainReplicas(data, out _);
-        var typed = mlContext.Zero().Trainer(Options(worldSize, microBatch, new ZeroOptions { GradientAccumulationSteps = accumulationSteps })).TrainReplicas(data, out _);
-        var fromJson = mlContext.Zero().Trainer(Options(worldSize, microBatch, ZeroOptions.FromDeepSpeedConfig($$"""
+        var typed = mlContext.Zero().Trainer(Options(worldSize, microBatch, new DeepSpeedOptions { GradientAccumulationSteps = accumulationSteps })).TrainReplicas(data, out _);
+        var fromJson = mlContext.Zero().Trainer(Options(worldSize, microBatch, DeepSpeedOptions.FromDeepSpeedConfig($$"""
             { "train_batch_size": 32, "train_micro_batch_size_per_gpu": {{microBatch}}, "gradient_accumulation_steps": {{accumulationSteps}} }
             """))).TrainReplicas(data, out _);
         try

@@ -9,10 +9,10 @@ namespace Microsoft.ML.Zero.Tests;
 public sealed class MonitoringTests
 {
     // 150 iris rows, 2 ranks x batch 8: 10 steps per epoch, the last of 6 rows.
-    private static ZeroTrainerOptions Options(ZeroProgress progress, ZeroOptions? deepSpeed = null) => new()
+    private static ZeroTrainerOptions Options(ZeroProgress progress, DeepSpeedOptions? deepSpeed = null) => new()
     {
         WorldSize = 2, BatchSize = 8, MaxEpoch = 2, Seed = 3, HiddenLayerSizes = new[] { 16 }, LearningRate = 0.01, Progress = progress,
-        DeepSpeed = deepSpeed ?? new ZeroOptions { StepsPerPrint = 5 },
+        DeepSpeed = deepSpeed ?? new DeepSpeedOptions { StepsPerPrint = 5 },
     };
 
     [TestMethod]
@@ -26,7 +26,7 @@ public sealed class MonitoringTests
             """;
         var mlContext = new MLContext(seed: 0);
         var log = TrainerLog.Capture(mlContext);
-        mlContext.Zero().Trainer(Options(ZeroProgress.None, ZeroOptions.FromDeepSpeedConfig(json))).Fit(IrisFixtures.Prepared(mlContext));
+        mlContext.Zero().Trainer(Options(ZeroProgress.None, DeepSpeedOptions.FromDeepSpeedConfig(json))).Fit(IrisFixtures.Prepared(mlContext));
 
         string csv = folder.Combine("iris");
         var loss = ReadCsv(Path.Combine(csv, "Train_Samples_train_loss.csv"), "train_loss");

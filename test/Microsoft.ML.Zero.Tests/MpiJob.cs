@@ -13,7 +13,7 @@ public static class MpiJob
         ZeroPrecision? communicationDataType = null, bool overlap = false, ZeroPrecision precision = ZeroPrecision.Fp32, ZeroPrecision? gradientAccumulationDataType = null, int worldSize = 2) => new()
     {
         // Overlapping reduces the iris MLP's 739 gradients in 4 buckets of about 200.
-        DeepSpeed = new ZeroOptions
+        DeepSpeed = new DeepSpeedOptions
         {
             CommunicationDataType = communicationDataType,
             Precision = precision,

@@ -17,7 +17,7 @@ public sealed class PrecisionAutoTests
     private static ZeroTrainerOptions Options(ZeroPrecision precision) => new()
     {
         WorldSize = 2, BatchSize = 8, MaxEpoch = 2, Seed = 3, HiddenLayerSizes = new[] { 16 }, LearningRate = 0.01,
-        DeepSpeed = new ZeroOptions { Precision = precision },
+        DeepSpeed = new DeepSpeedOptions { Precision = precision },
     };
 
     // Trains the iris MLP with the variable set as given, returning rank 0's weights and the trainer's log.
@@ -133,7 +133,7 @@ public sealed class PrecisionAutoTests
     [TestMethod]
     public void DeepSpeedAutoSwitchesReadAsDeepSpeedUsersMeanThem()
     {
-        ZeroPrecision Read(string json) => ZeroOptions.FromDeepSpeedConfig(json).Precision;
+        ZeroPrecision Read(string json) => DeepSpeedOptions.FromDeepSpeedConfig(json).Precision;
         Assert.AreEqual(ZeroPrecision.Auto, Read("""{ "bf16": { "enabled": "auto" } }"""));
         Assert.AreEqual(ZeroPrecision.Auto, Read("""{ "fp16": { "enabled": "auto" } }"""), "fp16 auto on the CPU is Auto");
         Assert.AreEqual(ZeroPrecision.Auto, Read("""{ "fp16": { "enabled": "auto" }, "bf16": { "enabled": "auto" } }"""));
@@ -144,7 +144,7 @@ public sealed class PrecisionAutoTests
         var both = Assert.ThrowsExactly<InvalidDataException>(() => Read("""{ "fp16": { "enabled": true }, "bf16": { "enabled": true } }"""));
         StringAssert.Contains(both.Message, "only one of fp16 and bf16 can be enabled");
         // A bf16 accumulation type is valid under Auto, and dropped where Auto picks fp32.
-        Assert.AreEqual(ZeroPrecision.Bf16, ZeroOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": "auto" }, "data_types": { "grad_accum_dtype": "bf16" } }""").GradientAccumulationDataType);
+        Assert.AreEqual(ZeroPrecision.Bf16, DeepSpeedOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": "auto" }, "data_types": { "grad_accum_dtype": "bf16" } }""").GradientAccumulationDataType);
     }
 
     [TestMethod]
@@ -153,7 +153,7 @@ public sealed class PrecisionAutoTests
         var error = Assert.ThrowsExactly<Distributed.ZeroRankFailedException>(() => ZeroEngine.Launch(2, rank =>
         {
             using var model = rank.CreateModel(seed: 1, () => nn.Linear(4, 2));
-            using var engine = ZeroEngine.Initialize(model, new ZeroOptions { Precision = rank.Rank == 0 ? ZeroPrecision.Fp32 : ZeroPrecision.Bf16 });
+            using var engine = ZeroEngine.Initialize(model, new DeepSpeedOptions { Precision = rank.Rank == 0 ? ZeroPrecision.Fp32 : ZeroPrecision.Bf16 });
         }, TimeSpan.FromSeconds(30)));
         StringAssert.Contains(error.Message, "The ranks train in different precisions: rank 0 in Fp32, rank 1 in Bf16.");
         StringAssert.Contains(error.Message, "set the precision explicitly");
@@ -171,7 +171,7 @@ public sealed class PrecisionAutoTests
             ZeroEngine.Launch(2, rank =>
             {
                 using var model = rank.CreateModel(seed: 1, () => nn.Linear(4, 2));
-                using var engine = ZeroEngine.Initialize(model, ZeroOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": "auto" } }"""));
+                using var engine = ZeroEngine.Initialize(model, DeepSpeedOptions.FromDeepSpeedConfig("""{ "bf16": { "enabled": "auto" } }"""));
                 Assert.AreEqual(ScalarType.Float32, model.parameters().First().dtype, $"rank {rank.Rank}");
             });
         }

@@ -4,7 +4,7 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class TrainerDeepSpeedTests
 {
-    private static ZeroTrainerOptions Options(int worldSize, int batch, ZeroOptions? deepSpeed) => new()
+    private static ZeroTrainerOptions Options(int worldSize, int batch, DeepSpeedOptions? deepSpeed) => new()
     {
         WorldSize = worldSize, BatchSize = batch, MaxEpoch = 3, Seed = 7, HiddenLayerSizes = new[] { 32, 16 }, LearningRate = 0.01, DeepSpeed = deepSpeed,
     };
@@ -14,12 +14,12 @@ public sealed class TrainerDeepSpeedTests
     {
         var mlContext = new MLContext(seed: 0);
         var data = IrisFixtures.Prepared(mlContext);
-        var options = Options(2, 16, ZeroOptions.FromDeepSpeedConfig("""{ "train_micro_batch_size_per_gpu": 8 }"""));
+        var options = Options(2, 16, DeepSpeedOptions.FromDeepSpeedConfig("""{ "train_micro_batch_size_per_gpu": 8 }"""));
         var error = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(options).Fit(data));
         StringAssert.Contains(error.Message, "ZeroTrainerOptions.BatchSize is 16");
         StringAssert.Contains(error.Message, "train_micro_batch_size_per_gpu to 8");
 
-        var inconsistent = Options(2, 32, ZeroOptions.FromDeepSpeedConfig("""{ "train_batch_size": 32, "gradient_accumulation_steps": 3 }"""));
+        var inconsistent = Options(2, 32, DeepSpeedOptions.FromDeepSpeedConfig("""{ "train_batch_size": 32, "gradient_accumulation_steps": 3 }"""));
         var batch = Assert.ThrowsExactly<ArgumentException>(() => mlContext.Zero().Trainer(inconsistent).Fit(data));
         StringAssert.Contains(batch.Message, "32 != 5 * 3 * 2");
     }
@@ -30,7 +30,7 @@ public sealed class TrainerDeepSpeedTests
         var mlContext = new MLContext(seed: 0);
         var lines = TrainerLog.Capture(mlContext);
         // 150 rows in steps of 2 x 8 = 10 steps per epoch, 2 epochs: a line every 4 steps is 5 lines.
-        var options = Options(2, 8, ZeroOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "wandb": { "enabled": false } }"""));
+        var options = Options(2, 8, DeepSpeedOptions.FromDeepSpeedConfig("""{ "steps_per_print": 4, "wall_clock_breakdown": true, "wandb": { "enabled": false } }"""));
         options.MaxEpoch = 2;
         mlContext.Zero().Trainer(options).Fit(IrisFixtures.Prepared(mlContext));
 

@@ -30,7 +30,7 @@ public sealed class ZeroEngineTests
             ZeroEngine.Launch(1, rank =>
             {
                 using var model = rank.CreateModel(IrisCnnEngineTraining.Seed, () => factory.CreateModel(4, 3));
-                var options = new ZeroOptions { Precision = ZeroPrecision.Bf16, GradientAccumulationSteps = 4, TrainMicroBatchSizePerGpu = 4 };
+                var options = new DeepSpeedOptions { Precision = ZeroPrecision.Bf16, GradientAccumulationSteps = 4, TrainMicroBatchSizePerGpu = 4 };
                 using var engine = ZeroEngine.Initialize(model, options);
                 for (int micro = 0; micro < 32; micro++)
                 {
@@ -57,7 +57,7 @@ public sealed class ZeroEngineTests
         ZeroEngine.Launch(2, rank =>
         {
             using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
-            using var engine = ZeroEngine.Initialize(model, new ZeroOptions { GradientAccumulationSteps = 3, TrainMicroBatchSizePerGpu = 2 });
+            using var engine = ZeroEngine.Initialize(model, new DeepSpeedOptions { GradientAccumulationSteps = 3, TrainMicroBatchSizePerGpu = 2 });
             Assert.AreEqual(3, engine.GradientAccumulationSteps);
             Assert.AreEqual(2, engine.WorldSize);
             for (int micro = 0; micro < 7; micro++)
@@ -89,13 +89,13 @@ public sealed class ZeroEngineTests
         ZeroEngine.Launch(1, rank =>
         {
             using var model = rank.CreateModel(3, () => nn.Linear(4, 3));
-            using (var torchSharp = ZeroEngine.Initialize(model, new ZeroOptions(), parameters => optim.AdamW(parameters, 0.01)))
+            using (var torchSharp = ZeroEngine.Initialize(model, new DeepSpeedOptions(), parameters => optim.AdamW(parameters, 0.01)))
             {
                 torchSharp.Backward(torchSharp.Forward(ones(2, 4)).pow(2).mean());
                 torchSharp.Step();
                 torchSharp.SaveCheckpoint(directory.Path);
             }
-            using var builtIn = ZeroEngine.Initialize(model, new ZeroOptions());
+            using var builtIn = ZeroEngine.Initialize(model, new DeepSpeedOptions());
             var error = Assert.ThrowsExactly<InvalidDataException>(() => builtIn.LoadCheckpoint(directory.Path));
             StringAssert.Contains(error.Message, "holds TorchSharp's optimizer state ('optim_states.pt')");
             StringAssert.Contains(error.Message, "the built-in AdamW now keeps its state in 'optim_states.bin'");
@@ -121,7 +121,7 @@ public sealed class ZeroEngineTests
                     engine.Step();
                 }
             }
-            var options = new ZeroOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupLR { WarmupNumSteps = 5 } };
+            var options = new DeepSpeedOptions { Precision = ZeroPrecision.Bf16, Scheduler = new WarmupLR { WarmupNumSteps = 5 } };
             ZeroEngine.Launch(1, rank =>
             {
                 using var model = rank.CreateModel(3, () => new IrisCnn(4, 3));
@@ -166,7 +166,7 @@ public sealed class ZeroEngineTests
     public void TheEngineWritesTheCsvMonitorEveryOptimizerStep()
     {
         using var folder = new TempFolder("zero-engine-csv-");
-        var options = ZeroOptions.FromDeepSpeedConfig($$"""
+        var options = DeepSpeedOptions.FromDeepSpeedConfig($$"""
             { "train_batch_size": 8, "gradient_accumulation_steps": 2, "csv_monitor": { "enabled": true, "output_path": "{{folder.Path}}", "job_name": "engine" } }
             """);
         var losses = new List<float>();
@@ -227,7 +227,7 @@ public sealed class ZeroEngineTests
         {
             // bf16: once the model is back in fp32 for evaluation, the engine no longer holds its gradients.
             using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
-            using var engine = ZeroEngine.Initialize(model, new ZeroOptions { Precision = ZeroPrecision.Bf16 });
+            using var engine = ZeroEngine.Initialize(model, new DeepSpeedOptions { Precision = ZeroPrecision.Bf16 });
             engine.Backward(engine.Forward(ones(2, 4)).sum());
             engine.Step();
             engine.RestoreFullPrecision();
@@ -238,7 +238,7 @@ public sealed class ZeroEngineTests
         ZeroEngine.Launch(1, rank =>
         {
             using var model = rank.CreateModel(1, () => nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)));
-            var options = new ZeroOptions();
+            var options = new DeepSpeedOptions();
             options.ZeroOptimization.OverlapCommunication = true;
             using var engine = ZeroEngine.Initialize(model, options);
             var output = engine.Forward(ones(2, 4));
@@ -257,7 +257,7 @@ public sealed class ZeroEngineTests
         ZeroEngine.Launch(1, rank =>
         {
             using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
-            using var engine = ZeroEngine.Initialize(model, new ZeroOptions(), parameters => optim.SGD(parameters, 0.5),
+            using var engine = ZeroEngine.Initialize(model, new DeepSpeedOptions(), parameters => optim.SGD(parameters, 0.5),
                 new WarmupLR { WarmupMinLR = 0, WarmupNumSteps = 4, Type = WarmupType.Linear });
             for (int step = 0; step < 4; step++)
             {

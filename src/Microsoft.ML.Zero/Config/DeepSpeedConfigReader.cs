@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Microsoft.ML.Zero.Config;
 
 /// <summary>
-/// Reads a DeepSpeed <c>ds_config.json</c> into <see cref="ZeroOptions"/>. Each value is checked against the type its
+/// Reads a DeepSpeed <c>ds_config.json</c> into <see cref="DeepSpeedOptions"/>. Each value is checked against the type its
 /// key needs; errors name the key by its JSON path (e.g. <c>fp16.loss_scale_window</c>). Unknown keys are collected as
 /// warnings rather than failing, since configs are often shared with other DeepSpeed features.
 /// </summary>
@@ -14,7 +14,7 @@ internal sealed class DeepSpeedConfigReader
 
     private DeepSpeedConfigReader(string source) => _source = source;
 
-    public static ZeroOptions Read(string json, string source)
+    public static T Read<T>(string json, string source) where T : DeepSpeedOptions, new()
     {
         JsonDocument document;
         try
@@ -28,7 +28,7 @@ internal sealed class DeepSpeedConfigReader
         using (document)
         {
             var reader = new DeepSpeedConfigReader(source);
-            var options = reader.ReadRoot(document.RootElement);
+            var options = reader.ReadRoot(document.RootElement, new T());
             var warnings = new List<string>();
             if (reader._unknownKeys.Count > 0)
                 warnings.Add($"{source}: keys this trainer does not use were ignored: {string.Join(", ", reader._unknownKeys)}.");
@@ -38,9 +38,8 @@ internal sealed class DeepSpeedConfigReader
         }
     }
 
-    private ZeroOptions ReadRoot(JsonElement root)
+    private T ReadRoot<T>(JsonElement root, T options) where T : DeepSpeedOptions
     {
-        var options = new ZeroOptions();
         Switch fp16 = Switch.Unset, bf16 = Switch.Unset;
         foreach (var (key, value, path) in Properties(root, ""))
         {
@@ -271,7 +270,7 @@ internal sealed class DeepSpeedConfigReader
             throw Error(path, "offloading needs ZeRO stage 1 or more; this trainer does stage 0, which keeps everything on each rank. Remove it or set it to false");
     }
 
-    private void ReadDataTypes(JsonElement block, string path, ZeroOptions options)
+    private void ReadDataTypes(JsonElement block, string path, DeepSpeedOptions options)
     {
         foreach (var (key, value, keyPath) in Properties(block, path))
         {

@@ -2,7 +2,7 @@ namespace Microsoft.ML.Zero.Config;
 
 /// <summary>
 /// The optimizer's hyper-parameters where nothing sets them: AdamW with PyTorch's betas and epsilon, for the trainers'
-/// options and for an engine whose <see cref="ZeroOptions"/> name no optimizer.
+/// options and for an engine whose <see cref="DeepSpeedOptions"/> name no optimizer.
 /// </summary>
 internal static class OptimizerDefaults
 {

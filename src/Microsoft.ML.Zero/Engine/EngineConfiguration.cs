@@ -13,17 +13,17 @@ internal sealed record TrainerValues(
 }
 
 /// <summary>
-/// A trainer's options merged with its <see cref="ZeroOptions"/>: values the ZeroOptions leave unset (or "auto") come
+/// A trainer's options merged with its <see cref="DeepSpeedOptions"/>: values the DeepSpeedOptions leave unset (or "auto") come
 /// from the trainer's options; a value both set, differently, is an error naming both (as the Hugging Face Trainer
 /// rejects a ds_config that contradicts its arguments).
 /// </summary>
 internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Settings, int StepsPerPrint, bool WallClockBreakdown, IReadOnlyList<string> Warnings,
     MonitorOptions TensorBoard, MonitorOptions CsvMonitor, PrecisionChoice Precision)
 {
-    public static EngineConfiguration Resolve(string optionsName, ZeroOptions? zero, TrainerValues given, TrainerValues defaults, int worldSize,
+    public static EngineConfiguration Resolve(string optionsName, DeepSpeedOptions? zero, TrainerValues given, TrainerValues defaults, int worldSize,
         Func<string, bool>? excludeFromWeightDecay)
     {
-        zero ??= new ZeroOptions();
+        zero ??= new DeepSpeedOptions();
         zero.Validate();
         var optimizer = zero.Optimizer;
         T Pick<T>(string option, Func<TrainerValues, T> value, string key, T? configured) where T : struct
@@ -56,7 +56,7 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
             ExcludeFromWeightDecay = excludeFromWeightDecay,
         };
         if (settings.Nesterov && (settings.Momentum <= 0 || settings.Dampening != 0))
-            throw new ArgumentOutOfRangeException("ZeroOptions.Optimizer.Nesterov", "Nesterov momentum needs a momentum above 0 and dampening 0 (optimizer.params.nesterov).");
+            throw new ArgumentOutOfRangeException("DeepSpeedOptions.Optimizer.Nesterov", "Nesterov momentum needs a momentum above 0 and dampening 0 (optimizer.params.nesterov).");
         var precision = PrecisionChoice.Resolve(zero.Precision);
         var engine = new EngineSettings(precision.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler)
         {

@@ -17,7 +17,7 @@ namespace Microsoft.ML.Zero;
 /// <see cref="Initialize"/>, then <see cref="Forward(Tensor)"/>, <see cref="Backward"/> and <see cref="Step()"/> every
 /// micro-batch. Gradients accumulate until the accumulation boundary, where one all-reduce averages them over the ranks
 /// and the optimizer steps identically everywhere, with the precision, loss scaling, clipping, optimizer and schedule of
-/// the <see cref="ZeroOptions"/>. Ranks are threads of this process (<see cref="Launch"/>) or processes under mpirun.
+/// the <see cref="DeepSpeedOptions"/>. Ranks are threads of this process (<see cref="Launch"/>) or processes under mpirun.
 /// </summary>
 public sealed class ZeroEngine : IDisposable
 {
@@ -82,12 +82,12 @@ public sealed class ZeroEngine : IDisposable
     /// <paramref name="createOptimizer"/> builds one over the parameters the engine updates (the fp32 master weights in
     /// bf16/fp16) or <paramref name="scheduler"/> is given.
     /// </summary>
-    public static ZeroEngine Initialize(nn.Module module, ZeroOptions? options = null,
+    public static ZeroEngine Initialize(nn.Module module, DeepSpeedOptions? options = null,
         Func<IReadOnlyList<Parameter>, optim.Optimizer>? createOptimizer = null, LearningRateSchedule? scheduler = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         TorchRuntime.EnsureLoaded();
-        options ??= new ZeroOptions();
+        options ??= new DeepSpeedOptions();
         ICommunicator? owned = null;
         List<IMetricWriter>? metrics = null;
         var communicator = LaunchedRank.Communicator ?? MpiWorld() ?? (owned = new InProcessCommunicator(new InProcessGroup(1, DefaultTimeout), 0));
@@ -96,7 +96,7 @@ public sealed class ZeroEngine : IDisposable
             int world = communicator.WorldSize;
             int micro = options.TrainMicroBatchSizePerGpu ?? Math.Max(1, (options.TrainBatchSize ?? world) / (world * (options.GradientAccumulationSteps ?? 1)));
             var defaults = TrainerValues.AdamW(micro);
-            var config = EngineConfiguration.Resolve(nameof(ZeroOptions), options, defaults, defaults, world, null);
+            var config = EngineConfiguration.Resolve(nameof(DeepSpeedOptions), options, defaults, defaults, world, null);
             // As DeepSpeed's engine logs its settings at initialize: rank 0's console, once per engine.
             if (communicator.Rank == 0 && config.Precision.Message is { } message)
                 Console.WriteLine($"{(config.Precision.IsWarning ? "Warning: " : "")}Microsoft.ML.Zero: {message}");

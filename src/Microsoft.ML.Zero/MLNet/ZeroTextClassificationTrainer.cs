@@ -76,10 +76,10 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
     }
 
     // Without DeepSpeed settings BERT trains in the faster precision of this machine: bf16 where the CPU computes it natively, else fp32.
-    private static ZeroOptions DefaultDeepSpeed() => new() { Precision = ZeroPrecision.Auto };
+    private static DeepSpeedOptions DefaultDeepSpeed() => new() { Precision = ZeroPrecision.Auto };
 
     // The text options name no optimizer, betas, eps or momentum: AdamW with PyTorch's defaults unless the DeepSpeed settings say otherwise.
-    private static TrainerValues TrainerValues(ZeroTextClassificationOptions o) => new(o.BatchSize, ZeroOptimizer.AdamW, o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay, 0);
+    private static TrainerValues TrainerValues(ZeroTextClassificationOptions o) => Engine.TrainerValues.AdamW(o.BatchSize, o.LearningRate, o.WeightDecay);
 
     // Hugging Face's fine-tuning recipe: no weight decay on biases and LayerNorm weights.
     private static bool IsBiasOrLayerNorm(string parameterName) =>

@@ -71,10 +71,10 @@ public abstract class ZeroTrainingOptions
 
     /// <summary>
     /// DeepSpeed-style engine settings: gradient accumulation, bf16/fp16 with loss scaling, clipping, optimizer and
-    /// learning-rate schedule, typed or read from a ds_config with <see cref="ZeroOptions.FromDeepSpeedConfig"/>. Values
+    /// learning-rate schedule, typed or read from a ds_config with <see cref="DeepSpeedOptions.FromDeepSpeedConfig"/>. Values
     /// it leaves unset or "auto" come from this object's options (BatchSize is the micro-batch per rank); null trains in fp32.
     /// </summary>
-    public ZeroOptions? DeepSpeed;
+    public DeepSpeedOptions? DeepSpeed;
 
     /// <summary>
     /// What the process holding rank 0 shows on the console: by default a live progress bar on a terminal and plain log

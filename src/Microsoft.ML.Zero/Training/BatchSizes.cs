@@ -9,7 +9,7 @@ internal readonly record struct BatchSizes(int TrainBatchSize, int TrainMicroBat
     public static BatchSizes Resolve(int? trainBatch, int? microBatch, int? accumulation, int worldSize)
     {
         if (trainBatch is null && microBatch is null)
-            throw new ArgumentException("Either train_batch_size (ZeroOptions.TrainBatchSize) or train_micro_batch_size_per_gpu (the trainer's BatchSize) must be given.");
+            throw new ArgumentException("Either train_batch_size (DeepSpeedOptions.TrainBatchSize) or train_micro_batch_size_per_gpu (the trainer's BatchSize) must be given.");
         int train, micro, steps;
         if (trainBatch is { } t && microBatch is { } m && accumulation is { } g)
             (train, micro, steps) = (t, m, g);

@@ -1,6 +1,6 @@
 namespace Microsoft.ML.Zero.Training;
 
-/// <summary>What the data-parallel engine needs to take a step, resolved from the trainer's options and <see cref="ZeroOptions"/>.</summary>
+/// <summary>What the data-parallel engine needs to take a step, resolved from the trainer's options and <see cref="DeepSpeedOptions"/>.</summary>
 internal sealed record EngineSettings(
     ZeroPrecision Precision,
     Fp16Options LossScaling,

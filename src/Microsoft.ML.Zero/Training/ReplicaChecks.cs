@@ -31,7 +31,7 @@ internal static class ReplicaChecks
                 $"The ranks train in different precisions: rank 0 in {(ZeroPrecision)precisions[0]}, " +
                 string.Join(", ", differing.Select(rank => $"rank {rank} in {(ZeroPrecision)precisions[rank]}")) +
                 ". Precision Auto picks bf16 only on CPUs that compute it natively, so machines of different kinds choose differently: " +
-                "set the precision explicitly (ZeroOptions.Precision, bf16.enabled) for this job.");
+                "set the precision explicitly (DeepSpeedOptions.Precision, bf16.enabled) for this job.");
     }
 
     /// <summary>
