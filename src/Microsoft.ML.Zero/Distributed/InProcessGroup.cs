@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Distributed;
 
@@ -70,7 +71,8 @@ internal sealed unsafe class InProcessGroup
         Publish(rank, buffer, length);
         Rendezvous(rank, "AllReduce");
         CheckLengths(rank, "AllReduce");
-        (int start, int count) = Chunk(length, rank);
+        // Chunks are whole multiples of 16 values (64 bytes of fp32), so ranks seldom write the same cache line.
+        var (start, count) = Chunking.Chunk(length, WorldSize, rank, alignment: 16);
         if (count > 0 && WorldSize > 1)
             reduceChunk(_buffers, start, count);
         Rendezvous(rank, "AllReduce");
@@ -125,15 +127,6 @@ internal sealed unsafe class InProcessGroup
                     "every rank must pass buffers of the same length.");
             }
         }
-    }
-
-    // Chunks are whole multiples of 16 values (64 bytes of fp32), so ranks seldom write the same cache line.
-    private (int Start, int Count) Chunk(int length, int rank)
-    {
-        int size = (length + WorldSize - 1) / WorldSize;
-        size = (size + 15) / 16 * 16;
-        int start = (int)Math.Min(length, (long)rank * size);
-        return (start, Math.Min(size, length - start));
     }
 
     /// <summary>Waits until all ranks arrive; throws if the group was aborted or the timeout passes.</summary>

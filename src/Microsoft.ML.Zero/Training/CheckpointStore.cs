@@ -165,14 +165,21 @@ internal sealed class CheckpointStore
     public static TrainingState ReadState(string folder)
     {
         string path = Path.Combine(folder, StateFileName);
+        TrainingState state;
         try
         {
-            return JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(path)) ?? throw new InvalidDataException($"'{path}' is empty.");
+            state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(path)) ?? throw new InvalidDataException($"'{path}' is empty.");
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"Checkpoint state '{path}' is not valid: {e.Message}", e);
         }
+        // A newer layout may keep its files differently: reading it as this one would resume a wrong run, not fail.
+        if (state.FormatVersion != TrainingState.CurrentFormatVersion)
+            throw new InvalidDataException($"Checkpoint state '{path}' has format version {state.FormatVersion}; this build of Microsoft.ML.Zero " +
+                $"reads format version {TrainingState.CurrentFormatVersion}" +
+                (state.FormatVersion > TrainingState.CurrentFormatVersion ? ". A newer Microsoft.ML.Zero wrote it: load it with that version." : "."));
+        return state;
     }
 
     public static string RngFileName(int rank) => $"rng_rank{rank}.bin";

@@ -102,8 +102,11 @@ internal sealed unsafe class FlatAdamW : IStepOptimizer
             return;
         }
         // A contiguous range of values per thread: each value's arithmetic is the same whichever thread does it.
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            part => Update(count * part / threads, count * (part + 1) / threads, decayed, plain));
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, part =>
+        {
+            var (start, length) = Chunking.Chunk((int)count, threads, part, alignment: 16);
+            Update(start, start + length, decayed, plain);
+        });
     }
 
     // Values [from, to), a block at a time, each with its segment's coefficients.

@@ -8,7 +8,10 @@ namespace Microsoft.ML.Zero.Training;
 /// </summary>
 internal sealed record TrainingState
 {
-    public int FormatVersion { get; init; } = 1;
+    /// <summary>The layout of the checkpoint files this build writes and reads.</summary>
+    public const int CurrentFormatVersion = 1;
+
+    public int FormatVersion { get; init; } = CurrentFormatVersion;
 
     public long GlobalStep { get; init; }
 

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
+using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.Distributed.Mpi;
 
@@ -163,7 +164,7 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
             }
         }
 
-        var (start, count) = Chunk(length, _rank);
+        var (start, count) = Chunking.Chunk(length, _buffers.Length, _rank, ChunkAlignmentBytes / _valueBytes);
         bool shared = _buffers.Length > 1;
         if (betweenMachines is null)
         {
@@ -229,15 +230,6 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
 
     // The barriers the rank reached, a 32-bit word (as futexes need) after the all-reduce's range and sequence number.
     private int* BarrierCount(int rank) => (int*)(Header(rank) + 3);
-
-    private (int Start, int Count) Chunk(int length, int rank)
-    {
-        int alignment = ChunkAlignmentBytes / _valueBytes;
-        long size = (length + _buffers.Length - 1) / _buffers.Length;
-        size = (size + alignment - 1) / alignment * alignment;
-        long start = Math.Min(length, rank * size);
-        return ((int)start, (int)Math.Min(size, length - start));
-    }
 
     /// <summary>Unmaps every rank's buffer (this rank's memory stays while tensors still view it).</summary>
     public void Dispose()
