@@ -209,7 +209,7 @@ public sealed class ZeroEngineTests
             StringAssert.Contains(tag.Message, "Checkpoint 'global_step7'");
 
             using var linear = nn.Linear(4, 3);
-            var schedule = Assert.ThrowsExactly<ArgumentException>(() => ZeroEngine.Initialize(linear, scheduler: new WarmupDecayLR()));
+            var schedule = Assert.ThrowsExactly<ArgumentException>(() => ZeroEngine.Initialize(linear, schedule: new WarmupDecayLR()));
             StringAssert.Contains(schedule.Message, "WarmupDecayLR.TotalNumSteps (scheduler.params.total_num_steps) is not set");
 
             // A tag is a folder name inside the checkpoint folder, never a way out of it.

@@ -247,7 +247,8 @@ internal sealed class DeepSpeedConfigReader
                 case "overlap_comm": zero.OverlapCommunication = Bool(value, keyPath); break;
                 case "reduce_bucket_size": zero.ReduceBucketSize = AutoOr(value, keyPath, Long) ?? zero.ReduceBucketSize; break;
                 case "contiguous_gradients":
-                    break; // stage 0 always keeps the gradients in one contiguous buffer
+                    Bool(value, keyPath); // a bool, checked; stage 0 always keeps the gradients in one contiguous buffer
+                    break;
                 case "allgather_bucket_size" or "allgather_partitions" or "reduce_scatter":
                     break; // stage 1+ settings: nothing is partitioned at stage 0
                 case "offload_optimizer" or "offload_param": RequireNoOffload(value, keyPath); break;

@@ -80,10 +80,10 @@ public sealed class ZeroEngine : IDisposable
     /// mpirun without it; otherwise a single rank). Rank 0's weights are copied to every rank. The optimizer and schedule
     /// come from <paramref name="options"/> (AdamW, lr 1e-3, weight decay 0.01 when it names none) unless
     /// <paramref name="createOptimizer"/> builds one over the parameters the engine updates (the fp32 master weights in
-    /// bf16/fp16) or <paramref name="scheduler"/> is given.
+    /// bf16/fp16) or <paramref name="schedule"/> is given.
     /// </summary>
     public static ZeroEngine Initialize(nn.Module module, DeepSpeedOptions? options = null,
-        Func<IReadOnlyList<Parameter>, optim.Optimizer>? createOptimizer = null, LearningRateSchedule? scheduler = null)
+        Func<IReadOnlyList<Parameter>, optim.Optimizer>? createOptimizer = null, LearningRateSchedule? schedule = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         TorchRuntime.EnsureLoaded();
@@ -100,12 +100,12 @@ public sealed class ZeroEngine : IDisposable
             // As DeepSpeed's engine logs its settings at initialize: rank 0's console, once per engine.
             if (communicator.Rank == 0 && config.Precision.Message is { } message)
                 Console.WriteLine($"{(config.Precision.IsWarning ? "Warning: " : "")}Microsoft.ML.Zero: {message}");
-            var scheduled = scheduler ?? config.Settings.Scheduler;
+            var scheduled = schedule ?? config.Settings.Scheduler;
             scheduled?.Validate("scheduler.");
             // The trainers fill a decaying schedule's length from their epochs; a loop the engine cannot see must name it.
             if (scheduled is WarmupDecayLR { TotalNumSteps: null } or WarmupCosineLR { TotalNumSteps: null })
                 throw new ArgumentException($"{scheduled.GetType().Name}.TotalNumSteps (scheduler.params.total_num_steps) is not set; " +
-                    "the engine cannot know how many optimizer steps the training loop takes. Set it.", nameof(scheduler));
+                    "the engine cannot know how many optimizer steps the training loop takes. Set it.", nameof(schedule));
             var settings = config.Settings with { Scheduler = scheduled, OptimizerFactory = createOptimizer };
             // As DeepSpeed's engine: rank 0 writes the monitors' metrics every optimizer step, samples seen as the step.
             metrics = communicator.Rank == 0 ? MetricNames.Writers(config.TensorBoard, config.CsvMonitor) : null;

@@ -13,7 +13,7 @@ public sealed class ZeroCatalog
     /// This process's rank when an MPI launcher (mpirun) started it, one process per rank; 0 when the ranks are
     /// threads of this process.
     /// </summary>
-    public int ProcessRank => Distributed.Mpi.MpiLaunchEnvironment.Detect()?.Rank ?? 0;
+    public int ProcessRank => MpiLaunchEnvironment.Detect()?.Rank ?? 0;
 
     /// <summary>
     /// True in the process that holds rank 0. Under mpirun every process trains and gets the same model; let only
@@ -26,7 +26,7 @@ public sealed class ZeroCatalog
     /// becomes Bf16 where the CPU computes bf16 natively and Fp32 elsewhere (the trainers log the reason); the others
     /// are returned as they are.
     /// </summary>
-    public ZeroPrecision ResolvePrecision(ZeroPrecision precision) => Training.PrecisionChoice.Resolve(precision).Precision;
+    public ZeroPrecision ResolvePrecision(ZeroPrecision precision) => PrecisionChoice.Resolve(precision).Precision;
 
     /// <summary>
     /// A data-parallel (ZeRO stage 0) MLP classifier over a numeric feature vector and a key-typed label.

@@ -77,7 +77,7 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
         Require(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(" or ", Enum.GetNames<MlpActivation>()));
         if (ModelFactory is not null)
         {
-            ZeroModelFactory.RequireLoadable(ModelFactory.GetType(), $"{nameof(ZeroTrainerOptions)}.{nameof(ModelFactory)}");
+            ZeroModelFactory.RequireLoadable(ModelFactory.GetType(), $"{nameof(ZeroTrainerOptions)}.{nameof(ModelFactory)}", nameof(ModelFactory));
             var defaults = new ZeroTrainerOptions();
             var mlpOptions = new[]
             {

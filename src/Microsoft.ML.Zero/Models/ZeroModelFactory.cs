@@ -33,13 +33,16 @@ public abstract class ZeroModelFactory
     /// <summary>The name a saved model records: the type's full name and its assembly's simple name.</summary>
     internal static string TypeName(Type type) => $"{type.FullName}, {type.Assembly.GetName().Name}";
 
-    /// <summary>Throws unless <paramref name="type"/> can be rebuilt when a saved model is loaded; <paramref name="option"/> set it.</summary>
-    internal static void RequireLoadable(Type type, string option)
+    /// <summary>
+    /// Throws unless <paramref name="type"/> can be rebuilt when a saved model is loaded; <paramref name="what"/> names
+    /// where the type came from, and <paramref name="parameter"/> is the rejected argument.
+    /// </summary>
+    internal static void RequireLoadable(Type type, string what, string? parameter)
     {
         if (type.IsAbstract || type.GetConstructor(Type.EmptyTypes) is not { IsPublic: true })
             throw new ArgumentException(
-                $"{option} is a {type.FullName}, which has no public parameterless constructor; loading a saved model " +
-                "creates the factory again from its type, so it needs one.", option[(option.LastIndexOf('.') + 1)..]);
+                $"{what} is a {type.FullName}, which has no public parameterless constructor; loading a saved model " +
+                "creates the factory again from its type, so it needs one.", parameter);
     }
 
     /// <summary>Creates the factory a saved model names; a clear error when its type cannot be found or built.</summary>
@@ -51,7 +54,7 @@ public abstract class ZeroModelFactory
                 $"defines it ('{typeName[(typeName.LastIndexOf(',') + 1)..].Trim()}') in the program that loads the model.");
         if (!typeof(ZeroModelFactory).IsAssignableFrom(type))
             throw new InvalidOperationException($"The model's factory type '{typeName}' is not a {nameof(ZeroModelFactory)}.");
-        RequireLoadable(type, "The saved model's factory");
+        RequireLoadable(type, "The saved model's factory", null);
         return (ZeroModelFactory)Activator.CreateInstance(type)!;
     }
 }

@@ -95,12 +95,13 @@ internal sealed class DataParallelEngine : IDisposable
         if (!_step.Started)
             BeginMicroBatch(boundary: true);
         var scale = GradientScale.Of(_settings, _communicator.WorldSize, LossScale);
+        var step = _step;
+        _step = default; // the next step starts clean even if this one's reduce fails
         long started = EngineTimings.Start();
-        ReduceGradients();
+        ReduceGradients(step);
         Timings.AllReduce += Stopwatch.GetElapsedTime(started);
         started = EngineTimings.Start();
         float meanLoss = _gradients.Loss / _communicator.WorldSize;
-        _step = default;
         if (_lossScaler is not null && _lossScaler.SkipsOverflow(_gradients.Summed))
         {
             SkippedSteps++;
@@ -166,7 +167,6 @@ internal sealed class DataParallelEngine : IDisposable
         using var scope = NewDisposeScope();
         var fp32Loss = loss.to(ScalarType.Float32);
         _step.Loss += fp32Loss.item<float>() * share;
-        // The loss rides in the first bucket, which may leave while the boundary's backward is still running.
         if (_step.AtBoundary && _reducer is not null)
             PublishLoss();
         long started = EngineTimings.Start();
@@ -175,15 +175,22 @@ internal sealed class DataParallelEngine : IDisposable
     }
 
     // The rest of the buckets (overlap_comm) or the whole buffer, the rank's loss riding along.
-    private void ReduceGradients()
+    private void ReduceGradients(StepProgress step)
     {
-        PublishLoss();
-        if (_reducer is not null)
-            _reducer.FinishBackward();
-        else
+        if (!step.LossPublished)
+            _gradients.Loss = (float)step.Loss;
+        if (_reducer is null)
+        {
             _gradients.Reduce(0, _parameters.Count + 1);
+            return;
+        }
+        // A step whose last backward came without a Forward never began its boundary: no bucket is pending yet.
+        if (!step.AtBoundary)
+            _reducer.BeginBoundary();
+        _reducer.FinishBackward();
     }
 
+    // With overlap_comm, before the boundary's backward: the loss rides in the first bucket, which may leave early.
     private void PublishLoss()
     {
         if (_step.LossPublished)

@@ -4,8 +4,8 @@ namespace Microsoft.ML.Zero.Training;
 
 /// <summary>
 /// The step's summed gradients and the factors (averaging, unscaling, clipping) still to apply to them. fp32 gradients
-/// take each factor in place at once; 16-bit ones keep the product for the optimizer, which applies it as it widens each
-/// block, since an fp32 copy would cost 4 more bytes per value.
+/// take each factor in place at once; 16-bit ones keep the product for the optimizer, which applies it as it widens
+/// them (the flat AdamW a block at a time, so no fp32 copy of 4 more bytes per value exists).
 /// </summary>
 internal sealed class ScaledGradients
 {

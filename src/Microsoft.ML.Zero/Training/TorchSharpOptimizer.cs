@@ -51,11 +51,18 @@ internal sealed class TorchSharpOptimizer : IStepOptimizer
     {
         using (no_grad())
         {
-            // fp32 gradients are the parameters' own, already scaled; 16-bit ones are widened for the length of the step.
-            if (_gradients.dtype == ScalarType.Float32)
-                _optimizer.step();
-            else
+            // fp32 gradients are the parameters' own (ScaledGradients has scaled them in place already); 16-bit ones are
+            // widened for the length of the step.
+            if (_gradients.dtype != ScalarType.Float32)
+            {
                 StepWithWidenedGradients(gradientScale);
+            }
+            else
+            {
+                if (gradientScale != 1)
+                    _gradients.mul_(gradientScale);
+                _optimizer.step();
+            }
         }
         _parameters.CopyToModel();
     }
