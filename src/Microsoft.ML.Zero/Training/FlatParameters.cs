@@ -106,16 +106,13 @@ internal sealed class FlatParameters : IDisposable
         CopyToModel();
     }
 
-    /// <summary>FNV-1a over the bits of the module's weights (as fp32): equal on every rank whose replica is the same.</summary>
+    /// <summary>A hash of the bits of the module's weights (as fp32): equal on every rank whose replica is the same.</summary>
     public ulong Checksum()
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var flat = cat(Model.Select(p => p.detach().to(ScalarType.Float32).flatten()).ToList()).contiguous();
-        ulong hash = 14695981039346656037;
-        foreach (uint bits in MemoryMarshal.Cast<float, uint>(TensorMemory.AsSpan(flat)))
-            hash = (hash ^ bits) * 1099511628211;
-        return hash;
+        return Fnv1a.Hash<uint>(MemoryMarshal.Cast<float, uint>(TensorMemory.AsSpan(flat)));
     }
 
     /// <summary>Writes the fp32 weights, raw.</summary>

@@ -249,10 +249,7 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     private static long HostKey()
     {
         string host = Environment.GetEnvironmentVariable(HostVariable) is { Length: > 0 } name ? name : Environment.MachineName;
-        ulong hash = 14695981039346656037;
-        foreach (char c in host)
-            hash = (hash ^ c) * 1099511628211;
-        return (long)hash;
+        return (long)Fnv1a.Hash(host.AsSpan());
     }
 
     // Sums this rank's chunk with the same chunk on the other machines (the ranks with this rank's index there).
