@@ -23,6 +23,12 @@ internal sealed unsafe class InProcessGroup
     private int _abortingRank = -1;
     private readonly string _timeoutOption;
 
+    // What each rank entered in the current round (operation and length), and the verdict of the last complete round:
+    // null when every rank entered the same collective, else the error naming the ranks that differ. The next round
+    // cannot complete before every rank has read it, since it needs them all.
+    private readonly (string Operation, long Length)[] _entered;
+    private string? _mismatch;
+
     /// <param name="worldSize">The number of ranks.</param>
     /// <param name="timeout">How long a rank waits in a collective for the others.</param>
     /// <param name="timeoutOption">The option that set <paramref name="timeout"/>, named when it runs out.</param>
@@ -37,6 +43,7 @@ internal sealed unsafe class InProcessGroup
         _buffers = new nint[worldSize];
         _lengths = new int[worldSize];
         _values = new long[worldSize];
+        _entered = new (string, long)[worldSize];
     }
 
     public int WorldSize { get; }
@@ -57,25 +64,24 @@ internal sealed unsafe class InProcessGroup
     }
 
     public void AllReduce(int rank, float* buffer, int length, ReduceOperation operation) =>
-        Reduce(rank, buffer, length, operation == ReduceOperation.Sum ? (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count) : MaxChunk);
+        Reduce(rank, buffer, length, $"AllReduce ({operation})", operation == ReduceOperation.Sum ? (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count) : MaxChunk);
 
     public void AllReduce(int rank, ushort* buffer, int length, ScalarType format) =>
-        Reduce(rank, buffer, length, (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count, format));
+        Reduce(rank, buffer, length, $"AllReduce ({format} sum)", (buffers, start, count) => RankSum.Sum(buffers, buffers, start, count, format));
 
     private delegate void ChunkReduction(nint[] buffers, int start, int count);
 
     // Rank r combines chunk r of every buffer in rank order and writes the result into all of them: the work is split
     // across threads and every rank ends with the same bits.
-    private void Reduce(int rank, void* buffer, int length, ChunkReduction reduceChunk)
+    private void Reduce(int rank, void* buffer, int length, string operation, ChunkReduction reduceChunk)
     {
         Publish(rank, buffer, length);
-        Rendezvous(rank, "AllReduce");
-        CheckLengths(rank, "AllReduce");
+        Rendezvous(rank, operation, length);
         // Chunks are whole multiples of 16 values (64 bytes of fp32), so ranks seldom write the same cache line.
         var (start, count) = Chunking.Chunk(length, WorldSize, rank, alignment: 16);
         if (count > 0 && WorldSize > 1)
             reduceChunk(_buffers, start, count);
-        Rendezvous(rank, "AllReduce");
+        Rendezvous(rank, operation, length);
     }
 
     private static void MaxChunk(nint[] buffers, int start, int count)
@@ -92,23 +98,22 @@ internal sealed unsafe class InProcessGroup
         if (root < 0 || root >= WorldSize)
             throw new ArgumentOutOfRangeException(nameof(root), root, $"Broadcast root must be a rank from 0 to {WorldSize - 1}.");
         Publish(rank, buffer, length);
-        Rendezvous(rank, "Broadcast");
-        CheckLengths(rank, "Broadcast");
+        Rendezvous(rank, "Broadcast", length);
         if (rank != root)
             new ReadOnlySpan<float>((float*)_buffers[root], length).CopyTo(new Span<float>(buffer, length));
-        Rendezvous(rank, "Broadcast");
+        Rendezvous(rank, "Broadcast", length);
     }
 
     public long[] AllGather(int rank, long value)
     {
         _values[rank] = value;
-        Rendezvous(rank, "AllGather");
+        Rendezvous(rank, "AllGather", 1);
         long[] all = (long[])_values.Clone();
-        Rendezvous(rank, "AllGather");
+        Rendezvous(rank, "AllGather", 1);
         return all;
     }
 
-    public void Barrier(int rank) => Rendezvous(rank, "Barrier");
+    public void Barrier(int rank) => Rendezvous(rank, "Barrier", 0);
 
     private void Publish(int rank, void* buffer, int length)
     {
@@ -116,21 +121,18 @@ internal sealed unsafe class InProcessGroup
         _lengths[rank] = length;
     }
 
-    private void CheckLengths(int rank, string operation)
+    /// <summary>
+    /// Waits until all ranks arrive; throws if the group was aborted, the timeout passes, or the ranks entered different
+    /// collectives or lengths (<paramref name="length"/> values; 0 for a barrier).
+    /// </summary>
+    private void Rendezvous(int rank, string operation, long length)
     {
-        for (int other = 0; other < WorldSize; other++)
-        {
-            if (_lengths[other] != _lengths[rank])
-            {
-                throw new ZeroCommunicationException(rank,
-                    $"{operation}: rank {rank} passed {_lengths[rank]} elements but rank {other} passed {_lengths[other]}; " +
-                    "every rank must pass buffers of the same length.");
-            }
-        }
+        WaitForAll(rank, operation, length);
+        if (Volatile.Read(ref _mismatch) is { } mismatch)
+            throw new ZeroCommunicationException(rank, mismatch);
     }
 
-    /// <summary>Waits until all ranks arrive; throws if the group was aborted or the timeout passes.</summary>
-    private void Rendezvous(int rank, string operation)
+    private void WaitForAll(int rank, string operation, long length)
     {
         long generation;
         lock (_gate)
@@ -140,10 +142,12 @@ internal sealed unsafe class InProcessGroup
                 throw new InvalidOperationException($"Rank {rank} entered {operation} twice in one round.");
             generation = _generation;
             _arrived[rank] = true;
+            _entered[rank] = (operation, length);
             if (++_arrivedCount == WorldSize)
             {
                 Array.Clear(_arrived);
                 _arrivedCount = 0;
+                Volatile.Write(ref _mismatch, Mismatch());
                 Volatile.Write(ref _generation, generation + 1);
                 Monitor.PulseAll(_gate);
                 return;
@@ -173,6 +177,16 @@ internal sealed unsafe class InProcessGroup
                 Monitor.Wait(_gate, left);
             }
         }
+    }
+
+    // Null when every rank entered the same collective with the same length, else what each rank entered.
+    private string? Mismatch()
+    {
+        if (_entered.All(entry => entry == _entered[0]))
+            return null;
+        string Entry(int r) => _entered[r].Operation == "Barrier" ? $"rank {r} entered Barrier" : $"rank {r} entered {_entered[r].Operation} of {_entered[r].Length} value(s)";
+        return "The ranks met in different collectives: " + string.Join(", ", Enumerable.Range(0, WorldSize).Select(Entry)) +
+            ". Every rank must call the same collectives in the same order with buffers of the same length.";
     }
 
     private void ThrowIfAborted(int rank, string operation)

@@ -23,6 +23,7 @@ internal sealed class DataParallelEngine : IDisposable
     private readonly IStepOptimizer _optimizer;
     private StepProgress _step;
     private bool _trainingEnded;
+    private (float Loss, long Step) _lastFiniteLoss;
 
     /// <summary>What the step in progress has done; <see cref="ReduceAndStep"/> resets it for the next.</summary>
     private struct StepProgress
@@ -107,14 +108,33 @@ internal sealed class DataParallelEngine : IDisposable
             SkippedSteps++;
             return new ZeroStepResult(meanLoss, true, CurrentLearningRate(), scale.LossScale, double.NaN);
         }
+        RequireFinite("the loss", meanLoss, step);
         var gradients = new ScaledGradients(_gradients.Summed, scale.OnSum);
         double norm = _settings.GradientClipping > 0 ? gradients.ClipToNorm(_settings.GradientClipping) : double.NaN;
+        if (_settings.GradientClipping > 0)
+            RequireFinite("the gradient norm", norm, step);
         double learningRate = ApplySchedule();
         _optimizer.Step(gradients.PendingFactor);
         _lossScaler?.Update(overflow: false);
         GlobalStep++;
+        _lastFiniteLoss = (meanLoss, GlobalStep + SkippedSteps);
         Timings.OptimizerStep += Stopwatch.GetElapsedTime(started);
         return new ZeroStepResult(meanLoss, false, learningRate, scale.LossScale, norm);
+    }
+
+    // fp16 skips non-finite steps (the loss scaler's overflow); in fp32 and bf16 a NaN or infinity would reach every
+    // weight, so training stops before the optimizer step. The value is all-reduced, so every rank stops here together.
+    private void RequireFinite(string what, double value, StepProgress step)
+    {
+        if (double.IsFinite(value) || _lossScaler is not null)
+            return;
+        var ranks = _communicator.AllGather(double.IsFinite(step.Loss) ? 0 : 1);
+        var culprits = Enumerable.Range(0, ranks.Length).Where(rank => ranks[rank] != 0).ToList();
+        throw new InvalidOperationException(
+            $"Optimizer step {GlobalStep + SkippedSteps + 1}: {what} is {value}" +
+            (culprits.Count > 0 ? $" (rank(s) {string.Join(", ", culprits)} backpropagated a non-finite loss)" : " (from the gradients summed over the ranks)") +
+            (_lastFiniteLoss is var (loss, at) && at > 0 ? $"; the last finite loss was {loss:G6} at optimizer step {at}." : "; no step had a finite loss yet.") +
+            " Training stops before the weights take it: check that step's rows, the learning rate and the model's outputs, or enable gradient clipping.");
     }
 
     /// <summary>
