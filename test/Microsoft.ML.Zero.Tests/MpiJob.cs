@@ -117,7 +117,7 @@ public static class MpiJob
                 if (faulty)
                 {
                     // Counting rows is the first pass over the data; this rank hangs in the second, reading its shard,
-                    // while the other rank has gone on to the first all-reduce.
+                    // while the other rank has gone on to the first step's first collective.
                     int seen = 0;
                     data = mlContext.Data.FilterByCustomPredicate<IrisFeatures>(data, _ =>
                     {

@@ -60,6 +60,9 @@ internal static class InProcessLauncher
         int failed = Array.FindIndex(failures, f => f is not null and not ZeroCommunicationException);
         if (failed < 0)
             failed = Array.FindIndex(failures, f => f is not null);
+        // A cancellation stops every rank at the same step: the caller sees it as ML.NET's trainers show it.
+        if (failed >= 0 && failures[failed] is OperationCanceledException cancelled)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cancelled);
         if (failed >= 0)
             throw new ZeroRankFailedException(failed, worldSize, failures[failed]!, stillRunning);
         return results;

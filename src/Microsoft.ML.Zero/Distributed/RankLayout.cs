@@ -123,9 +123,10 @@ internal abstract class RankLayout
             {
                 return work();
             }
-            catch (Exception exception)
+            catch (Exception exception) when (exception is not OperationCanceledException)
             {
-                // The other ranks are blocked in a collective and MPI never tells them: take the whole job down.
+                // The other ranks are blocked in a collective and MPI never tells them: take the whole job down. (A
+                // cancellation is agreed by every rank at the same step: each process ends on its own.)
                 MpiCommunicator.World(launch, timeout).Abort($"failed: {exception.GetType().Name}: {exception.Message}");
                 throw;
             }

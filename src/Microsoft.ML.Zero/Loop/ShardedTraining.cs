@@ -36,10 +36,11 @@ internal sealed class ShardedTraining
     /// <paramref name="validationAccuracy"/> is measured after each epoch.
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
-        Func<double?>? validationAccuracy = null) =>
+        Func<double?>? validationAccuracy = null, Func<bool>? cancellationRequested = null) =>
         new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
             ValidationAccuracy = validationAccuracy,
+            CancellationRequested = cancellationRequested,
             Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
             MetricWriters = () => MetricNames.Writers(config.TensorBoard, config.CsvMonitor),
             Log = log,
@@ -49,6 +50,12 @@ internal sealed class ShardedTraining
             Checkpoints = run.CheckpointDirectory is { } directory ? new CheckpointStore(directory, run.KeepCheckpoints) : null,
             CheckpointEverySteps = run.CheckpointEverySteps,
         };
+
+    /// <summary>
+    /// Whether the caller asked training to stop; asked on every rank before each optimizer step, and the ranks agree
+    /// on the answer, so all stop at the same step.
+    /// </summary>
+    public Func<bool>? CancellationRequested { get; init; }
 
     /// <summary>Rank 0's validation accuracy after an epoch, or null without a validation set.</summary>
     public Func<double?>? ValidationAccuracy { get; init; }
@@ -124,6 +131,7 @@ internal sealed class ShardedTraining
             double lossTotal = epoch == startEpoch ? resumedLoss : 0;
             for (int step = epoch == startEpoch ? startStep : 0; step < stepsPerEpoch; step++)
             {
+                StopIfCancelled(engine, communicator, plan, dropoutGenerator, epoch, step, lossTotal);
                 var result = TakeStep(engine, plan, shard, step * accumulation, Math.Min((step + 1) * accumulation, plan.StepsPerEpoch), out int globalRows);
                 long samples = engine.GlobalSamples;
                 lossTotal += result.Loss * globalRows;
@@ -162,6 +170,22 @@ internal sealed class ShardedTraining
         engine.RestoreFullPrecision();
         engine.VerifyReplicasMatch();
         model.eval();
+    }
+
+    // Every rank asks before the step's first collective and the ranks agree, so all stop at the same step; with
+    // checkpoints on, the position reached is saved first, so a later Fit resumes from it.
+    private void StopIfCancelled(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int step, double lossTotal)
+    {
+        if (CancellationRequested is null || communicator.AllGather(CancellationRequested() ? 1 : 0).All(vote => vote == 0))
+            return;
+        long taken = engine.GlobalStep + engine.SkippedSteps;
+        string saved = "";
+        if (Checkpoints is not null)
+        {
+            Save(engine, communicator, plan, generator, epoch, step, lossTotal);
+            saved = $" Checkpoint {CheckpointStore.StepTag(taken)} in {Checkpoints.Directory} holds the run so far: a Fit with the same CheckpointDirectory resumes from it.";
+        }
+        throw new OperationCanceledException($"Training was cancelled before optimizer step {taken + 1}.{saved}");
     }
 
     // One optimizer step over the window's micro-batches (positions first..last of the rank's epoch order).

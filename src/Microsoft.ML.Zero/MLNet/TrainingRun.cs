@@ -23,6 +23,20 @@ internal sealed class TrainingRun
         _options = options;
     }
 
+    // ML.NET's cancellation (MLContext's CancelExecution) as a plain question the loop can ask.
+    private bool CancellationRequested()
+    {
+        try
+        {
+            _host.CheckAlive();
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Trains and returns every local rank's replica (equal at the end).</summary>
     /// <param name="countRows">Counts the valid rows; it runs inside the guard, so a bad row under MPI stops the whole job.</param>
     /// <param name="configure">The engine configuration for the given world size.</param>
@@ -51,7 +65,7 @@ internal sealed class TrainingRun
             var replicas = layout.CreateReplicas(seed, createModel, out var generators);
             prepare(replicas[0], layout.IsMainProcess);
             var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info,
-                validationAccuracy is null ? null : () => validationAccuracy(replicas[0]));
+                validationAccuracy is null ? null : () => validationAccuracy(replicas[0]), CancellationRequested);
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));
             return replicas;

@@ -29,6 +29,14 @@ public sealed class ZeroCatalog
     public ZeroPrecision ResolvePrecision(ZeroPrecision precision) => PrecisionChoice.Resolve(precision).Precision;
 
     /// <summary>
+    /// Cancels the MLContext's work, as ML.NET's own (internal) <c>CancelExecution</c> does: a running Fit stops on
+    /// every rank at the next optimizer step, writes a last checkpoint when <see cref="ZeroTrainingOptions.CheckpointDirectory"/>
+    /// is set (a later Fit with the same folder resumes from it), and throws <see cref="OperationCanceledException"/>.
+    /// ML.NET's trainers that honour cancellation stop too. The context stays cancelled: train on with a new one.
+    /// </summary>
+    public void CancelExecution() => _mlContext.CancelExecution();
+
+    /// <summary>
     /// A data-parallel (ZeRO stage 0) MLP classifier over a numeric feature vector and a key-typed label.
     /// </summary>
     public ZeroTrainer Trainer(ZeroTrainerOptions options)
