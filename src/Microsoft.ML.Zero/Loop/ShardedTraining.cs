@@ -131,7 +131,7 @@ internal sealed class ShardedTraining
             double lossTotal = epoch == startEpoch ? resumedLoss : 0;
             for (int step = epoch == startEpoch ? startStep : 0; step < stepsPerEpoch; step++)
             {
-                StopIfCancelled(engine, communicator, plan, dropoutGenerator, epoch, step, lossTotal);
+                AgreeBeforeStep(engine, communicator, plan, dropoutGenerator, epoch, step, lossTotal);
                 var result = TakeStep(engine, plan, shard, step * accumulation, Math.Min((step + 1) * accumulation, plan.StepsPerEpoch), out int globalRows);
                 long samples = engine.GlobalSamples;
                 lossTotal += result.Loss * globalRows;
@@ -172,13 +172,20 @@ internal sealed class ShardedTraining
         model.eval();
     }
 
-    // Every rank asks before the step's first collective and the ranks agree, so all stop at the same step; with
-    // checkpoints on, the position reached is saved first, so a later Fit resumes from it.
-    private void StopIfCancelled(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int step, double lossTotal)
+    // Before each step's first collective every rank says whether it was asked to stop, and which step it is about to
+    // take: the ranks stop together, and ranks that drifted apart (which under MPI could otherwise meet in the wrong
+    // collective) are an error naming them. With checkpoints on, a cancelled run saves the position reached first, so
+    // a later Fit resumes from it.
+    private void AgreeBeforeStep(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int step, double lossTotal)
     {
-        if (CancellationRequested is null || communicator.AllGather(CancellationRequested() ? 1 : 0).All(vote => vote == 0))
-            return;
         long taken = engine.GlobalStep + engine.SkippedSteps;
+        var votes = communicator.AllGather(taken << 1 | (CancellationRequested?.Invoke() == true ? 1L : 0));
+        var drifted = Enumerable.Range(0, votes.Length).Where(rank => votes[rank] >> 1 != votes[0] >> 1).ToList();
+        if (drifted.Count > 0)
+            throw new ZeroCommunicationException(communicator.Rank, $"The ranks are at different optimizer steps: rank 0 at step {(votes[0] >> 1) + 1}, " +
+                string.Join(", ", drifted.Select(rank => $"rank {rank} at step {(votes[rank] >> 1) + 1}")) + ".");
+        if (votes.All(vote => (vote & 1) == 0))
+            return;
         string saved = "";
         if (Checkpoints is not null)
         {
