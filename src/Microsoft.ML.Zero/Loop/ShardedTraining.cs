@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Diagnostics;
 using static TorchSharp.torch;
 using Microsoft.ML.Zero.Data;
@@ -36,9 +37,10 @@ internal sealed class ShardedTraining
     /// <paramref name="validationAccuracy"/> is measured after each epoch.
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
-        Func<double?>? validationAccuracy = null, Func<bool>? cancellationRequested = null) =>
+        Func<double?>? validationAccuracy = null, Func<bool>? cancellationRequested = null, string labelValues = "") =>
         new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
+            LabelValues = labelValues,
             ValidationAccuracy = validationAccuracy,
             CancellationRequested = cancellationRequested,
             Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
@@ -56,6 +58,9 @@ internal sealed class ShardedTraining
     /// on the answer, so all stop at the same step.
     /// </summary>
     public Func<bool>? CancellationRequested { get; init; }
+
+    /// <summary>The label's values in key order, compared across ranks: with per-rank inputs one key could mean another class.</summary>
+    public string LabelValues { get; init; } = "";
 
     /// <summary>Rank 0's validation accuracy after an epoch, or null without a validation set.</summary>
     public Func<double?>? ValidationAccuracy { get; init; }
@@ -104,6 +109,7 @@ internal sealed class ShardedTraining
 
     private void Train(nn.Module model, ICommunicator communicator, Func<int[], IEpochShard> readEpoch, Generator? dropoutGenerator)
     {
+        AgreeOnRun(communicator);
         var plan = AgreeOnPlan(communicator);
         int accumulation = _batch.GradientAccumulationSteps;
         int stepsPerEpoch = (plan.StepsPerEpoch + accumulation - 1) / accumulation;
@@ -256,6 +262,39 @@ internal sealed class ShardedTraining
                 // The fp32 master weights resume in any precision; precision Auto may pick another on another kind of CPU.
                 (state.Precision != _settings.Precision.ToString() ? $" (written in {state.Precision}, now {_settings.Precision}: the steps from here differ in rounding)" : "") + ".");
         return (state.Epoch, state.StepInEpoch, state.EpochLossTotal);
+    }
+
+    // Processes started separately can run different settings (a seed per rank, labels keyed per process, a checkpoint
+    // folder only one machine sees), which would train silently wrong: every rank compares one hash of the run, and
+    // only when they differ the hash of each setting, to name it.
+    private void AgreeOnRun(ICommunicator communicator)
+    {
+        var optimizer = _settings.Optimizer;
+        var run = new (string Setting, string Value)[]
+        {
+            ("Seed", _seed.ToString()),
+            ("MaxEpoch", _epochs.ToString()),
+            ("the precision", _settings.Precision.ToString()),
+            ("the batch sizes", $"{_batch.TrainBatchSize} = {_batch.TrainMicroBatchSizePerGpu} x {_batch.GradientAccumulationSteps} x ranks"),
+            ("the optimizer", $"{optimizer.Kind} {optimizer.LearningRate:R} {optimizer.Beta1:R} {optimizer.Beta2:R} {optimizer.Epsilon:R} {optimizer.WeightDecay:R} {optimizer.Momentum:R}"),
+            ("the learning-rate schedule", _settings.Scheduler is { } schedule ? schedule.GetType().Name + JsonSerializer.Serialize(schedule, schedule.GetType()) : "none"),
+            ("the label's values", LabelValues),
+            ("the checkpoint resumed from", Checkpoints?.Latest() is { } folder ? Path.GetFileName(folder) : "none"),
+        };
+        long Hash(string value) => (long)Fnv1a.Hash(value.AsSpan());
+        var whole = communicator.AllGather(Hash(string.Join("\n", run.Select(r => r.Value))));
+        if (whole.All(hash => hash == whole[0]))
+            return;
+        var differing = new List<string>();
+        foreach (var (setting, value) in run)
+        {
+            var hashes = communicator.AllGather(Hash(value));
+            var ranks = Enumerable.Range(0, hashes.Length).Where(rank => hashes[rank] != hashes[0]).ToList();
+            if (ranks.Count > 0)
+                differing.Add($"The ranks differ in {setting}: rank(s) {string.Join(", ", ranks)} differ from rank 0 (rank {communicator.Rank} has {value})");
+        }
+        throw new InvalidOperationException(string.Join("; ", differing) + ". Every rank must run the same settings, labels and checkpoint: " +
+            "give every process the same options and data schema, and a checkpoint folder that every process reaches.");
     }
 
     // Every rank learns every rank's row count before the first step, so all derive the same steps and batch sizes.

@@ -38,6 +38,7 @@ internal sealed class TrainingRun
     }
 
     /// <summary>Trains and returns every local rank's replica (equal at the end).</summary>
+    /// <param name="labels">The label's values, which every rank must key alike.</param>
     /// <param name="countRows">Counts the valid rows; it runs inside the guard, so a bad row under MPI stops the whole job.</param>
     /// <param name="configure">The engine configuration for the given world size.</param>
     /// <param name="what">What is trained, the start of the line logged before training.</param>
@@ -45,7 +46,7 @@ internal sealed class TrainingRun
     /// <param name="prepare">Runs on the first local replica before training, told whether this process holds rank 0.</param>
     /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read and the number of rows.</param>
     /// <param name="validationAccuracy">Rank 0's validation accuracy of its replica after each epoch, or null.</param>
-    public TModel[] Train<TModel>(Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
+    public TModel[] Train<TModel>(LabelKeyValues labels, Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
         Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, IEpochShard> readEpoch,
         Func<TModel, double?>? validationAccuracy = null) where TModel : torch.nn.Module
     {
@@ -65,7 +66,8 @@ internal sealed class TrainingRun
             var replicas = layout.CreateReplicas(seed, createModel, out var generators);
             prepare(replicas[0], layout.IsMainProcess);
             var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info,
-                validationAccuracy is null ? null : () => validationAccuracy(replicas[0]), CancellationRequested);
+                validationAccuracy is null ? null : () => validationAccuracy(replicas[0]), CancellationRequested,
+                System.Text.Json.JsonSerializer.Serialize(labels.Names.Select(name => name.ToString())));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));
             return replicas;

@@ -38,7 +38,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength);
 
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-        var replicas = _run.Train(columns.CountValidRows,
+        var replicas = _run.Train(labels, columns.CountValidRows,
             worldSize => EngineConfiguration.Resolve(nameof(ZeroTextClassificationOptions), _options.DeepSpeed ?? DefaultDeepSpeed(), TrainerValues(_options),
                 TrainerValues(new ZeroTextClassificationOptions()), worldSize, IsBiasOrLayerNorm),
             $"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Directory))} ({checkpoint.Config.NumHiddenLayers} layers, hidden {checkpoint.Config.HiddenSize}) " +

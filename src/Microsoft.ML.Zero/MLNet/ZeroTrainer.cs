@@ -52,7 +52,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         TorchRuntime.EnsureLoaded();
 
         string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
-        return _run.Train(columns.CountValidRows,
+        return _run.Train(labels, columns.CountValidRows,
             worldSize => EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null),
             $"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes",
             generator => modelFactory is MlpModelFactory mlp ? mlp.Create(generator) : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount),
