@@ -20,6 +20,11 @@ internal sealed class OverlappedReducer : IDisposable
     private readonly int[] _bucketOfParameter;
     private readonly int[] _pendingInBucket;
     private readonly bool[] _parameterReady;
+    // Per parameter, in the boundary's forward: how many calls of its layers will signal, and whether a call whose
+    // input needs no gradient (it never signals) also adds to it. A parameter is complete only after every call's
+    // gradient: a layer called twice, or a weight shared by two layers, must not let its bucket leave at the first.
+    private readonly int[] _callsToSignal;
+    private readonly bool[] _unsignalledCall;
     private readonly object _gate = new();
     private int _nextToLaunch;
 
@@ -38,6 +43,8 @@ internal sealed class OverlappedReducer : IDisposable
         (_buckets, _bucketOfParameter) = AssignBuckets(parameters.Select(p => p.numel()).ToArray(), bucketElements);
         _pendingInBucket = new int[_buckets.Length];
         _parameterReady = new bool[parameters.Length];
+        _callsToSignal = new int[parameters.Length];
+        _unsignalledCall = new bool[parameters.Length];
 
         var index = parameters.Select((p, i) => (p, i)).ToDictionary(x => (object)x.p, x => x.i, ReferenceEqualityComparer.Instance);
         foreach (var layer in module.modules().OfType<nn.Module<Tensor, Tensor>>())
@@ -45,7 +52,7 @@ internal sealed class OverlappedReducer : IDisposable
             var own = layer.named_parameters(recurse: false).Select(p => index.TryGetValue(p.parameter, out int i) ? i : -1).Where(i => i >= 0).ToArray();
             if (own.Length > 0)
             {
-                var hook = layer.register_forward_pre_hook((_, input) => _active && input.requires_grad ? GradientReadySignal.Wrap(input, () => MarkReady(own)) : input);
+                var hook = layer.register_forward_pre_hook((_, input) => _active ? Called(own, input) : input);
                 _removeHooks.Add(hook.remove);
             }
         }
@@ -90,6 +97,8 @@ internal sealed class OverlappedReducer : IDisposable
         lock (_gate)
         {
             Array.Clear(_parameterReady);
+            Array.Clear(_callsToSignal);
+            Array.Clear(_unsignalledCall);
             Array.Clear(_pendingInBucket);
             foreach (int bucket in _bucketOfParameter)
                 _pendingInBucket[bucket]++;
@@ -113,14 +122,31 @@ internal sealed class OverlappedReducer : IDisposable
             throw failure;
     }
 
-    // A layer's input gradient arrived, so its parameters' gradients are complete: launch the buckets that are now full, in order.
+    // A layer with these parameters is called in the boundary's forward: its input is wrapped to signal in backward.
+    private Tensor Called(int[] parameters, Tensor input)
+    {
+        lock (_gate)
+        {
+            foreach (int i in parameters)
+            {
+                if (input.requires_grad)
+                    _callsToSignal[i]++;
+                else
+                    _unsignalledCall[i] = true;
+            }
+        }
+        return input.requires_grad ? GradientReadySignal.Wrap(input, () => MarkReady(parameters)) : input;
+    }
+
+    // A call's input gradient arrived, so that call's share of its parameters' gradients is in: once every call's is,
+    // launch the buckets that are now complete, in order.
     private void MarkReady(int[] parameters)
     {
         lock (_gate)
         {
             foreach (int i in parameters)
             {
-                if (_parameterReady[i])
+                if (_parameterReady[i] || --_callsToSignal[i] > 0 || _unsignalledCall[i])
                     continue;
                 _parameterReady[i] = true;
                 _pendingInBucket[_bucketOfParameter[i]]--;
