@@ -49,7 +49,7 @@ for (int label = 0; label < matrix.NumberOfClasses; label++)
 Console.WriteLine(matrix.GetFormattedConfusionTable());
 
 string modelPath = Path.Combine(output, "model.zip");
-mlContext.Model.Save(model, train.TrainSet.Schema, modelPath);
+mlContext.Model.SaveAtomically(model, train.TrainSet.Schema, modelPath); // temp file + rename: never a half-written zip
 var loaded = mlContext.Model.Load(modelPath, out _);
 var engine = mlContext.Model.CreatePredictionEngine<Review, ReviewPrediction>(loaded);
 Console.WriteLine($"Saved {modelPath}; reloaded, it predicts:");

@@ -35,7 +35,7 @@ Console.WriteLine($"Test accuracy {metrics.MicroAccuracy:P1}, log-loss {metrics.
 Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
 
 string modelPath = Path.GetFullPath("iris-model.zip");
-mlContext.Model.Save(model, split.TrainSet.Schema, modelPath);
+mlContext.Model.SaveAtomically(model, split.TrainSet.Schema, modelPath); // temp file + rename: never a half-written zip
 var loaded = mlContext.Model.Load(modelPath, out _);
 var engine = mlContext.Model.CreatePredictionEngine<Iris, IrisPrediction>(loaded);
 var flower = new Iris { Features = new[] { 6.1f, 2.8f, 4.7f, 1.2f } };

@@ -30,15 +30,6 @@ public sealed class BertBadInputTests
     }
 
     [TestMethod]
-    public void EmptyTextIsReportedWithItsRow()
-    {
-        var error = Fit(Sentences(("good", "1"), ("  ", "0")));
-        Assert.IsInstanceOfType<InvalidOperationException>(error);
-        StringAssert.Contains(error.Message, "'Text'");
-        StringAssert.Contains(error.Message, "row 1");
-    }
-
-    [TestMethod]
     public void MissingTextColumnIsNamed()
     {
         var error = Fit(Sentences(("good", "1")), o => o.Sentence1ColumnName = "Review");

@@ -3,7 +3,7 @@ using Microsoft.ML.Data;
 namespace Microsoft.ML.Zero.Data;
 
 /// <summary>
-/// One or two text columns and a key-typed label: checks their types, validates every row once, and reads a rank's
+/// One or two text columns and a key-typed label: checks their types, checks every row has a label, and reads a rank's
 /// rows as WordPiece ids.
 /// </summary>
 internal sealed class TextColumns
@@ -34,7 +34,7 @@ internal sealed class TextColumns
         return column;
     }
 
-    /// <summary>Counts the rows, failing on the first row with empty text or a missing label.</summary>
+    /// <summary>Counts the rows, failing on the first row with a missing label; empty text is valid.</summary>
     public long CountValidRows()
     {
         long rows = 0;
@@ -88,10 +88,8 @@ internal sealed class TextColumns
             getFirst(ref first);
             getSecond?.Invoke(ref secondText);
             getLabel(ref label);
-            if (first.Span.IsWhiteSpace())
-                throw new InvalidOperationException($"Text column '{_first.Name}' is empty at row {row}; every training row needs text.");
-            if (getSecond is not null && secondText.Span.IsWhiteSpace())
-                throw new InvalidOperationException($"Text column '{_second!.Value.Name}' is empty at row {row}; every training row needs text.");
+            // Empty text is valid (an e-mail without a subject): it encodes as [CLS] [SEP], as Hugging Face's tokenizers
+            // do. ML.NET text has no missing value; a key label does (0), and a row without a label cannot be learned.
             if (label == 0)
                 throw new InvalidOperationException($"Label column '{_label.Name}' has a missing value at row {row}; every training row needs a label.");
             action(row, first, secondText, label);

@@ -332,6 +332,8 @@ public sealed class ZeroEngine : IDisposable
         MicroSteps = 0;
         _boundary = null;
         GlobalSamples = state.GlobalSamples;
+        foreach (var writer in _metrics)
+            writer.Resume(GlobalSamples);
     }
 
     /// <summary>

@@ -5,7 +5,8 @@ namespace Microsoft.ML.Zero.Monitoring;
 /// <summary>
 /// DeepSpeed's <c>csv_monitor</c>: one CSV file per metric in the job's folder, named after the metric with '/' as '_'
 /// (<c>Train_Samples_train_loss.csv</c>), with a <c>step,&lt;metric&gt;</c> header and one row per value, the step
-/// being the samples seen so far. Files are appended to, so a resumed run continues them; each row is flushed as written.
+/// being the samples seen so far. Files are appended to, so a resumed run continues them, after dropping the rows past
+/// its checkpoint (<see cref="Resume"/>); each row is flushed as written.
 /// </summary>
 internal sealed class CsvMonitor : IMetricWriter
 {
@@ -45,6 +46,38 @@ internal sealed class CsvMonitor : IMetricWriter
             writer.WriteLine($"step,{metric[(metric.LastIndexOf('/') + 1)..]}");
         _files.Add(metric, writer);
         return writer;
+    }
+
+    /// <summary>
+    /// Drops the rows past <paramref name="samples"/> from every metric file of the folder: a stopped run wrote them
+    /// after its last checkpoint, and the resumed run writes those steps again, so steps would go back. A row cut
+    /// short by the crash goes too.
+    /// </summary>
+    public void Resume(long samples)
+    {
+        foreach (var writer in _files.Values)
+            writer.Dispose();
+        _files.Clear();
+        foreach (string path in Directory.GetFiles(_folder, "*.csv"))
+        {
+            var lines = File.ReadAllLines(path);
+            if (lines.Length == 0 || !lines[0].StartsWith("step,", StringComparison.Ordinal))
+                continue; // not a metric file
+            var kept = lines.Take(1).Concat(lines.Skip(1).Where(line => Step(line) is { } step && step <= samples)).ToArray();
+            if (kept.Length == lines.Length)
+                continue;
+            string temp = path + ".tmp";
+            File.WriteAllLines(temp, kept);
+            File.Move(temp, path, overwrite: true);
+        }
+    }
+
+    // The step of a whole "step,value" row, or null.
+    private static long? Step(string line)
+    {
+        int comma = line.IndexOf(',');
+        return comma > 0 && comma < line.Length - 1 && long.TryParse(line.AsSpan(0, comma), NumberStyles.None, CultureInfo.InvariantCulture, out long step)
+            && double.TryParse(line.AsSpan(comma + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out _) ? step : null;
     }
 
     public void Dispose()

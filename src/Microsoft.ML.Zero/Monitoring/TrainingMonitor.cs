@@ -32,6 +32,15 @@ internal interface ITrainingMonitor : IDisposable
 internal interface IMetricWriter : IDisposable
 {
     void Write(IEnumerable<(string Name, double Value)> values, long samples);
+
+    /// <summary>
+    /// The run resumes from a checkpoint taken at <paramref name="samples"/>: what was written past it came from steps
+    /// that will be taken again. The default does nothing: TensorBoard drops such points itself (when a step goes
+    /// back, it purges the later ones).
+    /// </summary>
+    void Resume(long samples)
+    {
+    }
 }
 
 /// <summary>

@@ -5,14 +5,16 @@ namespace Microsoft.ML.Zero.Training;
 
 /// <summary>
 /// A checkpoint folder laid out as DeepSpeed's: one <c>global_step{N}</c> folder per checkpoint and a <c>latest</c>
-/// file naming the newest. A checkpoint is written into <c>global_step{N}.partial</c> and renamed when complete, and
-/// <c>latest</c> is replaced by rename, so a run killed while saving leaves the previous checkpoint intact.
+/// file naming the newest. A checkpoint is written into <c>global_step{N}.partial</c>, flushed to disk and renamed
+/// when complete, and <c>latest</c> is replaced the same way, so a run killed while saving (or a power cut) leaves the
+/// previous checkpoint intact. A tag saved again keeps its old copy as <c>{tag}.replaced</c> until the new one is in
+/// place, and <see cref="Latest"/> falls back to it.
 /// </summary>
 internal sealed class CheckpointStore
 {
     public const string LatestFileName = "latest", StateFileName = "state.json", ConfigFileName = "config.json",
         WeightsFileName = "model_states.bin", OptimizerFileName = "optim_states.pt", FlatOptimizerFileName = "optim_states.bin";
-    private const string TagPrefix = "global_step", PartialSuffix = ".partial", ReplacedSuffix = ".replaced";
+    private const string TagPrefix = "global_step", PartialSuffix = ".partial", ReplacedSuffix = ".replaced", LatestTempFileName = LatestFileName + ".tmp";
 
     /// <summary>What state.json says of an optimizer the caller built.</summary>
     public const string CustomOptimizer = "custom";
@@ -44,10 +46,17 @@ internal sealed class CheckpointStore
             return null;
         string tag = File.ReadAllText(latest).Trim();
         RequireTag(tag);
+        return Complete(tag) ?? throw new InvalidDataException($"Checkpoint folder '{Directory}': '{LatestFileName}' names '{tag}', which is missing or incomplete.");
+    }
+
+    // The folder of a complete checkpoint (one with its state.json) saved as tag; or its previous copy, when a crash
+    // came while the tag was saved again, between moving the old folder aside and renaming the new one in.
+    private string? Complete(string tag)
+    {
         string folder = Path.Combine(Directory, tag);
-        if (!System.IO.Directory.Exists(folder) || !File.Exists(Path.Combine(folder, StateFileName)))
-            throw new InvalidDataException($"Checkpoint folder '{Directory}': '{LatestFileName}' names '{tag}', which is missing or incomplete.");
-        return folder;
+        if (File.Exists(Path.Combine(folder, StateFileName)))
+            return folder;
+        return File.Exists(Path.Combine(folder + ReplacedSuffix, StateFileName)) ? folder + ReplacedSuffix : null;
     }
 
     /// <summary>DeepSpeed's default tag of the checkpoint of <paramref name="step"/>.</summary>
@@ -61,27 +70,36 @@ internal sealed class CheckpointStore
     {
         if (tag is null)
             return Latest() ?? throw new DirectoryNotFoundException($"Checkpoint folder '{Directory}' holds no '{LatestFileName}' file: nothing to load.");
-        string folder = Path.Combine(Directory, tag);
-        if (!File.Exists(Path.Combine(folder, StateFileName)))
-            throw new DirectoryNotFoundException($"Checkpoint '{tag}' in '{Directory}' is missing or incomplete (no {StateFileName}).");
-        return folder;
+        return Complete(tag) ?? throw new DirectoryNotFoundException($"Checkpoint '{tag}' in '{Directory}' is missing or incomplete (no {StateFileName}).");
     }
 
     /// <summary>Rank 0, once every rank has written: makes the partial folder the checkpoint, points latest at it, prunes old ones.</summary>
     public void Commit(string tag)
     {
         RequireTag(tag);
+        string partial = PartialFolder(tag), folder = Path.Combine(Directory, tag), replaced = folder + ReplacedSuffix;
+        // Every file on disk before the rename names them complete, then the rename before latest names it. Rank 0
+        // flushes the other ranks' files too: on one host they share the page cache, and a shared file system has
+        // them from the writer's close.
+        foreach (string file in System.IO.Directory.GetFiles(partial, "*", SearchOption.AllDirectories))
+            DurableFiles.SyncFile(file);
+        DurableFiles.SyncFolder(partial);
         // A checkpoint saved again under its tag replaces the old one only once the new one is in place: a crash in
-        // between leaves one of them complete.
-        string folder = Path.Combine(Directory, tag), replaced = folder + ReplacedSuffix;
-        if (System.IO.Directory.Exists(replaced))
-            System.IO.Directory.Delete(replaced, recursive: true);
+        // between leaves the old one as tag.replaced, which Latest falls back to. A .replaced beside its folder is
+        // stale (the crash came after the new folder was in place); one without it is that fallback, kept until then.
         if (System.IO.Directory.Exists(folder))
+        {
+            if (System.IO.Directory.Exists(replaced))
+                System.IO.Directory.Delete(replaced, recursive: true);
             System.IO.Directory.Move(folder, replaced);
-        System.IO.Directory.Move(PartialFolder(tag), folder);
-        string temp = Path.Combine(Directory, LatestFileName + ".tmp");
+        }
+        System.IO.Directory.Move(partial, folder);
+        DurableFiles.SyncFolder(Directory);
+        string temp = Path.Combine(Directory, LatestTempFileName);
         File.WriteAllText(temp, tag);
+        DurableFiles.SyncFile(temp);
         File.Move(temp, Path.Combine(Directory, LatestFileName), overwrite: true);
+        DurableFiles.SyncFolder(Directory);
         if (System.IO.Directory.Exists(replaced))
             System.IO.Directory.Delete(replaced, recursive: true);
         var older = System.IO.Directory.GetDirectories(Directory, TagPrefix + "*")
@@ -104,8 +122,7 @@ internal sealed class CheckpointStore
         string partial = PartialFolder(tag);
         if (communicator.Rank == 0)
         {
-            if (System.IO.Directory.Exists(partial))
-                System.IO.Directory.Delete(partial, recursive: true);
+            RemoveLeftovers();
             System.IO.Directory.CreateDirectory(partial);
         }
         communicator.Barrier();
@@ -117,6 +134,20 @@ internal sealed class CheckpointStore
             Commit(tag);
         communicator.Barrier();
         return Path.Combine(Directory, tag);
+    }
+
+    // What an earlier save that crashed leaves: partial folders (this tag's included), latest.tmp, and a tag.replaced
+    // whose tag folder is complete. A .replaced without its folder is kept: Latest may need it.
+    private void RemoveLeftovers()
+    {
+        if (!System.IO.Directory.Exists(Directory))
+            return;
+        foreach (string partial in System.IO.Directory.GetDirectories(Directory, "*" + PartialSuffix))
+            System.IO.Directory.Delete(partial, recursive: true);
+        foreach (string replaced in System.IO.Directory.GetDirectories(Directory, "*" + ReplacedSuffix))
+            if (File.Exists(Path.Combine(replaced[..^ReplacedSuffix.Length], StateFileName)))
+                System.IO.Directory.Delete(replaced, recursive: true);
+        File.Delete(Path.Combine(Directory, LatestTempFileName));
     }
 
     public static void WriteState(string folder, TrainingState state) =>

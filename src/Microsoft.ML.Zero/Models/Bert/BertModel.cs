@@ -9,9 +9,9 @@ namespace Microsoft.ML.Zero.Models.Bert;
 // so Hugging Face checkpoints load strictly. Dropout draws from each rank's own generator (RankDropout).
 
 /// <summary>The inputs of one padded batch: token ids, token types and the attention mask (true = a real token), each [rows, tokens].</summary>
-/// <param name="InputIds">WordPiece ids (int64), padded with the vocabulary's [PAD] id.</param>
-/// <param name="TokenTypeIds">0 for the first sentence, 1 for the second (int64).</param>
-/// <param name="AttentionMask">True where a real token is, false on padding.</param>
+/// <param name="InputIds">WordPiece ids (int64 or int32), padded with the vocabulary's [PAD] id.</param>
+/// <param name="TokenTypeIds">0 for the first sentence, 1 for the second (int64 or int32).</param>
+/// <param name="AttentionMask">True where a real token is, false on padding; or an integer 1/0 mask, as Hugging Face's tokenizers give.</param>
 public sealed record BertBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask);
 
 internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor Pooled)>
@@ -19,9 +19,11 @@ internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor 
     private readonly BertEmbeddings embeddings;
     private readonly BertEncoder encoder;
     private readonly BertPooler pooler;
+    private readonly int _maxPositions;
 
     public BertModel(BertConfig config, Generator dropoutGenerator) : base(nameof(BertModel))
     {
+        _maxPositions = config.MaxPositionEmbeddings;
         embeddings = new BertEmbeddings(config, dropoutGenerator);
         encoder = new BertEncoder(config, dropoutGenerator);
         pooler = new BertPooler(config);
@@ -30,11 +32,42 @@ internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor 
 
     public override (Tensor Sequence, Tensor Pooled) forward(BertBatch batch)
     {
+        var attend = CheckedMask(batch);
         var hidden = embeddings.call(batch.InputIds, batch.TokenTypeIds);
         // [batch, 1, 1, tokens]: every query position may attend to the real tokens of its row.
-        var mask = batch.AttentionMask.unsqueeze(1).unsqueeze(1);
+        var mask = attend.unsqueeze(1).unsqueeze(1);
         var sequence = encoder.call(hidden, mask);
         return (sequence, pooler.call(sequence));
+    }
+
+    // A batch built by hand (from a Hugging Face tokenizer's output, say) is checked here, where a wrong type or shape
+    // would otherwise fail deep in libtorch. An integer mask becomes a boolean one: attention would read any other
+    // type as scores added to the logits, so a float 1/0 mask is refused rather than silently attending to padding.
+    private Tensor CheckedMask(BertBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var ids = Checked(batch.InputIds, nameof(BertBatch.InputIds));
+        if (!IsIndex(ids.dtype) || ids.shape.Length != 2)
+            throw Refused(nameof(BertBatch.InputIds), ids, "int64 or int32 token ids of shape [rows, tokens]");
+        if (ids.shape[1] == 0)
+            throw Refused(nameof(BertBatch.InputIds), ids, "at least one token ([CLS]) in each row");
+        if (ids.shape[1] > _maxPositions)
+            throw new ArgumentException($"BertBatch.InputIds holds {ids.shape[1]} tokens per row; the model has max_position_embeddings = {_maxPositions}.", nameof(batch));
+        string shape = $"[{ids.shape[0]}, {ids.shape[1]}]";
+        var types = Checked(batch.TokenTypeIds, nameof(BertBatch.TokenTypeIds));
+        if (!IsIndex(types.dtype) || !types.shape.SequenceEqual(ids.shape))
+            throw Refused(nameof(BertBatch.TokenTypeIds), types, $"int64 or int32 token types of InputIds' shape {shape}");
+        var mask = Checked(batch.AttentionMask, nameof(BertBatch.AttentionMask));
+        if (!(mask.dtype == ScalarType.Bool || IsInteger(mask.dtype)) || !mask.shape.SequenceEqual(ids.shape))
+            throw Refused(nameof(BertBatch.AttentionMask), mask, $"a bool mask (true on real tokens) or an integer 1/0 mask of InputIds' shape {shape}");
+        return mask.dtype == ScalarType.Bool ? mask : mask.ne(0);
+
+        static Tensor Checked(Tensor? tensor, string name) =>
+            tensor is null || tensor.IsInvalid ? throw new ArgumentException($"BertBatch.{name} is null or disposed.", nameof(batch)) : tensor;
+        static bool IsIndex(ScalarType type) => type is ScalarType.Int64 or ScalarType.Int32;
+        static bool IsInteger(ScalarType type) => type is ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Int8 or ScalarType.Byte;
+        static ArgumentException Refused(string name, Tensor tensor, string expected) =>
+            new($"BertBatch.{name} is {tensor.dtype} [{string.Join(", ", tensor.shape)}]; expected {expected}.", nameof(batch));
     }
 }
 
