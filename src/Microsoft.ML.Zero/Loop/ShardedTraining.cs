@@ -34,14 +34,14 @@ internal sealed class ShardedTraining
     /// <summary>
     /// The per-rank training loop for <paramref name="rowCount"/> rows, logging through <paramref name="log"/> and reporting
     /// to the progress bar and metrics files of the process that holds rank 0 (<paramref name="mainProcess"/>);
-    /// <paramref name="validationAccuracy"/> is measured after each epoch.
+    /// <paramref name="validationCounts"/> scores each rank's share of the validation set after each epoch.
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
-        Func<double?>? validationAccuracy = null, Func<bool>? cancellationRequested = null, string labelValues = "") =>
+        Func<nn.Module, int, int, (long Correct, long Rows)>? validationCounts = null, Func<bool>? cancellationRequested = null, string labelValues = "") =>
         new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
             LabelValues = labelValues,
-            ValidationAccuracy = validationAccuracy,
+            ValidationCounts = validationCounts,
             CancellationRequested = cancellationRequested,
             Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
             MetricWriters = () => MetricNames.Writers(config.TensorBoard, config.CsvMonitor),
@@ -62,8 +62,11 @@ internal sealed class ShardedTraining
     /// <summary>The label's values in key order, compared across ranks: with per-rank inputs one key could mean another class.</summary>
     public string LabelValues { get; init; } = "";
 
-    /// <summary>Rank 0's validation accuracy after an epoch, or null without a validation set.</summary>
-    public Func<double?>? ValidationAccuracy { get; init; }
+    /// <summary>
+    /// After each epoch, every rank scores its share of the validation set with its replica (the model, the rank, the
+    /// number of ranks) and returns the rows it got right and the rows it scored; null without a validation set.
+    /// </summary>
+    public Func<nn.Module, int, int, (long Correct, long Rows)>? ValidationCounts { get; init; }
 
     /// <summary>What rank 0 reports every step and epoch to (the progress bar); rank 0 ends them when training ends.</summary>
     public IReadOnlyList<ITrainingMonitor> Monitors { get; init; } = Array.Empty<ITrainingMonitor>();
@@ -164,9 +167,10 @@ internal sealed class ShardedTraining
                     Save(engine, communicator, plan, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal);
                 }
             }
+            double? accuracy = Validate(model, communicator);
             if (reports)
             {
-                var record = new EpochRecord(epoch + 1, _epochs, engine.GlobalSamples, lossTotal / plan.RowCount, ValidationAccuracy?.Invoke());
+                var record = new EpochRecord(epoch + 1, _epochs, engine.GlobalSamples, lossTotal / plan.RowCount, accuracy);
                 Log?.Invoke(record.Describe());
                 engine.WriteMetrics(MetricNames.Of(record));
                 foreach (var monitor in Monitors)
@@ -295,6 +299,19 @@ internal sealed class ShardedTraining
         }
         throw new InvalidOperationException(string.Join("; ", differing) + ". Every rank must run the same settings, labels and checkpoint: " +
             "give every process the same options and data schema, and a checkpoint folder that every process reaches.");
+    }
+
+    // The ranks score disjoint shares of the validation set at the same time, so none waits in a collective while
+    // another scores it all (which a large set would make longer than the communication timeout); the counts are
+    // summed, an exact accuracy over every row.
+    private double? Validate(nn.Module model, ICommunicator communicator)
+    {
+        if (ValidationCounts is null)
+            return null;
+        var (correct, rows) = ValidationCounts(model, communicator.Rank, communicator.WorldSize);
+        model.train();
+        long allRows = communicator.AllGather(rows).Sum();
+        return allRows == 0 ? null : (double)communicator.AllGather(correct).Sum() / allRows;
     }
 
     // Every rank learns every rank's row count before the first step, so all derive the same steps and batch sizes.

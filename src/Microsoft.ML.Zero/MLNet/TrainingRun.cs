@@ -45,10 +45,11 @@ internal sealed class TrainingRun
     /// <param name="createModel">One replica, given its dropout generator.</param>
     /// <param name="prepare">Runs on the first local replica before training, told whether this process holds rank 0.</param>
     /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read and the number of rows.</param>
-    /// <param name="validationAccuracy">Rank 0's validation accuracy of its replica after each epoch, or null.</param>
+    /// <param name="validationCounts">After each epoch, a rank's share of the validation set scored with its replica (the
+    /// replica, the rank, the number of ranks): the rows right and the rows scored; or null.</param>
     public TModel[] Train<TModel>(LabelKeyValues labels, Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
         Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, IEpochShard> readEpoch,
-        Func<TModel, double?>? validationAccuracy = null) where TModel : torch.nn.Module
+        Func<TModel, int, int, (long Correct, long Rows)>? validationCounts = null) where TModel : torch.nn.Module
     {
         using var channel = _host.Start("Training");
         string optionsName = _options.GetType().Name;
@@ -66,7 +67,7 @@ internal sealed class TrainingRun
             var replicas = layout.CreateReplicas(seed, createModel, out var generators);
             prepare(replicas[0], layout.IsMainProcess);
             var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info,
-                validationAccuracy is null ? null : () => validationAccuracy(replicas[0]), CancellationRequested,
+                validationCounts is null ? null : (model, rank, worldSize) => validationCounts((TModel)model, rank, worldSize), CancellationRequested,
                 System.Text.Json.JsonSerializer.Serialize(labels.Names.Select(name => name.ToString())));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));

@@ -55,7 +55,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
                 return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
             },
-            first => ValidationAccuracy(first, encoder, outputs));
+            _options.ValidationSet is null ? null : (model, rank, worldSize) => ValidationCounts(model, encoder, outputs, rank, worldSize));
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
@@ -64,15 +64,44 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
     private BertScorer Scorer(BertClassifier model, BertTextEncoder encoder) =>
         new(model, encoder, _options.Sentence1ColumnName, _options.Sentence2ColumnName);
 
-    // Rank 0 scores the validation set between epochs (the model is back in training mode afterwards).
-    private double? ValidationAccuracy(BertClassifier model, BertTextEncoder encoder, ScoreColumns outputs)
+    // A rank's contiguous share of the validation set, scored between epochs: the rows whose predicted class is the label.
+    private (long Correct, long Rows) ValidationCounts(BertClassifier model, BertTextEncoder encoder, ScoreColumns outputs, int rank, int worldSize)
     {
-        if (_options.ValidationSet is null)
-            return null;
-        var scored = new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize).Transform(_options.ValidationSet);
-        var metrics = _mlContext.MulticlassClassification.Evaluate(scored, _options.LabelColumnName, _options.ScoreColumnName, _options.PredictionColumnName);
-        model.train();
-        return metrics.MicroAccuracy;
+        var validation = _options.ValidationSet!;
+        long count = _validationRows ??= validation.GetRowCount() ?? CountRows(validation);
+        long start = count * rank / worldSize, end = count * (rank + 1) / worldSize;
+        var share = _mlContext.Data.TakeRows(_mlContext.Data.SkipRows(validation, start), end - start);
+        var scored = new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize).Transform(share);
+        var label = scored.Schema[_options.LabelColumnName];
+        var predicted = scored.Schema[_options.PredictionColumnName];
+        using var cursor = scored.GetRowCursor(new[] { label, predicted });
+        var getLabel = cursor.GetGetter<uint>(label);
+        var getPredicted = cursor.GetGetter<uint>(predicted);
+        uint truth = 0, guess = 0;
+        long correct = 0, rows = 0;
+        while (cursor.MoveNext())
+        {
+            getLabel(ref truth);
+            getPredicted(ref guess);
+            // As ML.NET's evaluator, a row without a label (key 0) is not counted.
+            if (truth == 0)
+                continue;
+            rows++;
+            if (truth == guess)
+                correct++;
+        }
+        return (correct, rows);
+    }
+
+    private long? _validationRows;
+
+    private static long CountRows(IDataView data)
+    {
+        long rows = 0;
+        using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
+        while (cursor.MoveNext())
+            rows++;
+        return rows;
     }
 
     // Without DeepSpeed settings BERT trains in the faster precision of this machine: bf16 where the CPU computes it natively, else fp32.
