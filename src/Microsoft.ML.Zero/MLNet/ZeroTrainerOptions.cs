@@ -66,9 +66,9 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
         Require(Beta1 is >= 0 and < 1, nameof(Beta1), Beta1, "in [0, 1)");
         Require(Beta2 is >= 0 and < 1, nameof(Beta2), Beta2, "in [0, 1)");
-        Require(Epsilon > 0, nameof(Epsilon), Epsilon, "above 0");
-        Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "0 or more");
-        Require(Momentum >= 0, nameof(Momentum), Momentum, "0 or more");
+        Require(Epsilon is > 0 and < double.PositiveInfinity, nameof(Epsilon), Epsilon, "a finite number above 0");
+        Require(WeightDecay is >= 0 and < double.PositiveInfinity, nameof(WeightDecay), WeightDecay, "a finite number of 0 or more");
+        Require(Momentum is >= 0 and < double.PositiveInfinity, nameof(Momentum), Momentum, "a finite number of 0 or more");
         Require(Dropout is >= 0 and < 1, nameof(Dropout), Dropout, "in [0, 1)");
         Require(HiddenLayerSizes is not null, nameof(HiddenLayerSizes), "null", "an array (empty for no hidden layer)");
         for (int i = 0; i < HiddenLayerSizes!.Length; i++)

@@ -42,10 +42,12 @@ internal sealed class BertCheckpoint
     {
         if (string.IsNullOrEmpty(directory) || !System.IO.Directory.Exists(directory))
             throw new DirectoryNotFoundException($"The BERT checkpoint folder '{directory}' does not exist (CheckpointPath).");
-        var config = BertConfig.Load(Path.Combine(directory, "config.json"));
+        string configPath = Path.Combine(directory, "config.json");
+        var config = BertConfig.Load(configPath);
         string vocab = Path.Combine(directory, "vocab.txt");
         if (!File.Exists(vocab))
             throw new FileNotFoundException($"The checkpoint has no vocab.txt: '{vocab}' does not exist.", vocab);
+        config.RequireVocabulary(File.ReadAllBytes(vocab), vocab, $"'{configPath}'");
         string weights = new[] { "model.safetensors", "pytorch_model.bin" }.Select(f => Path.Combine(directory, f)).FirstOrDefault(File.Exists)
             ?? throw new FileNotFoundException($"The checkpoint folder '{directory}' has neither model.safetensors nor pytorch_model.bin.");
         return new BertCheckpoint(directory, config, vocab, weights, ReadLowerCase(Path.Combine(directory, "tokenizer_config.json")));
