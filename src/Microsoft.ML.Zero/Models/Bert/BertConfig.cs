@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.ML.Zero.Config;
 
 namespace Microsoft.ML.Zero.Models.Bert;
 
@@ -66,10 +67,10 @@ internal sealed record BertConfig(
             throw new InvalidDataException($"'{source}': hidden_act is '{activation}'; expected gelu, gelu_new, gelu_pytorch_tanh or relu.");
 
         var config = new BertConfig(
-            Int("vocab_size", MaxVocabSize), Int("hidden_size", MaxHiddenSize), Int("num_hidden_layers", MaxLayers),
-            Int("num_attention_heads", MaxHiddenSize), Int("intermediate_size", MaxSize), activation,
-            Probability("hidden_dropout_prob"), Probability("attention_probs_dropout_prob"), Int("max_position_embeddings", MaxSize),
-            Int("type_vocab_size", MaxSize, 2), Number("layer_norm_eps", 1e-12), ReadPadTokenId(root, source));
+            Int("vocab_size", MaxVocabSize), Int("hidden_size", MaxHiddenSize), Int("num_hidden_layers", ModelLimits.MaxLayers),
+            Int("num_attention_heads", MaxHiddenSize), Int("intermediate_size", ModelLimits.MaxSize), activation,
+            Probability("hidden_dropout_prob"), Probability("attention_probs_dropout_prob"), Int("max_position_embeddings", ModelLimits.MaxSize),
+            Int("type_vocab_size", ModelLimits.MaxSize, 2), Number("layer_norm_eps", 1e-12), ReadPadTokenId(root, source));
         if (config.HiddenSize % config.NumAttentionHeads != 0)
             throw new InvalidDataException($"'{source}': hidden_size {config.HiddenSize} is not a multiple of num_attention_heads {config.NumAttentionHeads}.");
         // The embedding has vocab_size rows: padding_idx must be one of them.
@@ -78,7 +79,8 @@ internal sealed record BertConfig(
         return config;
     }
 
-    private const int MaxVocabSize = 1 << 24, MaxHiddenSize = 1 << 16, MaxLayers = 1024, MaxSize = 1 << 20;
+    // Beyond ModelLimits: vocabularies are larger than other sizes (real ones reach about 250,000); hidden units fewer.
+    private const int MaxVocabSize = 1 << 24, MaxHiddenSize = 1 << 16;
 
     private static int ReadPadTokenId(JsonObject root, string source)
     {
