@@ -150,7 +150,7 @@ public sealed class ModelZipTests
     [TestMethod]
     [DataRow(int.MaxValue)]
     [DataRow(-1)]
-    public void AHiddenLayerCountBeyondTheEntryIsNamed(int count) =>
+    public void AHiddenLayerCountOutOfRangeIsNamed(int count) =>
         AssertNames(LoadFails(MlpWith(1, count)), $"the hidden-layer count is {count}");
 
     [TestMethod]
