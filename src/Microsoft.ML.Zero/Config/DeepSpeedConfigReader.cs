@@ -310,8 +310,10 @@ internal sealed class DeepSpeedConfigReader
         value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15 ? (long)d
             : throw Error(path, $"expected integer, got {Describe(value)}");
 
+    // A number beyond double's range (1e999) reads as infinity: no setting takes that, so it is refused here, by its key.
     private double Number(JsonElement value, string path) =>
-        value.ValueKind == JsonValueKind.Number ? value.GetDouble() : throw Error(path, $"expected number, got {Describe(value)}");
+        value.ValueKind != JsonValueKind.Number ? throw Error(path, $"expected number, got {Describe(value)}")
+            : double.IsFinite(value.GetDouble()) ? value.GetDouble() : throw Error(path, $"expected a finite number, got {Describe(value)}");
 
     private bool Bool(JsonElement value, string path) => value.ValueKind switch
     {

@@ -108,8 +108,8 @@ public sealed class WarmupLR : LearningRateSchedule
 
     internal override void Validate(string prefix)
     {
-        OptionCheck.Require(WarmupMinLR >= 0, prefix + nameof(WarmupMinLR), WarmupMinLR, "0 or more");
-        OptionCheck.Require(WarmupMaxLR is null or >= 0, prefix + nameof(WarmupMaxLR), WarmupMaxLR, "0 or more");
+        OptionCheck.Require(WarmupMinLR is >= 0 and < double.PositiveInfinity, prefix + nameof(WarmupMinLR), WarmupMinLR, "a finite rate of 0 or more");
+        OptionCheck.Require(WarmupMaxLR is null or (>= 0 and < double.PositiveInfinity), prefix + nameof(WarmupMaxLR), WarmupMaxLR, "a finite rate of 0 or more");
         OptionCheck.Require(WarmupNumSteps >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer");
     }
 }
@@ -153,8 +153,8 @@ public sealed class WarmupDecayLR : LearningRateSchedule
 
     internal override void Validate(string prefix)
     {
-        OptionCheck.Require(WarmupMinLR >= 0, prefix + nameof(WarmupMinLR), WarmupMinLR, "0 or more");
-        OptionCheck.Require(WarmupMaxLR is null or >= 0, prefix + nameof(WarmupMaxLR), WarmupMaxLR, "0 or more");
+        OptionCheck.Require(WarmupMinLR is >= 0 and < double.PositiveInfinity, prefix + nameof(WarmupMinLR), WarmupMinLR, "a finite rate of 0 or more");
+        OptionCheck.Require(WarmupMaxLR is null or (>= 0 and < double.PositiveInfinity), prefix + nameof(WarmupMaxLR), WarmupMaxLR, "a finite rate of 0 or more");
         OptionCheck.Require(WarmupNumSteps >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer");
         OptionCheck.Require(TotalNumSteps is null or >= 1, prefix + nameof(TotalNumSteps), TotalNumSteps, "a positive integer (or null for the run's steps)");
     }
@@ -296,7 +296,7 @@ public sealed class OneCycle : LearningRateSchedule
     internal override void Validate(string prefix)
     {
         OptionCheck.Require(CycleMinLR >= 0, prefix + nameof(CycleMinLR), CycleMinLR, "a rate of 0 or more (cycle_min_lr is required)");
-        OptionCheck.Require(CycleMaxLR >= CycleMinLR, prefix + nameof(CycleMaxLR), CycleMaxLR, "a rate at least CycleMinLR (cycle_max_lr is required)");
+        OptionCheck.Require(CycleMaxLR >= CycleMinLR && double.IsFinite(CycleMaxLR), prefix + nameof(CycleMaxLR), CycleMaxLR, "a finite rate at least CycleMinLR (cycle_max_lr is required)");
         OptionCheck.Require(CycleFirstStepSize >= 1, prefix + nameof(CycleFirstStepSize), CycleFirstStepSize, "at least 1");
         OptionCheck.Require(CycleSecondStepSize is null or >= 1, prefix + nameof(CycleSecondStepSize), CycleSecondStepSize, "at least 1");
         OptionCheck.Require(DecayStepSize >= 0, prefix + nameof(DecayStepSize), DecayStepSize, "0 (no decay) or more");

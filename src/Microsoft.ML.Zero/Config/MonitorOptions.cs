@@ -22,7 +22,10 @@ public sealed class MonitorOptions
     internal void Validate(string prefix)
     {
         OptionCheck.Require(OutputPath is not null, prefix + nameof(OutputPath), "null", "a folder, or empty for the working directory");
-        OptionCheck.Require(!string.IsNullOrWhiteSpace(JobName) && JobName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0,
-            prefix + nameof(JobName), JobName ?? "null", "a folder name without path separators");
+        // The monitor writes into OutputPath/JobName: "..", "." or a separator (either OS's: configs travel) would put
+        // its files somewhere else.
+        OptionCheck.Require(!string.IsNullOrWhiteSpace(JobName) && JobName is not ("." or "..") &&
+            JobName.IndexOfAny(new[] { '/', '\\' }) < 0 && JobName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0,
+            prefix + nameof(JobName), JobName ?? "null", "one folder name: not \".\" or \"..\", no path separator or character invalid in a file name");
     }
 }

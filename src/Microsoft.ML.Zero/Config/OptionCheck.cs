@@ -8,4 +8,11 @@ internal static class OptionCheck
         if (!condition)
             throw new ArgumentOutOfRangeException(option, value, $"{option} is {value ?? "null"}; expected {expected}.");
     }
+
+    /// <summary>The same for a value read from a file: an InvalidDataException naming the file (or zip entry), the field, its value and what was expected.</summary>
+    public static void RequireInFile(bool condition, string source, string field, object? value, string expected)
+    {
+        if (!condition)
+            throw new InvalidDataException($"'{source}': {field} is {value ?? "null"}; expected {expected}.");
+    }
 }

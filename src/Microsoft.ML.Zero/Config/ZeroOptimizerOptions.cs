@@ -40,9 +40,10 @@ public sealed class ZeroOptimizerOptions
         OptionCheck.Require(LearningRate is null || LearningRate >= 0 && double.IsFinite(LearningRate.Value), prefix + nameof(LearningRate), LearningRate, "0 or a finite positive number");
         OptionCheck.Require(Beta1 is null or (>= 0 and < 1), prefix + nameof(Beta1), Beta1, "in [0, 1)");
         OptionCheck.Require(Beta2 is null or (>= 0 and < 1), prefix + nameof(Beta2), Beta2, "in [0, 1)");
-        OptionCheck.Require(Epsilon is null or > 0, prefix + nameof(Epsilon), Epsilon, "above 0");
-        OptionCheck.Require(WeightDecay is null or >= 0, prefix + nameof(WeightDecay), WeightDecay, "0 or more");
-        OptionCheck.Require(Momentum is null or >= 0, prefix + nameof(Momentum), Momentum, "0 or more");
-        OptionCheck.Require(Dampening >= 0, prefix + nameof(Dampening), Dampening, "0 or more");
+        // Infinity passes "above 0" but turns every weight into NaN at the first step.
+        OptionCheck.Require(Epsilon is null or (> 0 and < double.PositiveInfinity), prefix + nameof(Epsilon), Epsilon, "a finite number above 0");
+        OptionCheck.Require(WeightDecay is null or (>= 0 and < double.PositiveInfinity), prefix + nameof(WeightDecay), WeightDecay, "a finite number of 0 or more");
+        OptionCheck.Require(Momentum is null or (>= 0 and < double.PositiveInfinity), prefix + nameof(Momentum), Momentum, "a finite number of 0 or more");
+        OptionCheck.Require(Dampening is >= 0 and < double.PositiveInfinity, prefix + nameof(Dampening), Dampening, "a finite number of 0 or more");
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Config;
 
 namespace Microsoft.ML.Zero.Data;
 
@@ -20,10 +21,13 @@ internal static class ColumnChecks
     public static int CheckLabelType(ColumnOption label, DataViewType type)
     {
         string name = label.ColumnName;
-        if (type is KeyDataViewType { RawType: var raw, Count: > 1 and <= int.MaxValue } key && raw == typeof(uint))
+        if (type is KeyDataViewType { RawType: var raw, Count: > 1 and <= ModelLimits.MaxSize } key && raw == typeof(uint))
             return (int)key.Count;
         if (type is KeyDataViewType { Count: <= 1 } small)
             throw new ArgumentOutOfRangeException(label.Parameter, $"Label column '{name}' has {small.Count} class(es); a classifier needs at least 2.");
+        // The limit a saved model's load checks, so that what trains also loads.
+        if (type is KeyDataViewType { Count: > ModelLimits.MaxSize, RawType: var rawType } large && rawType == typeof(uint))
+            throw new ArgumentOutOfRangeException(label.Parameter, $"Label column '{name}' has {large.Count} classes; expected at most {ModelLimits.MaxSize}.");
         throw LabelTypeError(label, type.ToString()!);
     }
 

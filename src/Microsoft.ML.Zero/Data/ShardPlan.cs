@@ -48,10 +48,11 @@ internal sealed class ShardPlan
 
     public int Seed { get; }
 
-    public int StepsPerEpoch => ShardSizes.Max(n => (n + MicroBatchSize - 1) / MicroBatchSize);
+    // Row arithmetic in long: a micro-batch may be as large as int.MaxValue, larger than the shard (one step per epoch).
+    public int StepsPerEpoch => ShardSizes.Max(n => (int)((n + (long)MicroBatchSize - 1) / MicroBatchSize));
 
     /// <summary>Rows in micro-step <paramref name="step"/> over all ranks.</summary>
-    public int GlobalRowsInStep(int step) => ShardSizes.Sum(n => Math.Clamp(n - step * MicroBatchSize, 0, MicroBatchSize));
+    public int GlobalRowsInStep(int step) => ShardSizes.Sum(n => (int)Math.Clamp(n - (long)step * MicroBatchSize, 0, MicroBatchSize));
 
     /// <summary>This rank's row positions (in its input) for <paramref name="epoch"/>, in training order.</summary>
     public int[] RowsForEpoch(int epoch)
@@ -68,7 +69,7 @@ internal sealed class ShardPlan
     /// <summary>This rank's rows of micro-step <paramref name="step"/>: a slice of <see cref="RowsForEpoch"/>, possibly empty.</summary>
     public (int Start, int Count) MicroBatch(int step, int shardLength)
     {
-        int start = Math.Min(shardLength, step * MicroBatchSize);
+        int start = (int)Math.Min(shardLength, (long)step * MicroBatchSize);
         return (start, Math.Min(shardLength - start, MicroBatchSize));
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Config;
 
 namespace Microsoft.ML.Zero.Data;
 
@@ -30,9 +31,13 @@ internal sealed class TabularColumns
     /// <summary>Throws unless <paramref name="type"/> is a known-size vector of Single; returns its size.</summary>
     public static int CheckFeatureType(ColumnOption features, DataViewType type)
     {
-        if (type is VectorDataViewType { ItemType: NumberDataViewType itemType, Size: > 0 } vector && itemType == NumberDataViewType.Single)
-            return vector.Size;
-        throw FeatureTypeError(features, type.ToString()!);
+        if (type is not VectorDataViewType { ItemType: NumberDataViewType itemType, Size: > 0 } vector || itemType != NumberDataViewType.Single)
+            throw FeatureTypeError(features, type.ToString()!);
+        // The limit a saved model's load checks, so that what trains also loads.
+        if (vector.Size > ModelLimits.MaxSize)
+            throw new ArgumentOutOfRangeException(features.Parameter,
+                $"Feature column '{features.ColumnName}' has {vector.Size} values; expected at most {ModelLimits.MaxSize}.");
+        return vector.Size;
     }
 
     public static ArgumentOutOfRangeException FeatureTypeError(ColumnOption features, string type) =>

@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Models.Bert;
 using Microsoft.ML.Zero.Tensors;
 
@@ -9,7 +10,6 @@ namespace Microsoft.ML.Zero.MLNet;
 internal sealed class BertScorer : IRowScorer
 {
     public const string ModelKind = "BERT";
-    private const string WeightsStreamName = "TorchWeights.bin";
     private const string VocabularyStreamName = "vocab.txt";
 
     public BertScorer(BertClassifier model, BertTextEncoder encoder, string sentence1ColumnName, string? sentence2ColumnName)
@@ -57,24 +57,29 @@ internal sealed class BertScorer : IRowScorer
         ctx.Writer.Write(Encoder.LowerCase);
         ctx.Writer.Write(Encoder.MaxSequenceLength);
         ctx.SaveBinaryStream(VocabularyStreamName, writer => writer.Write(Encoder.Vocabulary));
-        ctx.SaveBinaryStream(WeightsStreamName, writer => Model.save(writer));
+        ctx.SaveBinaryStream(ModelZip.WeightsStreamName, writer => Model.save(writer));
     }
 
-    public static BertScorer Load(ModelLoadContext ctx)
+    public static BertScorer Load(ModelLoadContext ctx, int labelCount)
     {
+        string source = ModelZip.Source(ctx);
         string sentence1 = ctx.LoadNonEmptyString();
         string? sentence2 = ctx.LoadStringOrNull();
-        var config = BertConfig.Parse(ctx.Reader.ReadString(), "the model's BERT config");
+        var config = BertConfig.Parse(ctx.Reader.ReadString(), $"{source} (its BERT config)");
         int classCount = ctx.Reader.ReadInt32();
+        ModelZip.RequireClassCount(classCount, labelCount, source);
         bool lowerCase = ctx.Reader.ReadBoolean();
         int maxSequenceLength = ctx.Reader.ReadInt32();
+        OptionCheck.RequireInFile(maxSequenceLength >= 3 && maxSequenceLength <= config.MaxPositionEmbeddings, source, "MaxSequenceLength", maxSequenceLength,
+            $"3 to the config's max_position_embeddings ({config.MaxPositionEmbeddings})");
         byte[]? vocabulary = null;
         if (!ctx.TryLoadBinaryStream(VocabularyStreamName, reader => vocabulary = reader.ReadBytes((int)reader.BaseStream.Length)))
             throw new InvalidDataException($"The model has no '{VocabularyStreamName}' stream; the file is incomplete.");
-        var model = new BertClassifier(config, classCount, new Generator(0));
-        if (!ctx.TryLoadBinaryStream(WeightsStreamName, reader => model.load(reader)))
-            throw new InvalidDataException($"The model has no '{WeightsStreamName}' stream; the file is incomplete.");
-        return new BertScorer(model, new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength), sentence1, sentence2);
+        config.RequireVocabulary(vocabulary!, ModelZip.Source(ctx, VocabularyStreamName), $"'{source}'");
+        // The tokenizer first: it holds no native memory, so nothing needs disposing if it fails.
+        var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength);
+        var model = ModelZip.LoadWeights(ctx, BertClassifier.StateElementCount(config, classCount), () => new BertClassifier(config, classCount, new Generator(0)));
+        return new BertScorer(model, encoder, sentence1, sentence2);
     }
 
     public void Dispose() => Model.Dispose();

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Config;
 
 namespace Microsoft.ML.Zero.MLNet;
 
@@ -109,13 +110,17 @@ internal sealed class LabelKeyValues
         }
     }
 
-    public static LabelKeyValues Load(BinaryReader reader)
+    public static LabelKeyValues Load(BinaryReader reader, string source)
     {
         int typeIndex = reader.ReadInt32();
         if (typeIndex < 0 || typeIndex >= SupportedTypes.Length)
             throw new InvalidDataException($"The model's label key values have an unknown type code {typeIndex}.");
         var type = SupportedTypes[typeIndex];
         int count = reader.ReadInt32();
+        // Each value takes at least a byte: the array is never larger than what the entry holds.
+        long remaining = reader.BaseStream.Length - reader.BaseStream.Position;
+        OptionCheck.RequireInFile(count >= 1 && count <= Math.Min(ModelLimits.MaxSize, remaining), source, "the label count", count,
+            $"1 to {Math.Min(ModelLimits.MaxSize, remaining)}, no more values than the rest of the entry holds");
         Array values = type.RawType switch
         {
             var t when t == typeof(ReadOnlyMemory<char>) => ReadValues(count, () => reader.ReadString().AsMemory()),

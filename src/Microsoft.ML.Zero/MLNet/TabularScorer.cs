@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using static TorchSharp.torch;
+using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Models;
 using Microsoft.ML.Zero.Tensors;
 
@@ -12,7 +13,6 @@ namespace Microsoft.ML.Zero.MLNet;
 internal sealed class TabularScorer : IRowScorer
 {
     public const string MlpKind = "MLP", CustomKind = "CustomModel";
-    private const string WeightsStreamName = "TorchWeights.bin";
 
     public TabularScorer(nn.Module<Tensor, Tensor> model, ZeroModelFactory factory, string featureColumnName, int featureCount, int classCount)
     {
@@ -61,17 +61,18 @@ internal sealed class TabularScorer : IRowScorer
             ctx.Writer.Write(FeatureCount);
             ctx.Writer.Write(ClassCount);
         }
-        ctx.SaveBinaryStream(WeightsStreamName, writer => Model.save(writer));
+        ctx.SaveBinaryStream(ModelZip.WeightsStreamName, writer => Model.save(writer));
     }
 
-    public static TabularScorer Load(ModelLoadContext ctx, string kind)
+    public static TabularScorer Load(ModelLoadContext ctx, string kind, int labelCount)
     {
+        string source = ModelZip.Source(ctx);
         string featureColumnName = ctx.LoadNonEmptyString();
         ZeroModelFactory factory;
         int featureCount, classCount;
         if (kind == MlpKind)
         {
-            var shape = MlpShape.Load(ctx.Reader);
+            var shape = MlpShape.Load(ctx.Reader, source);
             (factory, featureCount, classCount) = (new MlpModelFactory(shape), shape.InputSize, shape.ClassCount);
         }
         else
@@ -79,9 +80,11 @@ internal sealed class TabularScorer : IRowScorer
             factory = ZeroModelFactory.Create(ctx.LoadNonEmptyString());
             (featureCount, classCount) = (ctx.Reader.ReadInt32(), ctx.Reader.ReadInt32());
         }
-        var model = factory.CreateModel(featureCount, classCount);
-        if (!ctx.TryLoadBinaryStream(WeightsStreamName, reader => model.load(reader)))
-            throw new InvalidDataException($"The model has no '{WeightsStreamName}' stream; the file is incomplete.");
+        OptionCheck.RequireInFile(featureCount is >= 1 and <= ModelLimits.MaxSize, source, "the feature count", featureCount, $"1 to {ModelLimits.MaxSize}");
+        ModelZip.RequireClassCount(classCount, labelCount, source);
+        // The MLP's weight count follows from its shape; a user's module is counted once built.
+        long? weights = factory is MlpModelFactory mlp ? MlpClassifier.StateElementCount(mlp.Shape) : null;
+        var model = ModelZip.LoadWeights(ctx, weights, () => factory.CreateModel(featureCount, classCount));
         return new TabularScorer(model, factory, featureColumnName, featureCount, classCount);
     }
 

@@ -62,17 +62,19 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
     internal void Validate()
     {
         ValidateTrainingOptions();
-        Require(ScoringBatchSize >= 1, nameof(ScoringBatchSize), ScoringBatchSize, "at least 1");
+        // The limits a saved model's load checks (ModelLimits), so that what trains also loads.
+        Require(ScoringBatchSize is >= 1 and <= ModelLimits.MaxSize, nameof(ScoringBatchSize), ScoringBatchSize, $"1 to {ModelLimits.MaxSize}");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
         Require(Beta1 is >= 0 and < 1, nameof(Beta1), Beta1, "in [0, 1)");
         Require(Beta2 is >= 0 and < 1, nameof(Beta2), Beta2, "in [0, 1)");
-        Require(Epsilon > 0, nameof(Epsilon), Epsilon, "above 0");
-        Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "0 or more");
-        Require(Momentum >= 0, nameof(Momentum), Momentum, "0 or more");
+        Require(Epsilon is > 0 and < double.PositiveInfinity, nameof(Epsilon), Epsilon, "a finite number above 0");
+        Require(WeightDecay is >= 0 and < double.PositiveInfinity, nameof(WeightDecay), WeightDecay, "a finite number of 0 or more");
+        Require(Momentum is >= 0 and < double.PositiveInfinity, nameof(Momentum), Momentum, "a finite number of 0 or more");
         Require(Dropout is >= 0 and < 1, nameof(Dropout), Dropout, "in [0, 1)");
         Require(HiddenLayerSizes is not null, nameof(HiddenLayerSizes), "null", "an array (empty for no hidden layer)");
-        for (int i = 0; i < HiddenLayerSizes!.Length; i++)
-            Require(HiddenLayerSizes[i] >= 1, $"{nameof(HiddenLayerSizes)}[{i}]", HiddenLayerSizes[i], "at least 1");
+        Require(HiddenLayerSizes!.Length <= ModelLimits.MaxLayers, $"{nameof(HiddenLayerSizes)}.Length", HiddenLayerSizes.Length, $"at most {ModelLimits.MaxLayers}");
+        for (int i = 0; i < HiddenLayerSizes.Length; i++)
+            Require(HiddenLayerSizes[i] is >= 1 and <= ModelLimits.MaxSize, $"{nameof(HiddenLayerSizes)}[{i}]", HiddenLayerSizes[i], $"1 to {ModelLimits.MaxSize}");
         Require(Enum.IsDefined(Optimizer), nameof(Optimizer), Optimizer, string.Join(" or ", Enum.GetNames<ZeroOptimizer>()));
         Require(Enum.IsDefined(Activation), nameof(Activation), Activation, string.Join(" or ", Enum.GetNames<MlpActivation>()));
         if (ModelFactory is not null)

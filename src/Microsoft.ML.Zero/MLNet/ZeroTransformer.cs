@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Zero;
+using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.MLNet;
 using Microsoft.ML.Zero.Tensors;
 
@@ -73,12 +74,15 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
         string scoreColumnName = ctx.LoadNonEmptyString();
         string predictionColumnName = ctx.LoadNonEmptyString();
         int scoringBatchSize = ctx.Reader.ReadInt32();
-        var labels = LabelKeyValues.Load(ctx.Reader);
+        // Every size read from the zip is checked before a model is built from it (ModelZip).
+        OptionCheck.RequireInFile(scoringBatchSize is >= 1 and <= ModelLimits.MaxSize, ModelZip.Source(ctx), nameof(ScoringBatchSize), scoringBatchSize,
+            $"1 to {ModelLimits.MaxSize}");
+        var labels = LabelKeyValues.Load(ctx.Reader, ModelZip.Source(ctx));
         string kind = ctx.LoadNonEmptyString();
         IRowScorer scorer = kind switch
         {
-            TabularScorer.MlpKind or TabularScorer.CustomKind => TabularScorer.Load(ctx, kind),
-            BertScorer.ModelKind => BertScorer.Load(ctx),
+            TabularScorer.MlpKind or TabularScorer.CustomKind => TabularScorer.Load(ctx, kind, labels.Count),
+            BertScorer.ModelKind => BertScorer.Load(ctx, labels.Count),
             _ => throw new InvalidDataException($"The model holds a '{kind}' classifier, which this version of Microsoft.ML.Zero cannot load."),
         };
         return new ZeroTransformer(scorer, new ScoreColumns(scoreColumnName, predictionColumnName, labels), scoringBatchSize);

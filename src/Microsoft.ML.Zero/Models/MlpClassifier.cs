@@ -33,6 +33,23 @@ internal sealed class MlpClassifier : nn.Module<Tensor, Tensor>
 
     public MlpShape Shape { get; }
 
+    /// <summary>
+    /// The elements of the state dict (what Module.save writes) of an MLP of <paramref name="shape"/>, known before one
+    /// is built: a weight matrix and a bias per layer, and the first layer once more under _firstLayer.
+    /// </summary>
+    public static long StateElementCount(MlpShape shape)
+    {
+        long count = 0;
+        int width = shape.InputSize;
+        foreach (int size in shape.HiddenSizes.Append(shape.ClassCount))
+        {
+            count += (long)width * size + size;
+            width = size;
+        }
+        int first = shape.HiddenSizes.Length > 0 ? shape.HiddenSizes[0] : shape.ClassCount;
+        return count + (long)shape.InputSize * first + first;
+    }
+
     // Features arrive in fp32; in bf16/fp16 training the layers hold low-precision weights.
     public override Tensor forward(Tensor features) => layers.call(InputPrecision.Match(this, features));
 

@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Collections;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
@@ -42,10 +44,12 @@ internal sealed class BertCheckpoint
     {
         if (string.IsNullOrEmpty(directory) || !System.IO.Directory.Exists(directory))
             throw new DirectoryNotFoundException($"The BERT checkpoint folder '{directory}' does not exist (CheckpointPath).");
-        var config = BertConfig.Load(Path.Combine(directory, "config.json"));
+        string configPath = Path.Combine(directory, "config.json");
+        var config = BertConfig.Load(configPath);
         string vocab = Path.Combine(directory, "vocab.txt");
         if (!File.Exists(vocab))
             throw new FileNotFoundException($"The checkpoint has no vocab.txt: '{vocab}' does not exist.", vocab);
+        config.RequireVocabulary(File.ReadAllBytes(vocab), vocab, $"'{configPath}'");
         string weights = new[] { "model.safetensors", "pytorch_model.bin" }.Select(f => Path.Combine(directory, f)).FirstOrDefault(File.Exists)
             ?? throw new FileNotFoundException($"The checkpoint folder '{directory}' has neither model.safetensors nor pytorch_model.bin.");
         return new BertCheckpoint(directory, config, vocab, weights, ReadLowerCase(Path.Combine(directory, "tokenizer_config.json")));
@@ -92,15 +96,84 @@ internal sealed class BertCheckpoint
         }
     }
 
+    /// <summary>
+    /// Throws unless the safetensors header and every tensor it lists lie within the file, each tensor's byte range
+    /// exactly the size its dtype and shape imply. The reader allocates each tensor from its header's shape before
+    /// reading its bytes, so a header that claims more than the file holds is refused here first.
+    /// </summary>
+    private static void RequireSafetensorsFit(string path)
+    {
+        using var stream = File.OpenRead(path);
+        if (stream.Length < 8)
+            throw new InvalidDataException($"'{path}' is not a safetensors file: it is shorter than the 8-byte header length.");
+        var prefix = new byte[8];
+        stream.ReadExactly(prefix);
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (headerLength > (ulong)(stream.Length - 8))
+            throw new InvalidDataException($"'{path}' declares a safetensors header of {headerLength} bytes, but the file holds {stream.Length} bytes.");
+        var header = new byte[headerLength];
+        stream.ReadExactly(header);
+        long data = stream.Length - 8 - (long)headerLength;
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(header);
+        }
+        catch (JsonException exception)
+        {
+            throw new InvalidDataException($"'{path}': the safetensors header is not valid JSON: {exception.Message}", exception);
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"'{path}': the safetensors header is not a JSON object.");
+            foreach (var property in document.RootElement.EnumerateObject().Where(p => p.Name != "__metadata__"))
+                RequireTensorFits(property.Value, $"'{path}': tensor '{property.Name}'", data);
+        }
+    }
+
+    private static void RequireTensorFits(JsonElement entry, string tensor, long data)
+    {
+        long[] Longs(string key) =>
+            entry.ValueKind == JsonValueKind.Object && entry.TryGetProperty(key, out var array) && array.ValueKind == JsonValueKind.Array
+                ? array.EnumerateArray().Select(e => e.TryGetInt64(out long value) ? value : throw Missing()).ToArray()
+                : throw Missing();
+        InvalidDataException Missing() => new($"{tensor} needs a dtype, and integer shape and data_offsets, in the safetensors header.");
+
+        string? dtype = entry.ValueKind == JsonValueKind.Object && entry.TryGetProperty("dtype", out var type) && type.ValueKind == JsonValueKind.String ? type.GetString() : null;
+        long size = dtype switch
+        {
+            "F64" or "I64" => 8,
+            "F32" or "I32" => 4,
+            "F16" or "BF16" or "I16" => 2,
+            "I8" or "U8" or "BOOL" => 1,
+            null => throw Missing(),
+            _ => throw new InvalidDataException($"{tensor} has dtype {dtype}, which this reader does not know."),
+        };
+        long[] shape = Longs("shape"), offsets = Longs("data_offsets");
+        string described = $"{tensor} of shape [{string.Join(", ", shape)}]";
+        if (offsets is not [var begin, var end] || begin < 0 || end < begin || end > data)
+            throw new InvalidDataException($"{described} has data_offsets [{string.Join(", ", offsets)}]; the file holds {data} bytes of tensor data.");
+        // -1 for a negative dimension or a product past long's range: never multiplied into an overflow.
+        long bytes = size;
+        foreach (long dim in shape)
+            bytes = bytes < 0 || dim < 0 || dim > 0 && bytes > long.MaxValue / dim ? -1 : bytes * dim;
+        if (bytes != end - begin)
+            throw new InvalidDataException($"{described} needs {(bytes < 0 ? $"more than {long.MaxValue}" : bytes)} bytes; its data_offsets hold {end - begin}.");
+    }
+
     private static string Names(List<string> names) =>
         string.Join(", ", names.Take(10)) + (names.Count > 10 ? $" and {names.Count - 10} more" : "");
 
     private Dictionary<string, Tensor> ReadStateDict()
     {
         Dictionary<string, Tensor> raw;
+        bool safetensors = WeightsPath.EndsWith(".safetensors", StringComparison.Ordinal);
+        if (safetensors)
+            RequireSafetensorsFit(WeightsPath);
         try
         {
-            raw = WeightsPath.EndsWith(".safetensors", StringComparison.Ordinal)
+            raw = safetensors
                 ? Safetensors.LoadStateDict(WeightsPath)
                 : PyTorchUnpickler.UnpickleStateDict(WeightsPath).Cast<DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (Tensor)e.Value!);
         }

@@ -28,6 +28,20 @@ public sealed class BertClassifier : nn.Module<BertBatch, Tensor>
 
     internal BertConfig Config { get; }
 
+    /// <summary>
+    /// The elements of the state dict (what Module.save writes) of a classifier of <paramref name="config"/> with
+    /// <paramref name="classCount"/> classes, known before one is built. It follows BertModel's Hugging Face layout:
+    /// embeddings and their LayerNorm, per layer query/key/value/output, intermediate, output and two LayerNorms, the
+    /// pooler, then the head; the model zip tests load a saved classifier against it.
+    /// </summary>
+    internal static long StateElementCount(BertConfig config, int classCount)
+    {
+        long hidden = config.HiddenSize, intermediate = config.IntermediateSize;
+        long embeddings = ((long)config.VocabSize + config.MaxPositionEmbeddings + config.TypeVocabSize) * hidden + 2 * hidden;
+        long layer = 4 * (hidden * hidden + hidden) + (hidden * intermediate + intermediate) + (intermediate * hidden + hidden) + 2 * 2 * hidden;
+        return embeddings + config.NumHiddenLayers * layer + (hidden * hidden + hidden) + hidden * classCount + classCount;
+    }
+
     /// <summary>The number of classes the classifier predicts.</summary>
     public int ClassCount { get; }
 

@@ -119,8 +119,9 @@ internal sealed class OnnxProtobufReader
     private const int WireVarint = 0, WireFixed64 = 1, WireLengthDelimited = 2, WireFixed32 = 5;
 
     private readonly string _fileName;
+    private readonly long _fileLength;
 
-    private OnnxProtobufReader(string fileName) => _fileName = fileName;
+    private OnnxProtobufReader(string fileName, long fileLength) => (_fileName, _fileLength) = (fileName, fileLength);
 
     /// <summary>Reads the graph (ModelProto field 7) of an ONNX file.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
@@ -129,7 +130,8 @@ internal sealed class OnnxProtobufReader
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"ONNX model '{path}' does not exist.", path);
-        return new OnnxProtobufReader(path).ReadModel(File.ReadAllBytes(path));
+        byte[] bytes = File.ReadAllBytes(path);
+        return new OnnxProtobufReader(path, bytes.Length).ReadModel(bytes);
     }
 
     private OnnxGraph ReadModel(ReadOnlyMemory<byte> bytes)
@@ -247,6 +249,16 @@ internal sealed class OnnxProtobufReader
                     break;
                 default: message.Skip(wireType); break;
             }
+        }
+
+        // Every element of an initializer is stored in the file, so the dims' product is at most the file's length. Checked
+        // here, factor by factor so that it cannot overflow, before anything is sized by ElementCount.
+        long elements = 1;
+        foreach (long dim in dims)
+        {
+            if (dim < 0 || dim > 0 && elements > _fileLength / dim)
+                throw Malformed($"tensor '{name}' has dims [{string.Join(", ", dims)}], more elements than the {_fileLength}-byte file holds");
+            elements *= dim;
         }
 
         return new OnnxTensor

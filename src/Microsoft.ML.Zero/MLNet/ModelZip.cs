@@ -1,0 +1,64 @@
+using Microsoft.ML.Zero.Config;
+using Microsoft.ML.Zero.Models;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.MLNet;
+
+/// <summary>
+/// What the scorers' loaders share: every size read from a model zip is checked before a model is built from it, and
+/// the weights are counted against those sizes before any tensor is allocated, so a crafted 3 KB zip cannot ask for
+/// gigabytes. A failed load disposes what it built.
+/// </summary>
+internal static class ModelZip
+{
+    public const string WeightsStreamName = "TorchWeights.bin";
+
+    /// <summary>The zip entry <paramref name="entry"/> of the model being loaded, as error messages name it.</summary>
+    public static string Source(ModelLoadContext ctx, string entry = "Model.key") => $"{ctx.Directory}/{entry}";
+
+    public static void RequireClassCount(int classCount, int labelCount, string source) =>
+        OptionCheck.RequireInFile(classCount is >= 2 and <= ModelLimits.MaxSize && classCount == labelCount, source, "the class count", classCount,
+            $"2 to {ModelLimits.MaxSize}, one class for each of the {labelCount} label values");
+
+    /// <summary>
+    /// Builds the model and loads its weights. The weights are counted first and must be the
+    /// <paramref name="expectedElements"/> the model's sizes imply (for a user's module, known only once built).
+    /// </summary>
+    public static T LoadWeights<T>(ModelLoadContext ctx, long? expectedElements, Func<T> build) where T : nn.Module
+    {
+        string source = Source(ctx, WeightsStreamName);
+        T? model = null;
+        try
+        {
+            bool found = ctx.TryLoadBinaryStream(WeightsStreamName, reader =>
+            {
+                long elements = ModuleWeights.CountElements(reader, source);
+                if (expectedElements is { } expected && elements != expected)
+                    throw WrongCount(source, elements, expected);
+                model = build();
+                long built = expectedElements ?? model.state_dict().Values.Sum(tensor => tensor.numel());
+                if (elements != built)
+                    throw WrongCount(source, elements, built);
+                try
+                {
+                    model.load(reader);
+                }
+                catch (ArgumentException exception)
+                {
+                    throw new InvalidDataException($"'{source}' does not fit the model: {exception.Message}", exception);
+                }
+            });
+            if (!found)
+                throw new InvalidDataException($"The model has no '{WeightsStreamName}' stream; the file is incomplete.");
+            return model!;
+        }
+        catch
+        {
+            model?.Dispose();
+            throw;
+        }
+    }
+
+    private static InvalidDataException WrongCount(string source, long elements, long expected) =>
+        new($"'{source}' holds {elements} weights, but the model's sizes imply {expected}: the weights do not belong to this model.");
+}

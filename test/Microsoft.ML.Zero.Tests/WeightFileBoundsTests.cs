@@ -1,0 +1,137 @@
+using System.Buffers.Binary;
+using System.Text;
+using Microsoft.ML.Zero.Models.Bert;
+using Microsoft.ML.Zero.Tensors;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Zero.Tests;
+
+/// <summary>
+/// A safetensors file or an ONNX initializer whose sizes claim more than the file holds is refused, naming the file
+/// and the tensor, before anything is allocated from those sizes.
+/// </summary>
+[TestClass]
+public sealed class WeightFileBoundsTests
+{
+    private const string TinyConfig = """
+        {"model_type":"bert","vocab_size":8,"hidden_size":4,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8,
+         "max_position_embeddings":16,"type_vocab_size":2,"pad_token_id":0}
+        """;
+
+    // safetensors: an 8-byte little-endian header length, the JSON header, then the tensor data.
+    private static byte[] Safetensors(string header, int dataBytes, ulong? claimedHeaderLength = null)
+    {
+        byte[] json = Encoding.UTF8.GetBytes(header);
+        var file = new byte[8 + json.Length + dataBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(file, claimedHeaderLength ?? (ulong)json.Length);
+        json.CopyTo(file, 8);
+        return file;
+    }
+
+    // A tiny checkpoint folder whose model.safetensors is the given bytes; the error comes from loading its weights.
+    private static InvalidDataException LoadFails(byte[] weights)
+    {
+        TorchRuntime.EnsureLoaded();
+        using var folder = new TempFolder("zero-weights-");
+        File.WriteAllText(folder.Combine("config.json"), TinyConfig);
+        File.WriteAllLines(folder.Combine("vocab.txt"), new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a" });
+        File.WriteAllBytes(folder.Combine("model.safetensors"), weights);
+        var checkpoint = BertCheckpoint.Open(folder.Path);
+        using var model = new BertModel(checkpoint.Config, new Generator(0));
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => checkpoint.LoadInto(model));
+        StringAssert.Contains(error.Message, folder.Combine("model.safetensors"));
+        return error;
+    }
+
+    [TestMethod]
+    public void AHeaderLongerThanTheFileIsNamed()
+    {
+        var error = LoadFails(Safetensors("{}", 0, claimedHeaderLength: 10_000_000));
+        StringAssert.Contains(error.Message, "header of 10000000 bytes");
+        StringAssert.Contains(error.Message, "the file holds 10 bytes");
+    }
+
+    [TestMethod]
+    public void AShapeLargerThanItsDataOffsetsIsNamed()
+    {
+        var error = LoadFails(Safetensors("""{"embeddings.word_embeddings.weight":{"dtype":"F32","shape":[1024,1024],"data_offsets":[0,16]}}""", 16));
+        StringAssert.Contains(error.Message, "'embeddings.word_embeddings.weight'");
+        StringAssert.Contains(error.Message, "shape [1024, 1024]");
+        StringAssert.Contains(error.Message, "4194304 bytes");
+    }
+
+    [TestMethod]
+    public void DataOffsetsPastTheEndOfTheFileAreNamed()
+    {
+        var error = LoadFails(Safetensors("""{"embeddings.word_embeddings.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}""", 8));
+        StringAssert.Contains(error.Message, "'embeddings.word_embeddings.weight'");
+        StringAssert.Contains(error.Message, "data_offsets [0, 16]");
+        StringAssert.Contains(error.Message, "8 bytes of tensor data");
+    }
+
+    [TestMethod]
+    public void AShapeWhoseProductOverflowsIsNamed()
+    {
+        var error = LoadFails(Safetensors("""{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}""", 0));
+        StringAssert.Contains(error.Message, "'w'");
+        StringAssert.Contains(error.Message, "shape [4294967296, 4294967296]");
+    }
+
+    [TestMethod]
+    public void AValidHeaderReachesTheNameCheck()
+    {
+        // Well formed, but not a BERT's names: the header check lets it through to the existing name check.
+        var error = LoadFails(Safetensors("""{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}""", 16));
+        StringAssert.Contains(error.Message, "Missing: embeddings.word_embeddings.weight");
+    }
+
+    // ModelProto { graph (7) { initializer (5) { dims (1), data_type (2) = FLOAT, name (8) } } }, dims as varints.
+    private static byte[] OnnxWithInitializer(params long[] dims)
+    {
+        var tensor = new List<byte>();
+        foreach (long dim in dims)
+        {
+            tensor.Add(1 << 3 | 0);
+            tensor.AddRange(Varint((ulong)dim));
+        }
+        tensor.AddRange(new byte[] { 2 << 3 | 0, 1, 8 << 3 | 2, 1, (byte)'w' });
+        byte[] graph = [5 << 3 | 2, .. Varint((ulong)tensor.Count), .. tensor];
+        return [7 << 3 | 2, .. Varint((ulong)graph.Length), .. graph];
+    }
+
+    private static byte[] Varint(ulong value)
+    {
+        var bytes = new List<byte>();
+        do
+        {
+            byte b = (byte)(value & 0x7F);
+            value >>= 7;
+            bytes.Add(value == 0 ? b : (byte)(b | 0x80));
+        }
+        while (value != 0);
+        return bytes.ToArray();
+    }
+
+    [TestMethod]
+    [DataRow(new long[] { 4294967296, 4294967296 })]
+    [DataRow(new long[] { -1, 4 })]
+    [DataRow(new long[] { 1 << 20, 1 << 20 })]
+    public void AnOnnxInitializerWhoseDimsExceedTheFileIsNamed(long[] dims)
+    {
+        using var folder = new TempFolder("zero-onnx-");
+        string path = folder.Combine("model.onnx");
+        File.WriteAllBytes(path, OnnxWithInitializer(dims));
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => OnnxProtobufReader.ReadGraph(path));
+        StringAssert.Contains(error.Message, path);
+        StringAssert.Contains(error.Message, $"tensor 'w' has dims [{string.Join(", ", dims)}]");
+    }
+
+    [TestMethod]
+    public void AnOnnxInitializerWithinTheFileIsRead()
+    {
+        using var folder = new TempFolder("zero-onnx-");
+        string path = folder.Combine("model.onnx");
+        File.WriteAllBytes(path, OnnxWithInitializer(2, 0, 3));
+        Assert.AreEqual(0, OnnxProtobufReader.ReadGraph(path).Initializers["w"].ElementCount);
+    }
+}
