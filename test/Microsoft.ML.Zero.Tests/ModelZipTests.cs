@@ -3,10 +3,12 @@ using System.IO.Compression;
 using System.Reflection;
 using System.Text;
 using Microsoft.ML.Data;
+using static TorchSharp.torch;
+using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.MLNet;
+using Microsoft.ML.Zero.Models;
 using Microsoft.ML.Zero.Models.Bert;
 using Microsoft.ML.Zero.Tensors;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Tests;
 
