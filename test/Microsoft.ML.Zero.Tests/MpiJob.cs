@@ -30,7 +30,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -106,6 +106,23 @@ public static class MpiJob
                 var rows = Datasets.Iris();
                 rows[17].Features[2] = float.NaN;
                 data = IrisFixtures.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(rows));
+                break;
+            case "sigterm-rank":
+                epochs = LongRunEpochs;
+                checkpoints = CheckpointFolder(weightsPath);
+                if (faulty)
+                {
+                    // Told to stop (SIGTERM, as a scheduler or mpirun sends it) once the first checkpoint is complete.
+                    string latest = Path.Combine(checkpoints, "latest");
+                    Timer? poll = null;
+                    poll = new Timer(_ =>
+                    {
+                        if (!File.Exists(latest))
+                            return;
+                        poll!.Dispose();
+                        Process.Start("kill", $"-TERM {Environment.ProcessId}")!.WaitForExit();
+                    }, null, TimeSpan.Zero, TimeSpan.FromMilliseconds(20));
+                }
                 break;
             case "kill-rank":
                 epochs = 100_000;

@@ -241,6 +241,24 @@ public sealed class MpiTests
 
     [TestMethod]
     [TestCategory("mpi")]
+    public void ARankToldToStopWithSigtermStopsTheJobAtOneStepAfterACheckpoint()
+    {
+        InTempFolder(weightsPath =>
+        {
+            var run = MpiRun(weightsPath, "sigterm-rank", 1).AssertFailed();
+            Assert.IsFalse(File.Exists(weightsPath), "the job told to stop finished training");
+            string latest = File.ReadAllText(Path.Combine(MpiJob.CheckpointFolder(weightsPath), "latest"));
+            // Both processes stop at the same step, saying so, and the checkpoint written there is the latest.
+            var stops = System.Text.RegularExpressions.Regex.Matches(run.Output, @"Training was cancelled before optimizer step (\d+)\. Checkpoint (global_step\d+)");
+            Assert.AreEqual(2, stops.Count, run.Describe());
+            Assert.AreEqual(stops[0].Groups[1].Value, stops[1].Groups[1].Value, "the processes stopped at different steps");
+            Assert.AreEqual(latest, stops[0].Groups[2].Value);
+            Assert.IsTrue(run.Elapsed < TimeSpan.FromSeconds(60), run.Describe());
+        });
+    }
+
+    [TestMethod]
+    [TestCategory("mpi")]
     public void RanksWithShardsOfDifferentSizesAgreeOnTheSteps()
     {
         InTempFolder(weightsPath =>

@@ -15,6 +15,9 @@ internal abstract class RankLayout
     /// <summary>The ranks whose replicas live in this process.</summary>
     public abstract int[] LocalRanks { get; }
 
+    /// <summary>True when a launcher started one process per rank (mpirun), so a signal reaches one rank's process.</summary>
+    public abstract bool OneProcessPerRank { get; }
+
     /// <summary>True in the process that holds rank 0: the one that logs and writes files.</summary>
     public bool IsMainProcess => LocalRanks.Contains(0);
 
@@ -82,6 +85,8 @@ internal abstract class RankLayout
     {
         public override int WorldSize => worldSize;
 
+        public override bool OneProcessPerRank => false;
+
         public override int[] LocalRanks => Enumerable.Range(0, worldSize).ToArray();
 
         public override T Guard<T>(Func<T> work) => work();
@@ -103,6 +108,8 @@ internal abstract class RankLayout
     private sealed class OpenMpi(MpiLaunchEnvironment launch, TimeSpan timeout) : RankLayout
     {
         public override int WorldSize => launch.WorldSize;
+
+        public override bool OneProcessPerRank => true;
 
         public override int[] LocalRanks => new[] { launch.Rank };
 

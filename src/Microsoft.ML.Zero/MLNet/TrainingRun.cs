@@ -23,9 +23,14 @@ internal sealed class TrainingRun
         _options = options;
     }
 
-    // ML.NET's cancellation (MLContext's CancelExecution) as a plain question the loop can ask.
+    // Set by SIGTERM under mpirun (a scheduler's or mpirun's request to stop), which then stops the job as a cancellation does.
+    private volatile bool _terminationRequested;
+
+    // ML.NET's cancellation (MLContext's CancelExecution), or SIGTERM under mpirun, as a plain question the loop can ask.
     private bool CancellationRequested()
     {
+        if (_terminationRequested)
+            return true;
         try
         {
             _host.CheckAlive();
@@ -55,6 +60,15 @@ internal sealed class TrainingRun
         string optionsName = _options.GetType().Name;
         var layout = RankLayout.Resolve(_options.WorldSize, optionsName + ".WorldSize", _options.CommunicationTimeout, optionsName + ".CommunicationTimeout");
         var log = new RankZeroLog(channel, layout, _options.Progress);
+        // One rank's process told to stop stops the whole job at the next step, after a checkpoint, rather than dying
+        // while the others wait in a collective.
+        using var sigterm = layout.OneProcessPerRank && !OperatingSystem.IsWindows()
+            ? System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, signal =>
+            {
+                signal.Cancel = true;
+                _terminationRequested = true;
+            })
+            : null;
         return layout.Guard(() =>
         {
             long rowCount = countRows();
