@@ -30,7 +30,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -123,6 +123,12 @@ public static class MpiJob
                         Process.Start("kill", $"-TERM {Environment.ProcessId}")!.WaitForExit();
                     }, null, TimeSpan.Zero, TimeSpan.FromMilliseconds(20));
                 }
+                break;
+            case "separate-shm":
+                // Same host name, separate shared memory (a container without --ipc host): each rank sees its own folder.
+                string folder = Path.Combine(Path.GetDirectoryName(weightsPath)!, $"shm{rank}");
+                Directory.CreateDirectory(folder);
+                Environment.SetEnvironmentVariable(MpiCommunicator.SharedMemoryFolderVariable, folder);
                 break;
             case "kill-rank":
                 epochs = 100_000;

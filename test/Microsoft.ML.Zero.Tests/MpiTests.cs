@@ -259,6 +259,26 @@ public sealed class MpiTests
 
     [TestMethod]
     [TestCategory("mpi")]
+    public void RanksWithOneHostNameButSeparateSharedMemoryFallBackToMpiWithinSecondsAndLeaveNoFile()
+    {
+        InTempFolder(weightsPath =>
+        {
+            var run = MpiRun(weightsPath, "separate-shm").AssertSucceeded();
+            StringAssert.Contains(run.Output, "is not visible");
+            StringAssert.Contains(run.Output, "the job all-reduces over MPI instead");
+            Assert.IsTrue(run.Elapsed < TimeSpan.FromSeconds(45), run.Describe());
+            string folder = Path.GetDirectoryName(weightsPath)!;
+            foreach (string shm in new[] { "shm0", "shm1" })
+                Assert.IsEmpty(Directory.GetFiles(Path.Combine(folder, shm)), $"{shm} keeps files");
+            // The same weights as when shared memory is off.
+            var fallback = MpiJob.ReadWeights(weightsPath);
+            MpiRun(weightsPath, environment: (MpiCommunicator.SharedMemoryVariable, "0")).AssertSucceeded();
+            CollectionAssert.AreEqual(MpiJob.ReadWeights(weightsPath), fallback);
+        });
+    }
+
+    [TestMethod]
+    [TestCategory("mpi")]
     public void RanksWithShardsOfDifferentSizesAgreeOnTheSteps()
     {
         InTempFolder(weightsPath =>

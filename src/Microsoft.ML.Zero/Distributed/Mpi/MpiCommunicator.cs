@@ -19,6 +19,9 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
     /// <summary>Set to 0 (or false, off) to all-reduce over MPI even when every rank runs on this machine.</summary>
     public const string SharedMemoryVariable = "ZERO_MPI_SHARED_MEMORY";
 
+    /// <summary>The folder the ranks' shared buffers are created in, when not /dev/shm (for tests and unusual hosts).</summary>
+    public const string SharedMemoryFolderVariable = "ZERO_MPI_SHARED_MEMORY_FOLDER";
+
     /// <summary>
     /// Ranks that give the same value run on one machine and share memory; the machine's name when unset. (Containers on
     /// one host that see different /dev/shm folders must give different values.)
@@ -205,14 +208,21 @@ internal sealed unsafe class MpiCommunicator : ICommunicator
         tag = offers[0];
 
         string path = SharedReduceBuffer.FilePath(tag, Rank);
-        string? failure = Attempt(() => SharedReduceBuffer.CreateFile(path, count, format), "create its gradient buffer");
+        // Each rank's file carries a token of its own; the others check it after mapping, so a peer whose file they do
+        // not really share is found now, not at the first barrier.
+        long token = RandomNumberGenerator.GetInt32(1, int.MaxValue) * (1L << 31) + RandomNumberGenerator.GetInt32(int.MaxValue);
+        string? failure = Attempt(() => SharedReduceBuffer.CreateFile(path, count, format, token), "create its gradient buffer");
         bool ownFile = failure is null;
-        var created = AllGather(ownFile ? 1 : 0);
+        var created = AllGather(ownFile ? token : 0);
         SharedReduceBuffer? shared = null;
         if (Array.IndexOf(created, 0L) < 0)
         {
             var paths = machine.Select(rank => SharedReduceBuffer.FilePath(tag, rank)).ToArray();
-            failure = Attempt(() => shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths, machine, format), "map the ranks' gradient buffers");
+            failure = Attempt(() =>
+            {
+                shared = SharedReduceBuffer.Map(Array.IndexOf(machine, Rank), count, paths, machine, format);
+                shared.RequireTokens(machine.Select(rank => created[rank]).ToArray());
+            }, "map the ranks' gradient buffers");
         }
         // Once every rank has mapped every file (or given up), the names are not needed: the mappings keep the memory.
         var mapped = AllGather(failure is null ? 1 : 0);

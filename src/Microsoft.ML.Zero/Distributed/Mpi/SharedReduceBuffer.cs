@@ -16,7 +16,8 @@ namespace Microsoft.ML.Zero.Distributed.Mpi;
 /// </summary>
 internal sealed unsafe class SharedReduceBuffer : IDisposable
 {
-    public const string Folder = "/dev/shm";
+    /// <summary>Where the files are: /dev/shm, unless <see cref="MpiCommunicator.SharedMemoryFolderVariable"/> names another folder.</summary>
+    public static string Folder => Environment.GetEnvironmentVariable(MpiCommunicator.SharedMemoryFolderVariable) is { Length: > 0 } folder ? folder : "/dev/shm";
     public const string FilePrefix = "Microsoft.ML.Zero.";
 
     // After the values, each rank's file holds the range and sequence number of the all-reduce the rank is in, so the
@@ -64,7 +65,11 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
     /// Creates this rank's file for <paramref name="count"/> values of <paramref name="format"/>, full size and zeroed,
     /// its memory reserved (so a full /dev/shm fails here, not later).
     /// </summary>
-    public static void CreateFile(string path, long count, ScalarType format = ScalarType.Float32)
+    /// <param name="path">The file.</param>
+    /// <param name="count">Values it holds.</param>
+    /// <param name="format">Their type.</param>
+    /// <param name="token">Written into the header, so peers that map the file can confirm it is this rank's.</param>
+    public static void CreateFile(string path, long count, ScalarType format = ScalarType.Float32, long token = 0)
     {
         long bytes = count * ValueBytes(format) + HeaderBytes;
         var options = new FileStreamOptions
@@ -85,6 +90,25 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
             File.Delete(path);
             throw new IOException($"{Folder} could not hold {bytes / 1e6:F1} MB: {Marshal.GetPInvokeErrorMessage(error)}");
         }
+        // The header starts at the first 8-byte boundary after the values (mappings start on a page).
+        file.Position = (count * ValueBytes(format) + 7) & ~7L;
+        file.Position += TokenSlot * sizeof(long);
+        file.Write(BitConverter.GetBytes(token));
+    }
+
+    // The header's longs: [0] range start, [1] range length, [2] sequence, [3] the barrier count (an int), [4] the token.
+    private const int TokenSlot = 4;
+
+    /// <summary>
+    /// Throws unless every rank's mapping holds the token that rank wrote into its own file (<paramref name="tokens"/>,
+    /// by index): a file of the right name that is not the peer's (another shared-memory namespace, a leftover) is
+    /// caught here, before any barrier waits on it.
+    /// </summary>
+    public void RequireTokens(IReadOnlyList<long> tokens)
+    {
+        for (int other = 0; other < _buffers.Length; other++)
+            if (Header(other)[TokenSlot] != tokens[other])
+                throw new IOException($"rank {_jobRanks[other]}'s buffer in {Folder} is not the file that rank wrote: the ranks that share this host name do not share {Folder}");
     }
 
     /// <summary>
@@ -97,6 +121,12 @@ internal sealed unsafe class SharedReduceBuffer : IDisposable
         var mappings = new List<Tensor>();
         try
         {
+            // Mapping a missing file would create it (libtorch's from_file): a peer that cannot see this folder would
+            // leave a file of its own that no one reads or deletes.
+            for (int i = 0; i < paths.Count; i++)
+                if (!File.Exists(paths[i]))
+                    throw new IOException($"rank {jobRanks?[i] ?? i}'s buffer {paths[i]} is not visible here: the ranks that share this host name " +
+                        $"do not share {Folder} (a container started without --ipc host?)");
             foreach (string path in paths)
                 mappings.Add(from_file(path, shared: true, size: count + HeaderBytes / ValueBytes(format), dtype: format));
             return new SharedReduceBuffer(rank, count, format, mappings.ToArray(), jobRanks?.ToArray() ?? Enumerable.Range(0, paths.Count).ToArray());
