@@ -103,7 +103,7 @@ internal sealed class DataParallelEngine : IDisposable
         Timings.AllReduce += Stopwatch.GetElapsedTime(started);
         started = EngineTimings.Start();
         float meanLoss = _gradients.Loss / _communicator.WorldSize;
-        if (_lossScaler is not null && _lossScaler.SkipsOverflow(_gradients.Summed))
+        if (_lossScaler is not null && _lossScaler.SkipsOverflow(_gradients.Summed, meanLoss))
         {
             SkippedSteps++;
             return new ZeroStepResult(meanLoss, true, CurrentLearningRate(), scale.LossScale, double.NaN);

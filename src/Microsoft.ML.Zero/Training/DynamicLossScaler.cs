@@ -42,16 +42,22 @@ internal sealed class DynamicLossScaler
     /// shows up in the sum. As DeepSpeed's _has_inf_or_nan, the check is the sum of the values (one scalar rather than a
     /// flag per value), taken in fp32.
     /// </summary>
-    public bool SkipsOverflow(TorchSharp.torch.Tensor gradients)
+    public bool SkipsOverflow(TorchSharp.torch.Tensor gradients, float meanLoss)
     {
-        if (float.IsFinite(gradients.sum(TorchSharp.torch.ScalarType.Float32).item<float>()))
+        float sum = gradients.sum(TorchSharp.torch.ScalarType.Float32).item<float>();
+        if (float.IsFinite(sum))
             return false;
-        Update(overflow: true);
+        Update(overflow: true, float.IsFinite(meanLoss)
+            ? $"the loss was finite ({meanLoss:G6}) but the summed gradients hold {(float.IsNaN(sum) ? "NaN" : "an infinity")}: a gradient outgrew fp16"
+            : $"the loss itself is {meanLoss}: the forward pass overflowed fp16 or computed NaN");
         return true;
     }
 
-    /// <summary>Records one step's outcome. Throws when an overflow happens at the minimum scale: training cannot go on.</summary>
-    public void Update(bool overflow)
+    /// <summary>
+    /// Records one step's outcome. Throws when an overflow happens at the minimum scale, saying what overflowed
+    /// (<paramref name="what"/>): training cannot go on.
+    /// </summary>
+    public void Update(bool overflow, string? what = null)
     {
         if (!_dynamic)
             return;
@@ -61,8 +67,9 @@ internal sealed class DynamicLossScaler
             {
                 if (Scale <= _options.MinLossScale)
                     throw new InvalidOperationException(
-                        $"The fp16 loss scale is already at its minimum ({_options.MinLossScale}, fp16.min_loss_scale) and the gradients still overflow: " +
-                        "the model's fp16 values are out of range. Lower the learning rate, enable gradient clipping, or train in bf16.");
+                        $"The fp16 loss scale is already at its minimum ({_options.MinLossScale}, fp16.min_loss_scale) and the step still overflows" +
+                        (what is null ? "" : $" ({what})") +
+                        ": the model's fp16 values are out of range. Lower the learning rate, enable gradient clipping, or train in bf16.");
                 Scale = Math.Max(Scale / ScaleFactor, _options.MinLossScale);
             }
             else
