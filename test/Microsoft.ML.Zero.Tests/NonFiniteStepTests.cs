@@ -7,9 +7,11 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class NonFiniteStepTests
 {
-    // Six steps of a small regression on two ranks; badStep's loss (on one rank) comes from badLoss.
-    private static void Train(DeepSpeedOptions options, int badStep, Func<Tensor, Tensor> badLoss)
+    // Six steps of a small regression on two ranks; badStep's loss (on one rank) comes from badLoss. Returns rank 0's
+    // skipped steps and weights.
+    private static (long Skipped, float[] Weights) Train(DeepSpeedOptions options, int badStep, Func<Tensor, Tensor> badLoss)
     {
+        (long, float[]) result = default;
         ZeroEngine.Launch(2, rank =>
         {
             using var model = rank.CreateModel(5, () => nn.Linear(4, 2));
@@ -22,7 +24,18 @@ public sealed class NonFiniteStepTests
                 engine.Backward(loss);
                 engine.Step();
             }
+            if (rank.Rank == 0)
+                result = (engine.SkippedSteps, IrisFixtures.Weights(model));
         }, TimeSpan.FromSeconds(30));
+        return result;
+    }
+
+    [TestMethod]
+    public void WithSkipNonFiniteStepsANaNStepIsSkippedAndTrainingGoesOn()
+    {
+        var (skipped, weights) = Train(new DeepSpeedOptions { SkipNonFiniteSteps = true }, badStep: 3, output => output.sum() * float.NaN);
+        Assert.AreEqual(1, skipped);
+        Assert.IsTrue(weights.All(float.IsFinite), "a skipped NaN step reached the weights");
     }
 
     [TestMethod]

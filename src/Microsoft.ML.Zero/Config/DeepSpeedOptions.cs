@@ -40,6 +40,13 @@ public class DeepSpeedOptions
     public double GradientPredivideFactor = 1;
 
     /// <summary>
+    /// In fp32 and bf16, skip an optimizer step whose loss or gradient norm is NaN or infinite (counted as a skipped
+    /// step, as fp16 overflows are) instead of stopping training with an error. Not a DeepSpeed key: DeepSpeed has no
+    /// such switch, and fp16 always skips such steps through its loss scaler.
+    /// </summary>
+    public bool SkipNonFiniteSteps;
+
+    /// <summary>
     /// The type gradients are all-reduced in [<c>communication_data_type</c>]. Null or Fp32 sums them in fp32; Bf16 or
     /// Fp16 halves the traffic between processes at the cost of rounding each sum to 16 bits (fp16 sums of large
     /// gradients may overflow, which the fp16 loss scaler treats as an overflowed step).

@@ -61,6 +61,7 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         var engine = new EngineSettings(precision.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler)
         {
             OverlapCommunication = zero.ZeroOptimization.OverlapCommunication,
+            SkipNonFiniteSteps = zero.SkipNonFiniteSteps,
             ReduceBucketSize = zero.ZeroOptimization.ReduceBucketSize,
             CommunicationDataType = zero.CommunicationDataType ?? ZeroPrecision.Fp32,
             // Auto's 16-bit accumulation type applies only where it picked bf16.

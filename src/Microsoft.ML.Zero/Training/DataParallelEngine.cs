@@ -104,15 +104,13 @@ internal sealed class DataParallelEngine : IDisposable
         started = EngineTimings.Start();
         float meanLoss = _gradients.Loss / _communicator.WorldSize;
         if (_lossScaler is not null && _lossScaler.SkipsOverflow(_gradients.Summed, meanLoss))
-        {
-            SkippedSteps++;
-            return new ZeroStepResult(meanLoss, true, CurrentLearningRate(), scale.LossScale, double.NaN);
-        }
-        RequireFinite("the loss", meanLoss, step);
+            return Skip(meanLoss, scale, double.NaN);
+        if (!TakesStep("the loss", meanLoss, step))
+            return Skip(meanLoss, scale, double.NaN);
         var gradients = new ScaledGradients(_gradients.Summed, scale.OnSum);
         double norm = _settings.GradientClipping > 0 ? gradients.ClipToNorm(_settings.GradientClipping) : double.NaN;
-        if (_settings.GradientClipping > 0)
-            RequireFinite("the gradient norm", norm, step);
+        if (_settings.GradientClipping > 0 && !TakesStep("the gradient norm", norm, step))
+            return Skip(meanLoss, scale, norm);
         double learningRate = ApplySchedule();
         _optimizer.Step(gradients.PendingFactor);
         _lossScaler?.Update(overflow: false);
@@ -122,12 +120,22 @@ internal sealed class DataParallelEngine : IDisposable
         return new ZeroStepResult(meanLoss, false, learningRate, scale.LossScale, norm);
     }
 
+    // A step that takes no optimizer step: the schedule does not advance, as DeepSpeed's skipped fp16 steps.
+    private ZeroStepResult Skip(float meanLoss, GradientScale scale, double norm)
+    {
+        SkippedSteps++;
+        return new ZeroStepResult(meanLoss, true, CurrentLearningRate(), scale.LossScale, norm);
+    }
+
     // fp16 skips non-finite steps (the loss scaler's overflow); in fp32 and bf16 a NaN or infinity would reach every
-    // weight, so training stops before the optimizer step. The value is all-reduced, so every rank stops here together.
-    private void RequireFinite(string what, double value, StepProgress step)
+    // weight, so training stops before the optimizer step, or skips it with SkipNonFiniteSteps. The value is
+    // all-reduced, so every rank decides the same here.
+    private bool TakesStep(string what, double value, StepProgress step)
     {
         if (double.IsFinite(value) || _lossScaler is not null)
-            return;
+            return true;
+        if (_settings.SkipNonFiniteSteps)
+            return false;
         var ranks = _communicator.AllGather(double.IsFinite(step.Loss) ? 0 : 1);
         var culprits = Enumerable.Range(0, ranks.Length).Where(rank => ranks[rank] != 0).ToList();
         throw new InvalidOperationException(

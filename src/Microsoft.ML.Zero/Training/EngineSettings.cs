@@ -13,6 +13,9 @@ internal sealed record EngineSettings(
     /// <summary>All-reduce gradient buckets while backward runs (overlap_comm), rather than the whole buffer after it.</summary>
     public bool OverlapCommunication { get; init; }
 
+    /// <summary>In fp32 and bf16, skip a step whose loss or gradient norm is not finite rather than stop with an error.</summary>
+    public bool SkipNonFiniteSteps { get; init; }
+
     /// <summary>Values per all-reduce bucket when overlapping (reduce_bucket_size).</summary>
     public long ReduceBucketSize { get; init; } = ZeroOptimizationOptions.DefaultReduceBucketSize;
 
