@@ -1,8 +1,7 @@
+using static TorchSharp.torch;
 using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Loop;
-using Microsoft.ML.Zero.Models;
 using Microsoft.ML.Zero.Training;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Tests;
 
@@ -13,37 +12,17 @@ namespace Microsoft.ML.Zero.Tests;
 [TestClass]
 public sealed class RunAgreementTests
 {
-    private static readonly MlpShape Shape = new(4, new[] { 8 }, 3, MlpActivation.Relu, 0);
-    private const int Rows = 40;
-
-    private static ZeroRankFailedException TrainDiffering(Action<int, ShardedTrainingSettings> differ)
-    {
-        TorchRuntimeForTests.Load();
-        manual_seed(1);
-        var replicas = Enumerable.Range(0, 2).Select(rank => new MlpClassifier(Shape, new Generator((ulong)rank))).ToArray();
-        try
+    private static ZeroRankFailedException TrainDiffering(Action<int, ShardedTrainingSettings> differ) =>
+        Assert.ThrowsExactly<ZeroRankFailedException>(() => TinyShardedRun.Run(communicator =>
         {
-            return Assert.ThrowsExactly<ZeroRankFailedException>(() => InProcessLauncher.Run(2, TimeSpan.FromSeconds(20), communicator =>
+            var settings = new ShardedTrainingSettings();
+            differ(communicator.Rank, settings);
+            return new ShardedTraining(TinyShardedRun.Rows, new BatchSizes(16, 8, 1), 2, settings.Seed, TinyShardedRun.Settings)
             {
-                var settings = new ShardedTrainingSettings();
-                differ(communicator.Rank, settings);
-                var training = new ShardedTraining(Rows, new BatchSizes(16, 8, 1), 2, settings.Seed, EngineSettings.Fp32(new OptimizerSettings(ZeroOptimizer.AdamW, 1e-3, 0.9, 0.999, 1e-8, 0, 0)))
-                {
-                    LabelValues = settings.LabelValues,
-                    Checkpoints = settings.Checkpoints,
-                };
-                var model = replicas[communicator.Rank];
-                training.Run(model, communicator, rows => new TabularEpochShard(model, new MlpModelFactory(Shape),
-                    rows.SelectMany(r => new[] { r / 40f, r % 7 / 7f, r % 3, 1f }).ToArray(), rows.Select(r => (long)(r % 3)).ToArray(), Shape.InputSize));
-                return true;
-            }));
-        }
-        finally
-        {
-            foreach (var replica in replicas)
-                replica.Dispose();
-        }
-    }
+                LabelValues = settings.LabelValues,
+                Checkpoints = settings.Checkpoints,
+            };
+        }, TimeSpan.FromSeconds(20)));
 
     internal sealed class ShardedTrainingSettings
     {
