@@ -171,6 +171,8 @@ internal sealed class BertCheckpoint
         bool safetensors = WeightsPath.EndsWith(".safetensors", StringComparison.Ordinal);
         if (safetensors)
             RequireSafetensorsFit(WeightsPath);
+        else
+            PickledStorages.RequireComplete(WeightsPath);
         try
         {
             raw = safetensors
