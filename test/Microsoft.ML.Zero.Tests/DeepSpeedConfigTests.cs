@@ -218,6 +218,22 @@ public sealed class DeepSpeedConfigTests
         StringAssert.Contains(error.Message, "no/such/ds_config.json");
     }
 
+    // Found by ReaderFuzzTests: an unpaired surrogate escape parses, then GetString or a key's Name threw
+    // InvalidOperationException, which named neither the file nor the key.
+    [TestMethod]
+    [DataRow("""{ "optimizer": { "type": "\ud800" } }""", "optimizer.type: the string \"\\ud800\" is not valid text")]
+    [DataRow("""{ "zero_optimization": { "offload_param": { "device": "\udc00x" } } }""", "zero_optimization.offload_param.device: the string")]
+    [DataRow("""{ "fp16": { "\ud800": 1 } }""", "fp16: key 0 of the object (\"\\ud800\": 1) is not valid text")]
+    public void AnUnpairedSurrogateEscapeIsNamedWithItsPath(string json, string expected)
+    {
+        using var folder = new TempFolder("zero-ds-config-");
+        string path = folder.Combine("ds_config.json");
+        File.WriteAllText(path, json);
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => DeepSpeedOptions.FromDeepSpeedConfig(path));
+        StringAssert.Contains(error.Message, path);
+        StringAssert.Contains(error.Message, expected);
+    }
+
     private static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -289,6 +289,39 @@ public sealed class ModelZipTests
         AssertNames(LoadFails(BertConfigWith("\"num_hidden_layers\":2", "\"num_hidden_layers\":9")), "TorchWeights.bin", "imply");
     }
 
+    // Found by ReaderFuzzTests: the tokenizer's ArgumentException ("The special token '[SEP]' is not in the
+    // vocabulary") named neither the zip nor its entry.
+    [TestMethod]
+    public void ABertVocabularyWithoutItsSpecialTokensIsNamed()
+    {
+        var error = LoadFails(Patched(_bertZip, "vocab.txt", bytes => Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(bytes).Replace("[SEP]", "[SEQ]"))));
+        AssertNames(error, "/vocab.txt'", "is not a BERT WordPiece vocabulary", "'[SEP]'");
+    }
+
+    // Found by ReaderFuzzTests: the BERT config inside Model.key reached JsonNode unguarded, so a damaged one threw
+    // JsonReaderException (or InvalidOperationException for a key of the wrong kind), naming no entry.
+    [TestMethod]
+    [DataRow("\"vocab_size\"", "\"vocab\u0000size\"", "is not valid JSON")]
+    [DataRow("\"model_type\":\"bert\"", "\"model_type\":123456", "'model_type' is 123456; expected a string")]
+    [DataRow("\"hidden_act\":\"gelu\"", "\"hidden_act\":[1,22]", "'hidden_act' is [1,22]; expected a string")]
+    public void ADamagedBertConfigIsNamed(string from, string to, string expected) =>
+        AssertNames(LoadFails(BertConfigWith(from, to)), "Model.key (its BERT config)", expected);
+
+    // Found by ReaderFuzzTests: a label value's length prefix past the end of the entry threw EndOfStreamException.
+    [TestMethod]
+    public void ALabelValueRunningPastTheEntryIsNamed()
+    {
+        string zip = Patched(_mlpZip, "Model.key", bytes =>
+        {
+            // After the scoring batch size, the label values' type (0: text) and count (3), the first value's 7-bit length.
+            byte[] run = new[] { ScoringBatchSize, 0, 3 }.SelectMany(BitConverter.GetBytes).ToArray();
+            int at = bytes.AsSpan().IndexOf(run) + run.Length;
+            (bytes[at], bytes[at + 1]) = (0xFF, 0x7F); // 16383 bytes, more than the entry holds
+            return bytes;
+        });
+        AssertNames(LoadFails(zip), "TransformerChain/Transform_002/Model.key", "ends inside a field");
+    }
+
     [TestMethod]
     public void ABertVocabularyLargerThanTheConfigIsNamed()
     {

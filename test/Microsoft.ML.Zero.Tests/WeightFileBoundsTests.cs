@@ -19,9 +19,11 @@ public sealed class WeightFileBoundsTests
         """;
 
     // safetensors: an 8-byte little-endian header length, the JSON header, then the tensor data.
-    private static byte[] Safetensors(string header, int dataBytes, ulong? claimedHeaderLength = null)
+    private static byte[] Safetensors(string header, int dataBytes, ulong? claimedHeaderLength = null) =>
+        Safetensors(Encoding.UTF8.GetBytes(header), dataBytes, claimedHeaderLength);
+
+    private static byte[] Safetensors(byte[] json, int dataBytes, ulong? claimedHeaderLength = null)
     {
-        byte[] json = Encoding.UTF8.GetBytes(header);
         var file = new byte[8 + json.Length + dataBytes];
         BinaryPrimitives.WriteUInt64LittleEndian(file, claimedHeaderLength ?? (ulong)json.Length);
         json.CopyTo(file, 8);
@@ -83,6 +85,22 @@ public sealed class WeightFileBoundsTests
         // Well formed, but not a BERT's names: the header check lets it through to the existing name check.
         var error = LoadFails(Safetensors("""{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}""", 16));
         StringAssert.Contains(error.Message, "Missing: embeddings.word_embeddings.weight");
+    }
+
+    // Found by ReaderFuzzTests: System.Text.Json checks a name's UTF-8 and escapes only when it is read, so such a
+    // header passed JsonDocument.Parse and then threw InvalidOperationException, which named no file.
+    [TestMethod]
+    public void AHeaderNameThatIsNotUtf8IsNamed()
+    {
+        byte[] header = [.. "{\"w"u8, 0xFF, 0xFE, .. "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"u8];
+        StringAssert.Contains(LoadFails(Safetensors(header, 4)).Message, "the safetensors header holds a string that is not valid text");
+    }
+
+    [TestMethod]
+    public void AHeaderNameWithAnUnpairedSurrogateEscapeIsNamed()
+    {
+        var error = LoadFails(Safetensors("""{"w\ud800":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""", 4));
+        StringAssert.Contains(error.Message, "the safetensors header holds a string that is not valid text");
     }
 
     // ModelProto { graph (7) { initializer (5) { dims (1), data_type (2) = FLOAT, name (8) } } }, dims as varints.

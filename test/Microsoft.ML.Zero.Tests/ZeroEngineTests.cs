@@ -250,6 +250,24 @@ public sealed class ZeroEngineTests
         StringAssert.Contains(world.Message, "worldSize is 0; expected at least 1");
     }
 
+    // Without a micro-batch, Initialize derives one from train_batch_size / (world x gradient_accumulation_steps). That
+    // product was an unchecked int: 4 ranks x 2^30 wrapped to 0 and threw DivideByZeroException, as did 0 steps.
+    [TestMethod]
+    [DataRow(4, 1 << 30, null, "gradient_accumulation_steps (DeepSpeedOptions.GradientAccumulationSteps) 1073741824 x world size 4 = 4294967296")]
+    [DataRow(4, 1 << 30, 64, "gradient_accumulation_steps (DeepSpeedOptions.GradientAccumulationSteps) 1073741824 x world size 4 = 4294967296")]
+    [DataRow(2, int.MaxValue, null, "gradient_accumulation_steps (DeepSpeedOptions.GradientAccumulationSteps) 2147483647 x world size 2 = 4294967294")]
+    [DataRow(1, 0, null, "DeepSpeedOptions.GradientAccumulationSteps is 0; expected at least 1")]
+    public void AnAccumulationTimesWorldSizeOutOfRangeIsNamed(int worldSize, int accumulation, int? trainBatch, string expected)
+    {
+        ZeroEngine.Launch(worldSize, rank =>
+        {
+            using var model = rank.CreateModel(1, () => nn.Linear(4, 3));
+            var options = new DeepSpeedOptions { GradientAccumulationSteps = accumulation, TrainBatchSize = trainBatch };
+            var error = Assert.Throws<ArgumentException>(() => ZeroEngine.Initialize(model, options));
+            StringAssert.Contains(error.Message, expected);
+        });
+    }
+
     [TestMethod]
     public void AnOptimizerPassedInIsUsedWithTheSchedule()
     {

@@ -28,6 +28,7 @@ internal sealed class DeepSpeedConfigReader
         using (document)
         {
             var reader = new DeepSpeedConfigReader(source);
+            reader.RequireReadableText(document.RootElement, "");
             var options = reader.ReadRoot(document.RootElement, new T());
             var warnings = new List<string>();
             if (reader._unknownKeys.Count > 0)
@@ -290,6 +291,48 @@ internal sealed class DeepSpeedConfigReader
         "bf16" or "bfloat16" or "bfloat" => ZeroPrecision.Bf16,
         var type => throw Error(path, $"expected \"fp32\", \"fp16\" or \"bf16\", got \"{type}\""),
     };
+
+    // System.Text.Json checks a string's escapes only when it is read: an unpaired surrogate ("\ud800") parses, then
+    // throws InvalidOperationException from GetString or a property's Name. Every key and string is read once here first.
+    private void RequireReadableText(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                int index = 0;
+                foreach (var property in element.EnumerateObject())
+                {
+                    string key;
+                    try
+                    {
+                        key = property.Name;
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        string raw = property.ToString(); // the member as written, key escapes undecoded
+                        throw Error(path.Length == 0 ? "(root)" : path, $"key {index} of the object ({raw[..Math.Min(40, raw.Length)]}) is not valid text: {e.Message}");
+                    }
+                    RequireReadableText(property.Value, Join(path, key));
+                    index++;
+                }
+                break;
+            case JsonValueKind.Array:
+                int item = 0;
+                foreach (var value in element.EnumerateArray())
+                    RequireReadableText(value, $"{path}[{item++}]");
+                break;
+            case JsonValueKind.String:
+                try
+                {
+                    element.GetString();
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw Error(path, $"the string {element.GetRawText()} is not valid text: {e.Message}");
+                }
+                break;
+        }
+    }
 
     private IEnumerable<(string Key, JsonElement Value, string Path)> Properties(JsonElement element, string path)
     {

@@ -94,7 +94,8 @@ public sealed class ZeroEngine : IDisposable
         try
         {
             int world = communicator.WorldSize;
-            int micro = options.TrainMicroBatchSizePerGpu ?? Math.Max(1, (options.TrainBatchSize ?? world) / (world * (options.GradientAccumulationSteps ?? 1)));
+            options.Validate(); // before the sizes are divided: gradient_accumulation_steps 0 would divide by zero
+            int micro = options.TrainMicroBatchSizePerGpu ?? DefaultMicroBatch(options, world);
             var defaults = TrainerValues.AdamW(micro);
             var config = EngineConfiguration.Resolve(nameof(DeepSpeedOptions), options, defaults, defaults, world, null);
             // As DeepSpeed's engine logs its settings at initialize: rank 0's console, once per engine.
@@ -118,6 +119,20 @@ public sealed class ZeroEngine : IDisposable
             owned?.Dispose();
             throw;
         }
+    }
+
+    // DeepSpeed's micro-batch when none is given: train_batch_size / (world x gradient_accumulation_steps), at least 1.
+    // The product is taken in long, so that it cannot wrap to 0 or a negative divisor, and refused past int.
+    private static int DefaultMicroBatch(DeepSpeedOptions options, int world)
+    {
+        int accumulation = options.GradientAccumulationSteps ?? 1;
+        long rowsPerMicroBatch = (long)world * accumulation;
+        if (rowsPerMicroBatch > int.MaxValue)
+            throw new ArgumentException(
+                $"gradient_accumulation_steps (DeepSpeedOptions.GradientAccumulationSteps) {accumulation} x world size {world} = {rowsPerMicroBatch}: " +
+                $"even one row per micro-batch makes more than {int.MaxValue} rows per step (train_batch_size). Lower gradient_accumulation_steps.",
+                nameof(options));
+        return Math.Max(1, (int)((options.TrainBatchSize ?? world) / rowsPerMicroBatch));
     }
 
     // A process that a launcher started is its job's rank (an MPICH or torchrun launch is refused, as by the trainers).

@@ -77,7 +77,7 @@ internal sealed class BertScorer : IRowScorer
             throw new InvalidDataException($"The model has no '{VocabularyStreamName}' stream; the file is incomplete.");
         config.RequireVocabulary(vocabulary!, ModelZip.Source(ctx, VocabularyStreamName), $"'{source}'");
         // The tokenizer first: it holds no native memory, so nothing needs disposing if it fails.
-        var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength);
+        var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength, ModelZip.Source(ctx, VocabularyStreamName));
         var model = ModelZip.LoadWeights(ctx, BertClassifier.StateElementCount(config, classCount), () => new BertClassifier(config, classCount, new Generator(0)));
         return new BertScorer(model, encoder, sentence1, sentence2);
     }

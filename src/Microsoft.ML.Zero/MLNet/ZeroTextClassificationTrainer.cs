@@ -35,7 +35,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var checkpoint = BertCheckpoint.Open(_options.CheckpointPath!);
         checkpoint.RequireSequenceLength(_options.MaxSequenceLength, "ZeroTextClassificationOptions.MaxSequenceLength");
         TorchRuntime.EnsureLoaded();
-        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength);
+        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength, checkpoint.VocabPath);
 
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
         var replicas = _run.Train(labels, columns.CountValidRows,

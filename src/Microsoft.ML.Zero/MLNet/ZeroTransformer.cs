@@ -71,6 +71,19 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
     {
         ctx.CheckAtModel(GetVersionInfo());
         TorchRuntime.EnsureLoaded();
+        try
+        {
+            return Read(ctx);
+        }
+        catch (EndOfStreamException exception)
+        {
+            // A length or count that still fits the entry can leave too few bytes for the fields after it.
+            throw new InvalidDataException($"'{ModelZip.Source(ctx)}' ends inside a field (truncated or damaged): {exception.Message}", exception);
+        }
+    }
+
+    private static ZeroTransformer Read(ModelLoadContext ctx)
+    {
         string scoreColumnName = ctx.LoadNonEmptyString();
         string predictionColumnName = ctx.LoadNonEmptyString();
         int scoringBatchSize = ctx.Reader.ReadInt32();

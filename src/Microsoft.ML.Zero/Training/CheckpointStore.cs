@@ -210,6 +210,7 @@ internal sealed class CheckpointStore
             throw new InvalidDataException($"Checkpoint state '{path}' has format version {state.FormatVersion}; this build of Microsoft.ML.Zero " +
                 $"reads format version {TrainingState.CurrentFormatVersion}" +
                 (state.FormatVersion > TrainingState.CurrentFormatVersion ? ". A newer Microsoft.ML.Zero wrote it: load it with that version." : "."));
+        state.RequireInRange(path);
         return state;
     }
 

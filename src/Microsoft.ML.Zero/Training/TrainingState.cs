@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Microsoft.ML.Zero.Config;
 namespace Microsoft.ML.Zero.Training;
 
 /// <summary>
@@ -49,6 +50,32 @@ internal sealed record TrainingState
     public string Precision { get; init; } = "";
 
     public string Optimizer { get; init; } = "";
+
+    /// <summary>
+    /// Throws an InvalidDataException naming <paramref name="source"/>, the field, its value and what was expected unless
+    /// the counters and the loss scaler are in range: a resume from a zero, negative or infinite scale would train on
+    /// zeroed, sign-flipped or infinite gradients, and negative counters would replay the schedule and the data.
+    /// </summary>
+    public void RequireInRange(string source)
+    {
+        static void AtLeast(long value, long minimum, string source, string field, string expected) =>
+            OptionCheck.RequireInFile(value >= minimum, source, field, value, expected);
+
+        AtLeast(GlobalStep, 0, source, nameof(GlobalStep), "0 or more");
+        AtLeast(SkippedSteps, 0, source, nameof(SkippedSteps), "0 or more");
+        AtLeast(GlobalSamples, 0, source, nameof(GlobalSamples), "0 or more");
+        AtLeast(Epoch, 0, source, nameof(Epoch), "0 or more");
+        AtLeast(StepInEpoch, 0, source, nameof(StepInEpoch), "0 or more");
+        AtLeast(ParameterCount, 1, source, nameof(ParameterCount), "at least 1");
+        if (LossScaler is { } scaler)
+        {
+            const string Prefix = nameof(LossScaler) + ".";
+            OptionCheck.RequireInFile(scaler.Scale > 0 && double.IsFinite(scaler.Scale), source, Prefix + nameof(scaler.Scale), scaler.Scale, "a finite number above 0");
+            AtLeast(scaler.HysteresisLeft, 0, source, Prefix + nameof(scaler.HysteresisLeft), "0 or more");
+            AtLeast(scaler.Iteration, 0, source, Prefix + nameof(scaler.Iteration), "0 or more");
+            AtLeast(scaler.LastOverflowIteration, -1, source, Prefix + nameof(scaler.LastOverflowIteration), "-1 (no overflow yet) or more");
+        }
+    }
 }
 
 /// <summary>The dynamic loss scaler's position (DeepSpeed's cur_scale, cur_hysteresis, cur_iter, last_overflow_iter).</summary>

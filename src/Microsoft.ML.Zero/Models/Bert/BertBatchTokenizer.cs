@@ -19,7 +19,7 @@ public sealed class BertBatchTokenizer
         OptionCheck.Require(maxSequenceLength >= 3, nameof(maxSequenceLength), maxSequenceLength, "at least 3 ([CLS], a token, [SEP])");
         var checkpoint = BertCheckpoint.Open(checkpointPath);
         checkpoint.RequireSequenceLength(maxSequenceLength, nameof(maxSequenceLength));
-        return new BertBatchTokenizer(new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, maxSequenceLength));
+        return new BertBatchTokenizer(new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, maxSequenceLength, checkpoint.VocabPath));
     }
 
     /// <summary>Encodes <paramref name="texts"/> (with <paramref name="pairs"/> as second sentences, token type 1) into one padded batch.</summary>

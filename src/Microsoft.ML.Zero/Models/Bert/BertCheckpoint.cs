@@ -127,8 +127,16 @@ internal sealed class BertCheckpoint
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"'{path}': the safetensors header is not a JSON object.");
-            foreach (var property in document.RootElement.EnumerateObject().Where(p => p.Name != "__metadata__"))
-                RequireTensorFits(property.Value, $"'{path}': tensor '{property.Name}'", data);
+            try
+            {
+                foreach (var property in document.RootElement.EnumerateObject().Where(p => p.Name != "__metadata__"))
+                    RequireTensorFits(property.Value, $"'{path}': tensor '{property.Name}'", data);
+            }
+            catch (InvalidOperationException exception)
+            {
+                // System.Text.Json checks a string's UTF-8 and escapes only when it is read, as a name or a dtype here.
+                throw new InvalidDataException($"'{path}': the safetensors header holds a string that is not valid text (malformed UTF-8, or an unpaired surrogate escape such as \\ud800): {exception.Message}", exception);
+            }
         }
     }
 

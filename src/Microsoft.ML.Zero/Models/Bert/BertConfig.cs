@@ -15,17 +15,28 @@ internal sealed record BertConfig(
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"The checkpoint has no config.json: '{path}' does not exist.", path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Reads a config.json's text; malformed JSON or a key out of range is an InvalidDataException naming <paramref name="source"/> and the key.</summary>
+    public static BertConfig Parse(string json, string source)
+    {
         try
         {
-            return Parse(File.ReadAllText(path), path);
+            return ParseObject(json, source);
         }
         catch (JsonException exception)
         {
-            throw new InvalidDataException($"'{path}' is not valid JSON: {exception.Message}", exception);
+            throw new InvalidDataException($"'{source}' is not valid JSON: {exception.Message}", exception);
+        }
+        catch (InvalidOperationException exception)
+        {
+            // System.Text.Json checks a key's escapes only when it is read: an unpaired surrogate ("\ud800") throws then.
+            throw new InvalidDataException($"'{source}' holds a key that is not valid text: {exception.Message}", exception);
         }
     }
 
-    public static BertConfig Parse(string json, string source)
+    private static BertConfig ParseObject(string json, string source)
     {
         var root = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"'{source}' must hold a JSON object.");
         // Upper limits far above any real BERT keep a crafted file from asking for terabytes (or overflowing int
@@ -59,10 +70,20 @@ internal sealed record BertConfig(
             return number;
         }
 
-        string modelType = root["model_type"]?.GetValue<string>() ?? "bert";
+        string Text(string key, string fallback)
+        {
+            var node = root[key];
+            if (node is null)
+                return fallback;
+            if (node is not JsonValue value || !value.TryGetValue(out string? text))
+                throw new InvalidDataException($"'{source}': '{key}' is {node.ToJsonString()}; expected a string.");
+            return text;
+        }
+
+        string modelType = Text("model_type", "bert");
         if (modelType != "bert")
             throw new InvalidDataException($"'{source}': model_type is '{modelType}'; expected 'bert' (a BERT encoder with Hugging Face parameter names).");
-        string activation = root["hidden_act"]?.GetValue<string>() ?? "gelu";
+        string activation = Text("hidden_act", "gelu");
         if (activation is not ("gelu" or "relu" or "gelu_new" or "gelu_pytorch_tanh"))
             throw new InvalidDataException($"'{source}': hidden_act is '{activation}'; expected gelu, gelu_new, gelu_pytorch_tanh or relu.");
 

@@ -10,13 +10,26 @@ internal sealed class BertTextEncoder
 {
     private readonly BertTokenizer _tokenizer;
 
-    public BertTextEncoder(byte[] vocabulary, bool lowerCase, int maxSequenceLength)
+    /// <param name="vocabulary">vocab.txt's bytes.</param>
+    /// <param name="lowerCase">Lower-case text before WordPiece, as an uncased checkpoint needs.</param>
+    /// <param name="maxSequenceLength">Tokens per row, special tokens included.</param>
+    /// <param name="source">Where the vocabulary was read (a file, a zip entry); when given, a vocabulary the tokenizer
+    /// refuses (one without [UNK], [CLS], [SEP], [PAD] or [MASK]) is an InvalidDataException naming it.</param>
+    public BertTextEncoder(byte[] vocabulary, bool lowerCase, int maxSequenceLength, string? source = null)
     {
         Vocabulary = vocabulary;
         LowerCase = lowerCase;
         MaxSequenceLength = maxSequenceLength;
         using var stream = new MemoryStream(vocabulary);
-        _tokenizer = BertTokenizer.Create(stream, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
+        try
+        {
+            _tokenizer = BertTokenizer.Create(stream, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
+        }
+        catch (ArgumentException exception) when (source is not null)
+        {
+            throw new InvalidDataException($"'{source}' is not a BERT WordPiece vocabulary: {exception.Message} " +
+                "Expected one token a line, [PAD], [UNK], [CLS], [SEP] and [MASK] among them.", exception);
+        }
     }
 
     /// <summary>The vocab.txt bytes, kept so a saved model carries its own tokenizer.</summary>

@@ -167,15 +167,15 @@ public static class OnnxBertImporter
             _consumers = graph.Nodes.SelectMany(node => node.Inputs.Select(input => (input, node))).ToLookup(pair => pair.input, pair => pair.node);
 
             var words = Initializer("embeddings.word_embeddings.weight", rank: 2);
-            VocabSize = (int)words.Dims[0];
-            HiddenSize = (int)words.Dims[1];
-            MaxPositions = (int)Initializer("embeddings.position_embeddings.weight", rank: 2).Dims[0];
-            TypeVocabSize = (int)Initializer("embeddings.token_type_embeddings.weight", rank: 2).Dims[0];
+            VocabSize = Size(words, 0);
+            HiddenSize = Size(words, 1);
+            MaxPositions = Size(Initializer("embeddings.position_embeddings.weight", rank: 2), 0);
+            TypeVocabSize = Size(Initializer("embeddings.token_type_embeddings.weight", rank: 2), 0);
             while (graph.Initializers.ContainsKey($"encoder.layer.{LayerCount}.attention.self.query.bias"))
                 LayerCount++;
             if (LayerCount == 0)
                 throw Missing("initializer 'encoder.layer.0.attention.self.query.bias'");
-            IntermediateSize = (int)Initializer("encoder.layer.0.intermediate.dense.bias", rank: 1).Dims[0];
+            IntermediateSize = Size(Initializer("encoder.layer.0.intermediate.dense.bias", rank: 1), 0);
             HeadCount = ReadHeadCount();
             LayerNormEps = ReadLayerNormEps("embeddings.LayerNorm.weight");
             // Hugging Face "gelu" is the exact, erf-based GELU; the tanh approximation would need another hidden_act.
@@ -284,8 +284,9 @@ public static class OnnxBertImporter
         {
             const string bias = "encoder.layer.0.attention.self.query.bias";
             var add = _consumers[bias].FirstOrDefault(node => node.OpType == "Add") ?? throw Missing($"an Add node using bias '{bias}'");
-            var reshape = _consumers[add.Outputs[0]].FirstOrDefault(node => node.OpType == "Reshape" && node.Inputs.Count == 2)
-                ?? throw Missing($"a Reshape of the query '{add.Outputs[0]}' into attention heads");
+            string query = add.Outputs.FirstOrDefault() ?? throw Missing($"an output of '{add.Name}', the Add node of bias '{bias}'");
+            var reshape = _consumers[query].FirstOrDefault(node => node.OpType == "Reshape" && node.Inputs.Count == 2)
+                ?? throw Missing($"a Reshape of the query '{query}' into attention heads");
             long? heads = null;
             if (Constant(reshape.Inputs[1]) is { Length: 4 } shape)
                 heads = shape[2];
@@ -302,13 +303,20 @@ public static class OnnxBertImporter
         {
             var user = _consumers[weightName].FirstOrDefault() ?? throw Missing($"a node using '{weightName}'");
             if (user.OpType == "LayerNormalization")
-                return user.Attributes.TryGetValue("epsilon", out var epsilon) ? epsilon.Float : 1e-5f;
+                return RequireEps(user.Attributes.TryGetValue("epsilon", out var epsilon) ? epsilon.Float : 1e-5f, user);
             var div = user.Inputs.Select(Producer).FirstOrDefault(node => node?.OpType == "Div");
             var sqrt = div?.Inputs.Select(Producer).FirstOrDefault(node => node?.OpType == "Sqrt");
-            var add = sqrt is null ? null : Producer(sqrt.Inputs[0]);
+            var add = sqrt?.Inputs.FirstOrDefault() is { } variance ? Producer(variance) : null;
             var eps = add is { OpType: "Add" } ? add.Inputs.Select(ScalarFloat).FirstOrDefault(value => value is not null) : null;
-            return eps ?? throw Missing($"the epsilon of the LayerNorm using '{weightName}' (Add of a constant before Sqrt, or LayerNormalization)");
+            return eps is { } value
+                ? RequireEps(value, add!)
+                : throw Missing($"the epsilon of the LayerNorm using '{weightName}' (Add of a constant before Sqrt, or LayerNormalization)");
         }
+
+        // config.json's layer_norm_eps is a JSON number of 0 or more: NaN or infinity could not even be written.
+        private float RequireEps(float eps, OnnxNode node) =>
+            float.IsFinite(eps) && eps >= 0 ? eps
+                : throw new InvalidDataException($"'{FileName}': the LayerNorm epsilon of node '{node.Name}' is {eps}; expected a finite number of 0 or more.");
 
         private OnnxNode? Producer(string output) => _producers.GetValueOrDefault(output);
 
@@ -331,6 +339,13 @@ public static class OnnxBertImporter
                 throw new InvalidDataException($"'{FileName}': initializer '{name}' has shape [{string.Join(",", tensor.Dims)}], expected {rank} dimensions.");
             return tensor;
         }
+
+        // A size of config.json: at least 1 (BertConfig refuses 0), and within int since the file holds every element.
+        private int Size(OnnxTensor tensor, int dimension) =>
+            tensor.Dims[dimension] is >= 1 and <= int.MaxValue
+                ? (int)tensor.Dims[dimension]
+                : throw new InvalidDataException($"'{FileName}': initializer '{tensor.Name}' has shape [{string.Join(",", tensor.Dims)}]; " +
+                    $"its size {tensor.Dims[dimension]} becomes a config.json size, which must be at least 1.");
 
         private InvalidDataException Missing(string what) => new($"'{FileName}' is not a BERT encoder export: expected {what}.");
 
