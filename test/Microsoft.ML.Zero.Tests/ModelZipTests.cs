@@ -307,19 +307,46 @@ public sealed class ModelZipTests
     public void ADamagedBertConfigIsNamed(string from, string to, string expected) =>
         AssertNames(LoadFails(BertConfigWith(from, to)), "Model.key (its BERT config)", expected);
 
-    // Found by ReaderFuzzTests: a label value's length prefix past the end of the entry threw EndOfStreamException.
+    // Found by ReaderFuzzTests: a label value's length prefix past the end of the entry threw EndOfStreamException,
+    // a negative one IOException.
     [TestMethod]
-    public void ALabelValueRunningPastTheEntryIsNamed()
+    [DataRow(new byte[] { 0xFF, 0x7F }, "Unable to read beyond the end of the stream")] // 16383 bytes, more than the entry holds
+    [DataRow(new byte[] { 0xFF, 0xFF, 0xFF, 0xFF, 0x0F }, "invalid string length of -1")]
+    public void ALabelValueWithALengthPastTheEntryIsNamed(byte[] length, string expected)
     {
         string zip = Patched(_mlpZip, "Model.key", bytes =>
         {
             // After the scoring batch size, the label values' type (0: text) and count (3), the first value's 7-bit length.
             byte[] run = new[] { ScoringBatchSize, 0, 3 }.SelectMany(BitConverter.GetBytes).ToArray();
             int at = bytes.AsSpan().IndexOf(run) + run.Length;
-            (bytes[at], bytes[at + 1]) = (0xFF, 0x7F); // 16383 bytes, more than the entry holds
+            length.CopyTo(bytes, at); // over the length and the value's first characters
             return bytes;
         });
-        AssertNames(LoadFails(zip), "TransformerChain/Transform_002/Model.key", "ends inside a field");
+        AssertNames(LoadFails(zip), "TransformerChain/Transform_002/Model.key", "ends inside a field or holds a malformed one", expected);
+    }
+
+    // Seen among ReaderFuzzTests' outcomes (a FormatException is allowed there): ML.NET's string table check threw
+    // "Corrupt model file", which named no entry.
+    [TestMethod]
+    public void AColumnNameMissingFromTheStringTableIsNamed()
+    {
+        // The prediction column's name is an id into Model.key's string table, written just before the scoring batch size.
+        string zip = Patched(_mlpZip, "Model.key", bytes =>
+        {
+            byte[] run = new[] { ScoringBatchSize, 0, 3 }.SelectMany(BitConverter.GetBytes).ToArray();
+            BitConverter.GetBytes(999).CopyTo(bytes, bytes.AsSpan().IndexOf(run) - 4);
+            return bytes;
+        });
+        AssertNames(LoadFails(zip), "TransformerChain/Transform_002/Model.key", "ends inside a field or holds a malformed one");
+    }
+
+    // Found by ReaderFuzzTests: a tensor name's negative length prefix in TorchWeights.bin threw IOException.
+    [TestMethod]
+    public void AWeightNameWithANegativeLengthIsNamed()
+    {
+        // The entry count (one LEB128 byte), then the first name's 7-bit length, here -1.
+        string zip = Patched(_mlpZip, "TorchWeights.bin", bytes => [bytes[0], 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, .. bytes[2..]]);
+        AssertNames(LoadFails(zip), "TorchWeights.bin", "a tensor's name is malformed", "invalid string length of -1");
     }
 
     [TestMethod]

@@ -75,10 +75,12 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
         {
             return Read(ctx);
         }
-        catch (EndOfStreamException exception)
+        catch (Exception exception) when (exception is IOException or FormatException)
         {
-            // A length or count that still fits the entry can leave too few bytes for the fields after it.
-            throw new InvalidDataException($"'{ModelZip.Source(ctx)}' ends inside a field (truncated or damaged): {exception.Message}", exception);
+            // BinaryReader's and ML.NET's: a length or count that still fits the entry can leave too few bytes for the
+            // fields after it (EndOfStreamException), a string's length prefix is negative (IOException) or its
+            // encoding too long, or a string's id is not in the entry's table (FormatException, "Corrupt model file").
+            throw new InvalidDataException($"'{ModelZip.Source(ctx)}' ends inside a field or holds a malformed one (truncated or damaged): {exception.Message}", exception);
         }
     }
 

@@ -49,6 +49,11 @@ internal static class ModuleWeights
         {
             throw Malformed(source, "it ends inside a tensor's header (truncated?)");
         }
+        catch (IOException exception)
+        {
+            // BinaryReader.ReadString of a name whose length prefix is negative.
+            throw Malformed(source, $"a tensor's name is malformed ({exception.Message})");
+        }
         if (stream.Position != stream.Length)
             throw Malformed(source, $"{stream.Length - stream.Position} byte(s) after its last tensor");
         stream.Position = 0;
