@@ -125,7 +125,7 @@ internal sealed class ShardedTraining
         using var engine = new ZeroEngine(model, communicator, settings, _batch, reports ? MetricWriters?.Invoke() : null);
         if (reports && engine.Core.GradientTransport is { } transport)
             Log?.Invoke($"Gradients are all-reduced {transport}.");
-        var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, dropoutGenerator);
+        var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, stepsPerEpoch, dropoutGenerator);
         long totalSteps = (long)stepsPerEpoch * _epochs, stepsTaken = (long)startEpoch * stepsPerEpoch + startStep;
         if (reports)
             foreach (var monitor in Monitors)
@@ -235,7 +235,7 @@ internal sealed class ShardedTraining
 
     // Loads the latest checkpoint, if any, after checking it belongs to this run: the same model, data, seed and
     // global batch (so each step sees the same rows); the number of ranks may differ.
-    private (int Epoch, int Step, double LossTotal) Resume(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator)
+    private (int Epoch, int Step, double LossTotal) Resume(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, int stepsPerEpoch, Generator? generator)
     {
         if (Checkpoints?.Latest() is not { } folder)
             return (0, 0, 0);
@@ -249,6 +249,10 @@ internal sealed class ShardedTraining
         Require(state.ParameterCount == engine.Core.ParameterCount, "a model of", state.ParameterCount + " trainable values", engine.Core.ParameterCount);
         Require(state.RowCount == plan.RowCount, "training rows", state.RowCount, plan.RowCount);
         Require(state.Seed == _seed, "seed", state.Seed, _seed);
+        // The position must lie inside this run: an epoch past the last, or a step past its epoch's, was not written by it.
+        if (state.Epoch > _epochs || (state.Epoch == _epochs && state.StepInEpoch > 0) || state.StepInEpoch >= stepsPerEpoch || !double.IsFinite(state.EpochLossTotal))
+            throw new InvalidDataException($"Checkpoint '{folder}' stands at epoch {state.Epoch}, step {state.StepInEpoch} (loss total {state.EpochLossTotal}); " +
+                $"this run has {_epochs} epoch(s) of {stepsPerEpoch} step(s) and a finite loss total.");
         Require(state.Optimizer == _settings.Optimizer.Kind.ToString(), "optimizer", state.Optimizer, _settings.Optimizer.Kind);
         Require(state.TrainBatchSize == _batch.TrainBatchSize, "train_batch_size",
             $"{state.TrainBatchSize} ({state.WorldSize} rank(s) x {state.TrainMicroBatchSizePerGpu} x {state.GradientAccumulationSteps})",
