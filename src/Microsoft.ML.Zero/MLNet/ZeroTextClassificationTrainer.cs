@@ -70,7 +70,10 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var validation = _options.ValidationSet!;
         long count = _validationRows ??= validation.GetRowCount() ?? CountRows(validation);
         long start = count * rank / worldSize, end = count * (rank + 1) / worldSize;
-        var share = _mlContext.Data.TakeRows(_mlContext.Data.SkipRows(validation, start), end - start);
+        if (end == start)
+            return (0, 0);
+        // ML.NET's SkipRows and TakeRows refuse a count of 0.
+        var share = _mlContext.Data.TakeRows(start == 0 ? validation : _mlContext.Data.SkipRows(validation, start), end - start);
         var scored = new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize).Transform(share);
         var label = scored.Schema[_options.LabelColumnName];
         var predicted = scored.Schema[_options.PredictionColumnName];
