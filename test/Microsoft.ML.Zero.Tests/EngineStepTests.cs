@@ -184,7 +184,8 @@ public sealed class EngineStepTests
         var adam = Train(1, With(AdamW(weightDecay: 0.5) with { Kind = ZeroOptimizer.Adam }), 5)[0].WeightsAfterStep[^1];
         var adamNoDecay = Train(1, With(AdamW(weightDecay: 0) with { Kind = ZeroOptimizer.Adam }), 5)[0].WeightsAfterStep[^1];
         var adamWNoDecay = Train(1, With(AdamW(weightDecay: 0)), 5)[0].WeightsAfterStep[^1];
-        CollectionAssert.AreEqual(adamNoDecay, adamWNoDecay, "without weight decay Adam and AdamW are the same");
+        // The same up to float rounding: the two take different kernels, which round alike on some CPUs only.
+        Assert.IsTrue(Distance(adamNoDecay, adamWNoDecay) < 1e-6, "without weight decay Adam and AdamW are the same");
         Assert.IsTrue(Distance(adam, adamW) > 1e-4, "L2 decay (Adam) and decoupled decay (AdamW) must differ");
 
         var momentum = Train(1, With(Sgd(0.05, momentum: 0.9)), 5)[0].WeightsAfterStep[^1];
@@ -280,7 +281,8 @@ public sealed class EngineStepTests
             for (int step = 0; step < expected.Length; step++)
             {
                 double maxDiff = expected[step].Zip(actual[step], (a, b) => Math.Abs(a - b)).Max();
-                Assert.AreEqual(0, maxDiff, $"{precision}, step {step}: max |TorchSharp AdamW - flat AdamW|");
+                // Within float rounding: libtorch's vector kernels round differently on different CPUs (Intel, AMD).
+                Assert.IsTrue(maxDiff < 1e-6, $"{precision}, step {step}: max |TorchSharp AdamW - flat AdamW| = {maxDiff}");
             }
             Assert.IsTrue(Distance(expected[0], expected[^1]) > 0, $"{precision}: the weights moved");
         }

@@ -45,7 +45,10 @@ public sealed class FlatAdamWTests
             flat.Step(gradientScale: 0.5);
 
             var expected = parameters.Select(p => p.item<float>()).ToArray();
-            CollectionAssert.AreEqual(expected, flatWeights.data<float>().ToArray(), $"step {step}");
+            // Within a few float roundings: libtorch's vector kernels round differently on different CPUs (Intel, AMD).
+            var actual = flatWeights.data<float>().ToArray();
+            for (int i = 0; i < 50; i++)
+                Assert.AreEqual(expected[i], actual[i], 1e-6 * Math.Max(1, Math.Abs(expected[i])), $"step {step}, value {i}");
             CollectionAssert.AreEqual(flatWeights.to(ScalarType.BFloat16).to(ScalarType.Float32).data<float>().ToArray(),
                 model.to(ScalarType.Float32).data<float>().ToArray(), $"step {step}: the bf16 copy");
         }
