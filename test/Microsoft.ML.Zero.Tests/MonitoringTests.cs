@@ -104,7 +104,8 @@ public sealed class MonitoringTests
             {
                 bar.StepTaken(new StepRecord((step + 1) / 2, 2, (step + 1) % 2 + 1, 2, step, 4, step * 16, 1.0 / step, 2e-4, 65536, false, 123.4));
                 if (step % 2 == 0)
-                    bar.EpochCompleted(new EpochRecord(step / 2, 2, step * 16, 0.5 / step, step == 4 ? 0.875 : null));
+                    bar.EpochCompleted(new EpochRecord(step / 2, 2, step * 16, 0.5 / step,
+                        step == 4 ? new ValidationMetrics(8, new Dictionary<ZeroMetric, double> { [ZeroMetric.Accuracy] = 0.875 }) : null));
             }
         }
         string text = WithoutEscapes(output.ToString());

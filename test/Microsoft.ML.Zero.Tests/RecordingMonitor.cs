@@ -11,6 +11,8 @@ internal sealed class RecordingMonitor : ITrainingMonitor
 
     public List<EpochRecord> Epochs { get; } = new();
 
+    public List<EvaluationRecord> Evaluations { get; } = new();
+
     public bool Disposed { get; private set; }
 
     public void Start(long stepsTaken, long totalSteps) => Starts.Add((stepsTaken, totalSteps));
@@ -18,6 +20,8 @@ internal sealed class RecordingMonitor : ITrainingMonitor
     public void StepTaken(StepRecord step) => Steps.Add(step);
 
     public void EpochCompleted(EpochRecord epoch) => Epochs.Add(epoch);
+
+    public void Evaluated(EvaluationRecord evaluation) => Evaluations.Add(evaluation);
 
     public void Dispose() => Disposed = true;
 }

@@ -54,6 +54,9 @@ internal sealed class ShardPlan
     /// <summary>Rows in micro-step <paramref name="step"/> over all ranks.</summary>
     public int GlobalRowsInStep(int step) => ShardSizes.Sum(n => (int)Math.Clamp(n - (long)step * MicroBatchSize, 0, MicroBatchSize));
 
+    /// <summary>Rows in the first <paramref name="microSteps"/> micro-steps of an epoch over all ranks.</summary>
+    public int RowsInSteps(int microSteps) => ShardSizes.Sum(n => (int)Math.Min(n, (long)microSteps * MicroBatchSize));
+
     /// <summary>This rank's row positions (in its input) for <paramref name="epoch"/>, in training order.</summary>
     public int[] RowsForEpoch(int epoch)
     {

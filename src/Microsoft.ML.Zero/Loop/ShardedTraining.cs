@@ -34,14 +34,15 @@ internal sealed class ShardedTraining
     /// <summary>
     /// The per-rank training loop for <paramref name="rowCount"/> rows, logging through <paramref name="log"/> and reporting
     /// to the progress bar and metrics files of the process that holds rank 0 (<paramref name="mainProcess"/>);
-    /// <paramref name="validationCounts"/> scores each rank's share of the validation set after each epoch.
+    /// <paramref name="validation"/> scores each rank's share of the validation set when <see cref="RunValues.Evaluation"/> says.
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
-        Func<nn.Module, int, int, (long Correct, long Rows)>? validationCounts = null, Func<bool>? cancellationRequested = null, string labelValues = "") =>
+        IValidation? validation = null, Func<bool>? cancellationRequested = null, string labelValues = "") =>
         new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
             LabelValues = labelValues,
-            ValidationCounts = validationCounts,
+            Validation = validation,
+            Evaluation = run.Evaluation,
             CancellationRequested = cancellationRequested,
             Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
             MetricWriters = () => MetricNames.Writers(config.TensorBoard, config.CsvMonitor),
@@ -62,11 +63,11 @@ internal sealed class ShardedTraining
     /// <summary>The label's values in key order, compared across ranks: with per-rank inputs one key could mean another class.</summary>
     public string LabelValues { get; init; } = "";
 
-    /// <summary>
-    /// After each epoch, every rank scores its share of the validation set with its replica (the model, the rank, the
-    /// number of ranks) and returns the rows it got right and the rows it scored; null without a validation set.
-    /// </summary>
-    public Func<nn.Module, int, int, (long Correct, long Rows)>? ValidationCounts { get; init; }
+    /// <summary>Scores every rank's share of the validation set with its replica; null without a validation set.</summary>
+    public IValidation? Validation { get; init; }
+
+    /// <summary>When <see cref="Validation"/> scores, which metric names the best model, and when to stop early.</summary>
+    public EvaluationSettings Evaluation { get; init; } = EvaluationSettings.EveryEpoch;
 
     /// <summary>What rank 0 reports every step and epoch to (the progress bar); rank 0 ends them when training ends.</summary>
     public IReadOnlyList<ITrainingMonitor> Monitors { get; init; } = Array.Empty<ITrainingMonitor>();
@@ -125,7 +126,11 @@ internal sealed class ShardedTraining
         using var engine = new ZeroEngine(model, communicator, settings, _batch, reports ? MetricWriters?.Invoke() : null);
         if (reports && engine.Core.GradientTransport is { } transport)
             Log?.Invoke($"Gradients are all-reduced {transport}.");
-        var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, stepsPerEpoch, dropoutGenerator);
+        using var evaluator = Validation is null || Evaluation.Strategy == ZeroEvaluationStrategy.No ? null : new Evaluator(Validation, Evaluation);
+        if (reports && evaluator is not null)
+            Log?.Invoke(Evaluation.Describe());
+        var (startEpoch, startStep, resumedLoss) = Resume(engine, communicator, plan, stepsPerEpoch, dropoutGenerator, evaluator?.Best);
+        bool stopped = evaluator?.Best.PatienceExhausted == true;
         long totalSteps = (long)stepsPerEpoch * _epochs, stepsTaken = (long)startEpoch * stepsPerEpoch + startStep;
         if (reports)
             foreach (var monitor in Monitors)
@@ -134,13 +139,15 @@ internal sealed class ShardedTraining
         long samplesAtStart = engine.GlobalSamples;
         var sincePrint = Stopwatch.StartNew();
         long rowsSincePrint = 0;
-        for (int epoch = startEpoch; epoch < _epochs; epoch++)
+        for (int epoch = startEpoch; epoch < _epochs && !stopped; epoch++)
         {
             var shard = readEpoch(plan.RowsForEpoch(epoch));
             double lossTotal = epoch == startEpoch ? resumedLoss : 0;
-            for (int step = epoch == startEpoch ? startStep : 0; step < stepsPerEpoch; step++)
+            ValidationMetrics? epochMetrics = null;
+            int step = epoch == startEpoch ? startStep : 0;
+            for (; step < stepsPerEpoch && !stopped; step++)
             {
-                AgreeBeforeStep(engine, communicator, plan, dropoutGenerator, epoch, step, lossTotal);
+                AgreeBeforeStep(engine, communicator, plan, dropoutGenerator, epoch, step, lossTotal, evaluator?.Best);
                 var result = TakeStep(engine, plan, shard, step * accumulation, Math.Min((step + 1) * accumulation, plan.StepsPerEpoch), out int globalRows);
                 long samples = engine.GlobalSamples;
                 lossTotal += result.Loss * globalRows;
@@ -161,22 +168,30 @@ internal sealed class ShardedTraining
                     sincePrint.Restart();
                     rowsSincePrint = 0;
                 }
-                if (Checkpoints is not null && CheckpointEverySteps > 0 && taken % CheckpointEverySteps == 0)
+                bool epochDone = step + 1 == stepsPerEpoch;
+                // Evaluated before the checkpoint, so that a run resumed from it carries this evaluation.
+                if (evaluator is not null && Evaluation.IsDue(taken, epochDone, epochDone && epoch + 1 == _epochs))
                 {
-                    bool epochDone = step + 1 == stepsPerEpoch;
-                    Save(engine, communicator, plan, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal);
+                    // Evaluated every epoch, the epoch's line carries the metrics.
+                    bool byEpoch = Evaluation.Strategy == ZeroEvaluationStrategy.Epoch;
+                    var metrics = Evaluate(evaluator, model, communicator, engine, taken, epoch, step, stepsPerEpoch, logged: !byEpoch);
+                    epochMetrics = byEpoch ? metrics : null;
+                    stopped = evaluator.Best.PatienceExhausted;
                 }
+                if (Checkpoints is not null && CheckpointEverySteps > 0 && taken % CheckpointEverySteps == 0)
+                    Save(engine, communicator, plan, dropoutGenerator, epochDone ? epoch + 1 : epoch, epochDone ? 0 : step + 1, epochDone ? 0 : lossTotal, evaluator?.Best);
             }
-            double? accuracy = Validate(model, communicator);
             if (reports)
             {
-                var record = new EpochRecord(epoch + 1, _epochs, engine.GlobalSamples, lossTotal / plan.RowCount, accuracy);
+                var record = new EpochRecord(epoch + 1, _epochs, engine.GlobalSamples, lossTotal / plan.RowsInSteps(step * accumulation), epochMetrics);
                 Log?.Invoke(record.Describe());
                 engine.WriteMetrics(MetricNames.Of(record));
                 foreach (var monitor in Monitors)
                     monitor.EpochCompleted(record);
             }
         }
+        if (evaluator is not null)
+            ReturnToBest(evaluator.Best, engine, reports, stopped);
         engine.RestoreFullPrecision();
         engine.VerifyReplicasMatch();
         model.eval();
@@ -186,7 +201,8 @@ internal sealed class ShardedTraining
     // take: the ranks stop together, and ranks that drifted apart (which under MPI could otherwise meet in the wrong
     // collective) are an error naming them. With checkpoints on, a cancelled run saves the position reached first, so
     // a later Fit resumes from it.
-    private void AgreeBeforeStep(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int step, double lossTotal)
+    private void AgreeBeforeStep(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int step, double lossTotal,
+        BestModel? best)
     {
         long taken = engine.GlobalStep + engine.SkippedSteps;
         var votes = communicator.AllGather(taken << 1 | (CancellationRequested?.Invoke() == true ? 1L : 0));
@@ -199,7 +215,7 @@ internal sealed class ShardedTraining
         string saved = "";
         if (Checkpoints is not null)
         {
-            Save(engine, communicator, plan, generator, epoch, step, lossTotal);
+            Save(engine, communicator, plan, generator, epoch, step, lossTotal, best);
             saved = $" Checkpoint {CheckpointStore.StepTag(taken)} in {Checkpoints.Directory} holds the run so far: a Fit with the same CheckpointDirectory resumes from it.";
         }
         throw new OperationCanceledException($"Training was cancelled before optimizer step {taken + 1}.{saved}");
@@ -219,23 +235,30 @@ internal sealed class ShardedTraining
         return engine.Step(microBatches, globalRows);
     }
 
-    private void Save(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int stepInEpoch, double lossTotal)
+    private void Save(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, Generator? generator, int epoch, int stepInEpoch, double lossTotal, BestModel? best)
     {
         long step = engine.GlobalStep + engine.SkippedSteps;
         engine.SaveCheckpoint(Checkpoints!, CheckpointStore.StepTag(step), folder =>
         {
+            if (communicator.Rank == 0)
+                best?.WriteWeights(folder);
             if (generator is null)
                 return;
             using var state = generator.get_state();
             File.WriteAllBytes(Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank)), state.bytes.ToArray());
-        }, state => state with { Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal, RowCount = plan.RowCount, Seed = _seed }, null);
+        }, state =>
+        {
+            state = state with { Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal, RowCount = plan.RowCount, Seed = _seed };
+            return best?.Describe(state) ?? state;
+        }, null);
         if (communicator.Rank == 0)
             Log?.Invoke($"Saved checkpoint global_step{step} in {Checkpoints!.Directory}.");
     }
 
     // Loads the latest checkpoint, if any, after checking it belongs to this run: the same model, data, seed and
     // global batch (so each step sees the same rows); the number of ranks may differ.
-    private (int Epoch, int Step, double LossTotal) Resume(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, int stepsPerEpoch, Generator? generator)
+    private (int Epoch, int Step, double LossTotal) Resume(ZeroEngine engine, ICommunicator communicator, ShardPlan plan, int stepsPerEpoch, Generator? generator,
+        BestModel? best)
     {
         if (Checkpoints?.Latest() is not { } folder)
             return (0, 0, 0);
@@ -258,6 +281,7 @@ internal sealed class ShardedTraining
             $"{state.TrainBatchSize} ({state.WorldSize} rank(s) x {state.TrainMicroBatchSizePerGpu} x {state.GradientAccumulationSteps})",
             $"{_batch.TrainBatchSize} ({communicator.WorldSize} rank(s) x {_batch.TrainMicroBatchSizePerGpu} x {_batch.GradientAccumulationSteps}); the global batch must stay the same");
         engine.LoadCheckpoint(folder, state);
+        best?.Resume(state, folder, engine.Core.ParameterCount);
         string rng = Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank));
         if (generator is not null && File.Exists(rng))
         {
@@ -306,16 +330,34 @@ internal sealed class ShardedTraining
     }
 
     // The ranks score disjoint shares of the validation set at the same time, so none waits in a collective while
-    // another scores it all (which a large set would make longer than the communication timeout); the counts are
-    // summed, an exact accuracy over every row.
-    private double? Validate(nn.Module model, ICommunicator communicator)
+    // another scores it all (which a large set would make longer than the communication timeout); their sums give
+    // exact metrics over every row.
+    private ValidationMetrics Evaluate(Evaluator evaluator, nn.Module model, ICommunicator communicator, ZeroEngine engine, long taken, int epoch, int step,
+        int stepsPerEpoch, bool logged)
     {
-        if (ValidationCounts is null)
-            return null;
-        var (correct, rows) = ValidationCounts(model, communicator.Rank, communicator.WorldSize);
-        model.train();
-        long allRows = communicator.AllGather(rows).Sum();
-        return allRows == 0 ? null : (double)communicator.AllGather(correct).Sum() / allRows;
+        var (metrics, isBest) = evaluator.Evaluate(model, communicator, engine.Core, taken);
+        if (communicator.Rank != 0)
+            return metrics;
+        var record = new EvaluationRecord(epoch + 1, _epochs, step + 1, stepsPerEpoch, taken, engine.GlobalSamples, metrics, isBest);
+        if (logged)
+            Log?.Invoke(record.Describe());
+        engine.WriteMetrics(MetricNames.Of(metrics));
+        foreach (var monitor in Monitors)
+            monitor.Evaluated(record);
+        return metrics;
+    }
+
+    // Early stopping ends training at the step where patience ran out; LoadBestModelAtEnd then returns to the best
+    // step's weights (the same on every rank), before the final replica check.
+    private void ReturnToBest(BestModel best, ZeroEngine engine, bool reports, bool stopped)
+    {
+        long taken = engine.GlobalStep + engine.SkippedSteps;
+        string metric = ValidationMetrics.LogName(Evaluation.MetricForBestModel);
+        if (reports && stopped)
+            Log?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"Early stopping after step {taken}: the validation {metric} has not improved by more than {Evaluation.EarlyStoppingThreshold:G4} in {best.EvaluationsWithoutImprovement} evaluation(s)."));
+        if (best.Restore(engine.Core, taken) && reports)
+            Log?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Loaded the best model, from step {best.Step}: validation {metric} {best.Value:F4}."));
     }
 
     // Every rank learns every rank's row count before the first step, so all derive the same steps and batch sizes.

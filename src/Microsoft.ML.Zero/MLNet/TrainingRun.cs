@@ -12,12 +12,14 @@ namespace Microsoft.ML.Zero.MLNet;
 /// </summary>
 internal sealed class TrainingRun
 {
+    private readonly MLContext _mlContext;
     private readonly IHost _host;
     private readonly int? _contextSeed;
     private readonly ZeroTrainingOptions _options;
 
     public TrainingRun(MLContext mlContext, string trainerName, ZeroTrainingOptions options)
     {
+        _mlContext = mlContext;
         _host = ((IHostEnvironment)mlContext).Register(trainerName);
         _contextSeed = ((IHostEnvironmentInternal)mlContext).Seed;
         _options = options;
@@ -50,11 +52,11 @@ internal sealed class TrainingRun
     /// <param name="createModel">One replica, given its dropout generator.</param>
     /// <param name="prepare">Runs on the first local replica before training, told whether this process holds rank 0.</param>
     /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read and the number of rows.</param>
-    /// <param name="validationCounts">After each epoch, a rank's share of the validation set scored with its replica (the
-    /// replica, the rank, the number of ranks): the rows right and the rows scored; or null.</param>
+    /// <param name="outputs">The columns the model adds, which the validation set is scored into.</param>
+    /// <param name="transformerOf">The scoring transformer of a replica, which scores the validation set.</param>
     public TModel[] Train<TModel>(LabelKeyValues labels, Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
         Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, IEpochShard> readEpoch,
-        Func<TModel, int, int, (long Correct, long Rows)>? validationCounts = null) where TModel : torch.nn.Module
+        ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf) where TModel : torch.nn.Module
     {
         using var channel = _host.Start("Training");
         string optionsName = _options.GetType().Name;
@@ -80,12 +82,19 @@ internal sealed class TrainingRun
             int seed = _options.ResolveSeed(_contextSeed);
             var replicas = layout.CreateReplicas(seed, createModel, out var generators);
             prepare(replicas[0], layout.IsMainProcess);
-            var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info,
-                validationCounts is null ? null : (model, rank, worldSize) => validationCounts((TModel)model, rank, worldSize), CancellationRequested,
+            var validation = Validation(outputs, transformerOf);
+            validation?.RequireScorable(replicas[0]);
+            var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info, validation, CancellationRequested,
                 System.Text.Json.JsonSerializer.Serialize(labels.Names.Select(name => name.ToString())));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));
             return replicas;
         });
     }
+
+    // The validation set, checked before training so that a wrong column fails now rather than after the first epoch.
+    private ClassificationValidation? Validation<TModel>(ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf) where TModel : torch.nn.Module =>
+        _options.ValidationSet is null || _options.EvaluationStrategy == ZeroEvaluationStrategy.No
+            ? null
+            : new ClassificationValidation(_mlContext, _options.ValidationSet, _options.LabelColumn, outputs, model => transformerOf((TModel)model));
 }

@@ -19,9 +19,6 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
     /// <summary>The Hugging Face BERT folder: config.json, vocab.txt, model.safetensors or pytorch_model.bin.</summary>
     public string? CheckpointPath;
 
-    /// <summary>Data scored after every epoch; its accuracy is logged.</summary>
-    public IDataView? ValidationSet;
-
     /// <summary>Tokens per row at most, [CLS] and [SEP] included; longer text is truncated. At most the model's max_position_embeddings.</summary>
     public int MaxSequenceLength = 128;
 

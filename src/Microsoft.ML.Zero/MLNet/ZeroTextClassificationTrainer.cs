@@ -55,7 +55,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
                 return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
             },
-            _options.ValidationSet is null ? null : (model, rank, worldSize) => ValidationCounts(model, encoder, outputs, rank, worldSize));
+            outputs, model => new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize));
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
@@ -63,49 +63,6 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
 
     private BertScorer Scorer(BertClassifier model, BertTextEncoder encoder) =>
         new(model, encoder, _options.Sentence1ColumnName, _options.Sentence2ColumnName);
-
-    // A rank's contiguous share of the validation set, scored between epochs: the rows whose predicted class is the label.
-    private (long Correct, long Rows) ValidationCounts(BertClassifier model, BertTextEncoder encoder, ScoreColumns outputs, int rank, int worldSize)
-    {
-        var validation = _options.ValidationSet!;
-        long count = _validationRows ??= validation.GetRowCount() ?? CountRows(validation);
-        long start = count * rank / worldSize, end = count * (rank + 1) / worldSize;
-        if (end == start)
-            return (0, 0);
-        // ML.NET's SkipRows and TakeRows refuse a count of 0.
-        var share = _mlContext.Data.TakeRows(start == 0 ? validation : _mlContext.Data.SkipRows(validation, start), end - start);
-        var scored = new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize).Transform(share);
-        var label = scored.Schema[_options.LabelColumnName];
-        var predicted = scored.Schema[_options.PredictionColumnName];
-        using var cursor = scored.GetRowCursor(new[] { label, predicted });
-        var getLabel = cursor.GetGetter<uint>(label);
-        var getPredicted = cursor.GetGetter<uint>(predicted);
-        uint truth = 0, guess = 0;
-        long correct = 0, rows = 0;
-        while (cursor.MoveNext())
-        {
-            getLabel(ref truth);
-            getPredicted(ref guess);
-            // As ML.NET's evaluator, a row without a label (key 0) is not counted.
-            if (truth == 0)
-                continue;
-            rows++;
-            if (truth == guess)
-                correct++;
-        }
-        return (correct, rows);
-    }
-
-    private long? _validationRows;
-
-    private static long CountRows(IDataView data)
-    {
-        long rows = 0;
-        using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
-        while (cursor.MoveNext())
-            rows++;
-        return rows;
-    }
 
     // Without DeepSpeed settings BERT trains in the faster precision of this machine: bf16 where the CPU computes it natively, else fp32.
     private static DeepSpeedOptions DefaultDeepSpeed() => new() { Precision = ZeroPrecision.Auto };

@@ -31,10 +31,12 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         var replicas = TrainReplicas(input, out var labels, out var factory, out int featureCount);
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
-        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
-        var scorer = new TabularScorer(replicas[0], factory, _options.FeatureColumnName, featureCount, labels.Count);
-        return new ZeroTransformer(scorer, outputs, _options.ScoringBatchSize);
+        return Transformer(replicas[0], factory, featureCount, labels);
     }
+
+    private ZeroTransformer Transformer(nn.Module<Tensor, Tensor> model, ZeroModelFactory factory, int featureCount, LabelKeyValues labels) =>
+        new(new TabularScorer(model, factory, _options.FeatureColumnName, featureCount, labels.Count),
+            new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels), _options.ScoringBatchSize);
 
     /// <summary>Trains and returns every rank's replica (equal at the end), with the label's key values.</summary>
     internal nn.Module<Tensor, Tensor>[] TrainReplicas(IDataView input, out LabelKeyValues labels) => TrainReplicas(input, out labels, out _, out _);
@@ -44,7 +46,8 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
         var columns = new TabularColumns(input, _options.FeatureColumn, _options.LabelColumn);
-        labels = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
+        var keys = LabelKeyValues.FromLabel(columns.Label, columns.ClassCount);
+        labels = keys;
         featureCount = columns.FeatureCount;
         var shape = new MlpShape(columns.FeatureCount, (int[])_options.HiddenLayerSizes.Clone(), columns.ClassCount, _options.Activation, _options.Dropout);
         var modelFactory = _options.ModelFactory ?? new MlpModelFactory(shape);
@@ -52,7 +55,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         TorchRuntime.EnsureLoaded();
 
         string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
-        return _run.Train(labels, columns.CountValidRows,
+        return _run.Train(keys, columns.CountValidRows,
             worldSize => EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null),
             $"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes",
             generator => modelFactory is MlpModelFactory mlp ? mlp.Create(generator) : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount),
@@ -67,7 +70,8 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                 var labels = new long[rows.Length];
                 columns.ReadRows(rows, rowCount, features, labels);
                 return new TabularEpochShard(model, modelFactory, features, labels, columns.FeatureCount);
-            });
+            },
+            new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, keys), model => Transformer(model, modelFactory, columns.FeatureCount, keys));
     }
 
     /// <summary>Checks the input columns and returns the schema the trained model will produce.</summary>

@@ -70,6 +70,38 @@ public abstract class ZeroTrainingOptions
     public ZeroDataSharding Sharding = ZeroDataSharding.SplitRows;
 
     /// <summary>
+    /// Data scored during training, when <see cref="EvaluationStrategy"/> says: its metrics (accuracy, macro F1,
+    /// log-loss) go to the log, the progress bar and the csv_monitor/tensorboard files. It needs the model's input
+    /// columns and the label keyed as the training data's (the same fitted MapValueToKey). The ranks score disjoint
+    /// shares of it at once and add their counts, so the metrics are exact over every row.
+    /// </summary>
+    public IDataView? ValidationSet;
+
+    /// <summary>When <see cref="ValidationSet"/> is scored [Hugging Face's <c>eval_strategy</c>]: after every epoch (default), every <see cref="EvaluationSteps"/> steps, or never.</summary>
+    public ZeroEvaluationStrategy EvaluationStrategy = ZeroEvaluationStrategy.Epoch;
+
+    /// <summary>Optimizer steps between evaluations with <see cref="ZeroEvaluationStrategy.Steps"/> [<c>eval_steps</c>]; the last step is evaluated too.</summary>
+    public int EvaluationSteps;
+
+    /// <summary>The metric that names the best model and drives early stopping [<c>metric_for_best_model</c>]; higher is better except for log-loss.</summary>
+    public ZeroMetric MetricForBestModel = ZeroMetric.Accuracy;
+
+    /// <summary>
+    /// End training with the weights of the best evaluation by <see cref="MetricForBestModel"/> rather than the last step's
+    /// [<c>load_best_model_at_end</c>]. The best weights are kept in memory (and in checkpoints, so a resumed run keeps them).
+    /// </summary>
+    public bool LoadBestModelAtEnd;
+
+    /// <summary>
+    /// Stop training after this many evaluations in a row without an improvement of <see cref="MetricForBestModel"/> above
+    /// <see cref="EarlyStoppingThreshold"/> [Hugging Face's EarlyStoppingCallback <c>early_stopping_patience</c>]; 0 never stops early.
+    /// </summary>
+    public int EarlyStoppingPatience;
+
+    /// <summary>How much the metric must improve on the best so far to count as an improvement [<c>early_stopping_threshold</c>].</summary>
+    public double EarlyStoppingThreshold;
+
+    /// <summary>
     /// DeepSpeed-style engine settings: gradient accumulation, bf16/fp16 with loss scaling, clipping, optimizer and
     /// learning-rate schedule, typed or read from a ds_config with <see cref="DeepSpeedOptions.FromDeepSpeedConfig"/>. Values
     /// it leaves unset or "auto" come from this object's options (BatchSize is the micro-batch per rank); null trains in fp32.
@@ -87,7 +119,8 @@ public abstract class ZeroTrainingOptions
     /// <summary>The seed a run uses: <see cref="Seed"/>, else the MLContext's seed, else 0.</summary>
     internal int ResolveSeed(int? contextSeed) => Seed ?? contextSeed ?? 0;
 
-    internal RunValues Run(int seed) => new(MaxEpoch, seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints, Progress);
+    internal RunValues Run(int seed) => new(MaxEpoch, seed, Sharding, CheckpointDirectory, CheckpointEverySteps, KeepCheckpoints, Progress,
+        new EvaluationSettings(EvaluationStrategy, EvaluationSteps, MetricForBestModel, LoadBestModelAtEnd, EarlyStoppingPatience, EarlyStoppingThreshold));
 
     /// <summary>Throws for a shared option outside its range, naming it and the expected values.</summary>
     private protected void ValidateTrainingOptions()
@@ -102,6 +135,19 @@ public abstract class ZeroTrainingOptions
         Require(Enum.IsDefined(Sharding), nameof(Sharding), Sharding, string.Join(" or ", Enum.GetNames<ZeroDataSharding>()));
         Require(Enum.IsDefined(Progress), nameof(Progress), Progress, string.Join(" or ", Enum.GetNames<ZeroProgress>()));
         Require(CommunicationTimeout > TimeSpan.Zero, nameof(CommunicationTimeout), CommunicationTimeout, "above zero");
+        Require(Enum.IsDefined(EvaluationStrategy), nameof(EvaluationStrategy), EvaluationStrategy, string.Join(" or ", Enum.GetNames<ZeroEvaluationStrategy>()));
+        Require(EvaluationStrategy != ZeroEvaluationStrategy.Steps || EvaluationSteps >= 1, nameof(EvaluationSteps), EvaluationSteps,
+            "at least 1 with EvaluationStrategy = Steps");
+        Require(EvaluationSteps >= 0, nameof(EvaluationSteps), EvaluationSteps, "0 or more");
+        Require(Enum.IsDefined(MetricForBestModel), nameof(MetricForBestModel), MetricForBestModel, string.Join(" or ", Enum.GetNames<ZeroMetric>()));
+        Require(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "0 (never stop early) or more");
+        Require(EarlyStoppingThreshold is >= 0 and < double.PositiveInfinity, nameof(EarlyStoppingThreshold), EarlyStoppingThreshold, "a finite number of 0 or more");
+        // Both need evaluations to act on.
+        foreach (var (option, on) in new[] { (nameof(LoadBestModelAtEnd), LoadBestModelAtEnd), (nameof(EarlyStoppingPatience), EarlyStoppingPatience > 0) })
+        {
+            Require(!on || ValidationSet is not null, nameof(ValidationSet), "null", $"a validation set when {option} is set");
+            Require(!on || EvaluationStrategy != ZeroEvaluationStrategy.No, nameof(EvaluationStrategy), EvaluationStrategy, $"Epoch or Steps when {option} is set");
+        }
     }
 
     /// <summary>An out-of-range error naming the option as <c>TypeName.Option</c>.</summary>

@@ -22,6 +22,8 @@ internal sealed class ConsoleProgressBar : ITrainingMonitor
     // Null until the display runs, and for good when it could not start (another live display holds the console).
     private ProgressTask? _progress;
 
+    private string _lastValidation = "";
+
     public void Start(long stepsTaken, long totalSteps)
     {
         try
@@ -55,7 +57,7 @@ internal sealed class ConsoleProgressBar : ITrainingMonitor
             $"Epoch {step.Epoch}/{step.Epochs}  step {step.StepInEpoch}/{step.StepsPerEpoch}  loss {step.Loss:F4}  lr {step.LearningRate:G3}");
         if (step.LossScale is { } scale)
             line += string.Create(CultureInfo.InvariantCulture, $"  loss scale {scale:G}");
-        line += string.Create(CultureInfo.InvariantCulture, $"  {step.SamplesPerSecond:F1} samples/s");
+        line += string.Create(CultureInfo.InvariantCulture, $"  {step.SamplesPerSecond:F1} samples/s") + _lastValidation;
         _progress.Description = Markup.Escape(line);
         _progress.Value = step.StepsTaken;
     }
@@ -65,6 +67,14 @@ internal sealed class ConsoleProgressBar : ITrainingMonitor
     {
         if (_progress is not null)
             _console.MarkupLine(Markup.Escape(epoch.Describe()));
+    }
+
+    // The latest metrics stay in the bar's line; evaluations between epochs' ends stay on the screen too.
+    public void Evaluated(EvaluationRecord evaluation)
+    {
+        _lastValidation = $"  validation {evaluation.Metrics.Describe()}";
+        if (_progress is not null && evaluation.StepInEpoch != evaluation.StepsPerEpoch)
+            _console.MarkupLine(Markup.Escape(evaluation.Describe()));
     }
 
     // Called from a finally block: a display that failed must not hide the training's own exception.

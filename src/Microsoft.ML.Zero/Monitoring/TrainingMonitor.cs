@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace Microsoft.ML.Zero.Monitoring;
 
 /// <summary>One optimizer step as rank 0 saw it. <see cref="Samples"/> counts the rows of every rank so far.</summary>
@@ -5,13 +6,21 @@ internal sealed record StepRecord(
     int Epoch, int Epochs, int StepInEpoch, int StepsPerEpoch, long StepsTaken, long TotalSteps, long Samples,
     double Loss, double LearningRate, double? LossScale, bool Skipped, double SamplesPerSecond);
 
-/// <summary>The end of an epoch: its mean training loss and, when a validation set is given, its accuracy.</summary>
-internal sealed record EpochRecord(int Epoch, int Epochs, long Samples, double MeanLoss, double? ValidationAccuracy)
+/// <summary>The end of an epoch: its mean training loss and, when the validation set was scored at its end, the metrics.</summary>
+internal sealed record EpochRecord(int Epoch, int Epochs, long Samples, double MeanLoss, ValidationMetrics? Validation)
 {
     /// <summary>The epoch's log line.</summary>
     public string Describe() =>
-        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Epoch {Epoch}/{Epochs}: mean training loss {MeanLoss:F4}.") +
-        (ValidationAccuracy is { } accuracy ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" Validation accuracy {accuracy:F4}.") : "");
+        string.Create(CultureInfo.InvariantCulture, $"Epoch {Epoch}/{Epochs}: mean training loss {MeanLoss:F4}.") +
+        (Validation is { } metrics ? $" Validation {metrics.Describe()}." : "");
+}
+
+/// <summary>An evaluation of the validation set after optimizer step <see cref="StepsTaken"/>, and whether it is the best so far.</summary>
+internal sealed record EvaluationRecord(int Epoch, int Epochs, int StepInEpoch, int StepsPerEpoch, long StepsTaken, long Samples, ValidationMetrics Metrics, bool IsBest)
+{
+    /// <summary>The evaluation's log line.</summary>
+    public string Describe() =>
+        $"Validation after step {StepsTaken} (epoch {Epoch}/{Epochs}, step {StepInEpoch}/{StepsPerEpoch}): {Metrics.Describe()}" + (IsBest ? ", the best so far." : ".");
 }
 
 /// <summary>
@@ -26,6 +35,11 @@ internal interface ITrainingMonitor : IDisposable
     void StepTaken(StepRecord step);
 
     void EpochCompleted(EpochRecord epoch);
+
+    /// <summary>The validation set was scored; at the end of an epoch this comes before <see cref="EpochCompleted"/>.</summary>
+    void Evaluated(EvaluationRecord evaluation)
+    {
+    }
 }
 
 /// <summary>A metrics file writer (csv_monitor, tensorboard): named values at a step counted in samples.</summary>
@@ -52,9 +66,8 @@ internal static class MetricNames
     public const string LearningRate = "Train/Samples/lr";
     public const string LossScale = "Train/Samples/loss_scale";
     public const string EpochLoss = "Train/Samples/epoch_loss";
-    public const string ValidationAccuracy = "Eval/Samples/accuracy";
+    public const string EvaluationPrefix = "Eval/Samples/";
 
-    /// <summary>The values of a step, as (name, value) pairs.</summary>
     /// <summary>The values of an optimizer step: loss, learning rate and, in fp16, the loss scale.</summary>
     public static IEnumerable<(string Name, double Value)> Of(double loss, double learningRate, double? lossScale)
     {
@@ -87,7 +100,9 @@ internal static class MetricNames
     public static IEnumerable<(string Name, double Value)> Of(EpochRecord epoch)
     {
         yield return (EpochLoss, epoch.MeanLoss);
-        if (epoch.ValidationAccuracy is { } accuracy)
-            yield return (ValidationAccuracy, accuracy);
     }
+
+    /// <summary>An evaluation's metrics: Eval/Samples/accuracy, Eval/Samples/macro_f1, Eval/Samples/log_loss.</summary>
+    public static IEnumerable<(string Name, double Value)> Of(ValidationMetrics metrics) =>
+        metrics.Values.Select(v => (EvaluationPrefix + ValidationMetrics.FileName(v.Key), v.Value));
 }

@@ -302,6 +302,12 @@ internal sealed class DataParallelEngine : IDisposable
             _lossScaler.Restore(scaler);
     }
 
+    /// <summary>A copy of the fp32 weights the optimizer updates (the master weights in bf16/fp16), to come back to later.</summary>
+    public Tensor CopyWeights() => _parameters.Weights.clone();
+
+    /// <summary>Sets the weights, master and module alike, to a copy <see cref="CopyWeights"/> made; the optimizer state stays.</summary>
+    public void LoadWeights(Tensor weights) => _parameters.Load(weights);
+
     /// <summary>
     /// Puts the model back in fp32 holding the master weights, so it scores and saves at full precision. A no-op in fp32.
     /// </summary>

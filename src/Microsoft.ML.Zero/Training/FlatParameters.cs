@@ -115,6 +115,16 @@ internal sealed class FlatParameters : IDisposable
         return Fnv1a.Hash<uint>(MemoryMarshal.Cast<float, uint>(TensorMemory.AsSpan(flat)));
     }
 
+    /// <summary>Sets the fp32 weights and the module to <paramref name="weights"/>, a flat fp32 tensor of <see cref="Count"/> values.</summary>
+    public void Load(Tensor weights)
+    {
+        if (weights.numel() != Count || weights.dtype != ScalarType.Float32)
+            throw new ArgumentException($"Weights of {weights.numel()} {weights.dtype} values; the model has {Count} Float32.", nameof(weights));
+        using (no_grad())
+            Weights.copy_(weights);
+        CopyToModel();
+    }
+
     /// <summary>Writes the fp32 weights, raw.</summary>
     public void Write(string path) => File.WriteAllBytes(path, MemoryMarshal.AsBytes(TensorMemory.AsSpan(Weights)).ToArray());
 

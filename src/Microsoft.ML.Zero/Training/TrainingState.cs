@@ -31,6 +31,13 @@ internal sealed record TrainingState
 
     public LossScalerState? LossScaler { get; init; }
 
+    /// <summary>The best validation metric so far and its optimizer step (from 1), with the early-stopping count; null before any evaluation.</summary>
+    public double? BestMetric { get; init; }
+
+    public long BestStep { get; init; }
+
+    public int EvaluationsWithoutImprovement { get; init; }
+
     public int WorldSize { get; init; }
 
     public int TrainBatchSize { get; init; }
@@ -67,6 +74,9 @@ internal sealed record TrainingState
         AtLeast(Epoch, 0, source, nameof(Epoch), "0 or more");
         AtLeast(StepInEpoch, 0, source, nameof(StepInEpoch), "0 or more");
         AtLeast(ParameterCount, 1, source, nameof(ParameterCount), "at least 1");
+        AtLeast(BestStep, 0, source, nameof(BestStep), "0 or more");
+        AtLeast(EvaluationsWithoutImprovement, 0, source, nameof(EvaluationsWithoutImprovement), "0 or more");
+        OptionCheck.RequireInFile(BestMetric is null || double.IsFinite(BestMetric.Value), source, nameof(BestMetric), BestMetric ?? 0, "a finite number or null");
         if (LossScaler is { } scaler)
         {
             const string Prefix = nameof(LossScaler) + ".";

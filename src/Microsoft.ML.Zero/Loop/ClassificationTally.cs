@@ -1,0 +1,66 @@
+using Microsoft.ML.Zero.Monitoring;
+
+namespace Microsoft.ML.Zero.Loop;
+
+/// <summary>
+/// What a rank's share of the validation set adds to a classifier's metrics: the confusion counts and the summed
+/// log-loss. Sums of these over ranks give the metrics of every row exactly, whatever the shares.
+/// </summary>
+internal sealed class ClassificationTally
+{
+    // ML.NET's multiclass evaluator clips probabilities here before the logarithm.
+    private const double ProbabilityFloor = 1e-15;
+
+    private readonly int _classes;
+
+    // [truth * classes + predicted] counts, then the summed log-loss, then the rows: the layout summed over ranks.
+    private readonly double[] _sums;
+
+    public ClassificationTally(int classes)
+    {
+        _classes = classes;
+        _sums = new double[classes * classes + 2];
+    }
+
+    /// <summary>One row: zero-based label and prediction, and the probability the model gave the label.</summary>
+    public void Add(int truth, int predicted, double truthProbability)
+    {
+        _sums[truth * _classes + predicted]++;
+        _sums[^2] -= Math.Log(Math.Max(truthProbability, ProbabilityFloor));
+        _sums[^1]++;
+    }
+
+    /// <summary>The values to sum over ranks.</summary>
+    public double[] Sums => _sums;
+
+    /// <summary>Accuracy, macro F1 and log-loss from <see cref="Sums"/> added up over every rank.</summary>
+    public static ValidationMetrics Metrics(double[] sums, int classes)
+    {
+        long rows = (long)sums[^1];
+        double correct = 0, f1Total = 0;
+        int f1Classes = 0;
+        for (int c = 0; c < classes; c++)
+        {
+            double truePositives = sums[c * classes + c], labelled = 0, predicted = 0;
+            for (int other = 0; other < classes; other++)
+            {
+                labelled += sums[c * classes + other];
+                predicted += sums[other * classes + c];
+            }
+            correct += truePositives;
+            // A class that is neither a label nor a prediction has no F1; scikit-learn's macro average leaves it out.
+            if (labelled + predicted > 0)
+            {
+                f1Total += 2 * truePositives / (labelled + predicted);
+                f1Classes++;
+            }
+        }
+        var values = new Dictionary<ZeroMetric, double>
+        {
+            [ZeroMetric.Accuracy] = rows == 0 ? double.NaN : correct / rows,
+            [ZeroMetric.MacroF1] = f1Classes == 0 ? double.NaN : f1Total / f1Classes,
+            [ZeroMetric.LogLoss] = rows == 0 ? double.NaN : sums[^2] / rows,
+        };
+        return new ValidationMetrics(rows, values);
+    }
+}
