@@ -53,6 +53,37 @@ public sealed class MonitoringTests
         Assert.AreEqual(2, scalars.Count(s => s.Tag == "Train/Samples/epoch_loss"));
     }
 
+    [TestMethod]
+    public void ValidationMetricsGoToTheLogAndBothMetricFiles()
+    {
+        using var folder = new TempFolder("zero-monitor-eval-");
+        string json = $$"""
+            { "csv_monitor": { "enabled": true, "output_path": "{{folder.Path}}", "job_name": "iris" },
+              "tensorboard": { "enabled": true, "output_path": "{{folder.Path}}", "job_name": "iris-tb" } }
+            """;
+        var mlContext = new MLContext(seed: 0);
+        var log = TrainerLog.Capture(mlContext);
+        var data = IrisFixtures.Prepared(mlContext);
+        var options = Options(ZeroProgress.None, DeepSpeedOptions.FromDeepSpeedConfig(json));
+        options.ValidationSet = mlContext.Data.TakeRows(data, 60);
+        mlContext.Zero().Trainer(options).Fit(data);
+
+        var epochLines = log.Where(l => l.Contains(" Validation accuracy ", StringComparison.Ordinal)).ToArray();
+        Assert.AreEqual(2, epochLines.Length, "one line per epoch");
+        string[] files = { "accuracy", "macro_f1", "log_loss" };
+        string[] logged = { "accuracy", "macro F1", "log-loss" };
+        for (int m = 0; m < files.Length; m++)
+        {
+            var values = ReadCsv(Path.Combine(folder.Combine("iris"), $"Eval_Samples_{files[m]}.csv"), files[m]);
+            CollectionAssert.AreEqual(new long[] { 150, 300 }, values.Select(r => r.Step).ToArray(), files[m]);
+            for (int epoch = 0; epoch < 2; epoch++)
+                StringAssert.Contains(epochLines[epoch], $"{logged[m]} {values[epoch].Value.ToString("F4", CultureInfo.InvariantCulture)}", files[m]);
+        }
+        var scalars = TensorBoardEvents.ReadScalars(Directory.GetFiles(folder.Combine("iris-tb"), "events.out.tfevents.*").Single());
+        foreach (string file in files)
+            Assert.AreEqual(2, scalars.Count(s => s.Tag == "Eval/Samples/" + file), file);
+    }
+
     private static List<(long Step, double Value)> ReadCsv(string path, string header)
     {
         var lines = File.ReadAllLines(path);
