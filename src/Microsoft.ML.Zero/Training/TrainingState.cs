@@ -51,6 +51,9 @@ internal sealed record TrainingState
 
     public string Optimizer { get; init; } = "";
 
+    /// <summary>The run's GroupByLengthWindow when it grouped batches by length; 0 (and in older checkpoints) when not.</summary>
+    public int GroupByLengthWindow { get; init; }
+
     /// <summary>
     /// Throws an InvalidDataException naming <paramref name="source"/>, the field, its value and what was expected unless
     /// the counters and the loss scaler are in range: a resume from a zero, negative or infinite scale would train on
@@ -67,6 +70,7 @@ internal sealed record TrainingState
         AtLeast(Epoch, 0, source, nameof(Epoch), "0 or more");
         AtLeast(StepInEpoch, 0, source, nameof(StepInEpoch), "0 or more");
         AtLeast(ParameterCount, 1, source, nameof(ParameterCount), "at least 1");
+        AtLeast(GroupByLengthWindow, 0, source, nameof(GroupByLengthWindow), "0 (not grouped) or more");
         if (LossScaler is { } scaler)
         {
             const string Prefix = nameof(LossScaler) + ".";
