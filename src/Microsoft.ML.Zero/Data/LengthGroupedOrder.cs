@@ -63,11 +63,11 @@ internal sealed class LengthGroupedOrder
     }
 
     /// <summary>
-    /// Padding tokens as a share of all tokens (real and padding) when each of <paramref name="rankRows"/> (a rank's rows
-    /// in training order) is cut into micro-batches of <paramref name="microBatchSize"/> rows, each padded to its longest
-    /// row as the collator pads.
+    /// The tokens of <paramref name="rankRows"/> (each a rank's rows in training order) cut into micro-batches of
+    /// <paramref name="microBatchSize"/> rows and padded to each micro-batch's longest row, as the collator pads: all of
+    /// them (real and padding) and the real ones, by <paramref name="lengths"/>.
     /// </summary>
-    public double PaddingShare(IEnumerable<int[]> rankRows, int microBatchSize)
+    public static (long All, long Real) PaddedTokens(IReadOnlyList<int> lengths, IEnumerable<int[]> rankRows, int microBatchSize)
     {
         long padded = 0, real = 0;
         foreach (int[] rows in rankRows)
@@ -77,13 +77,20 @@ internal sealed class LengthGroupedOrder
                 int count = (int)Math.Min(microBatchSize, rows.Length - start), longest = 0;
                 for (int i = 0; i < count; i++)
                 {
-                    int length = RowLengths[rows[start + i]];
+                    int length = lengths[rows[start + i]];
                     longest = Math.Max(longest, length);
                     real += length;
                 }
                 padded += (long)longest * count;
             }
         }
-        return padded == 0 ? 0 : (double)(padded - real) / padded;
+        return (padded, real);
+    }
+
+    /// <summary>Padding tokens as a share of all tokens, for <see cref="PaddedTokens"/> of this grouping's row lengths.</summary>
+    public double PaddingShare(IEnumerable<int[]> rankRows, int microBatchSize)
+    {
+        var (all, real) = PaddedTokens(RowLengths, rankRows, microBatchSize);
+        return all == 0 ? 0 : (double)(all - real) / all;
     }
 }
