@@ -10,6 +10,7 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
         case EngineBenchmark.MemoryChild: ChildProcess.Report(EngineBenchmark.MeasureMemory(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case EngineBenchmark.LeakChild: ChildProcess.Report(EngineBenchmark.MeasureLongRun()); break;
         case RandomBertSteps.Child: ChildProcess.Report(RandomBertSteps.Measure(args[2..])); break;
+        case GroupByLengthBenchmark.Child: ChildProcess.Report(GroupByLengthBenchmark.Measure(bool.Parse(args[2]))); break;
         case OverlapBenchmark.Child: ChildProcess.Report(OverlapBenchmark.Measure(args[2])); break;
         case AllReduceBenchmark.MpiChild: ChildProcess.Report(AllReduceBenchmark.MeasureMpi(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]), bool.Parse(args[4]))); break;
         default: throw new ArgumentException($"Unknown benchmark '{args[1]}'.");
@@ -25,6 +26,7 @@ var benchmarks = new Dictionary<string, Func<string>>
     [EngineBenchmark.OverheadName] = EngineBenchmark.RunOverhead,
     [EngineBenchmark.MemoryName] = EngineBenchmark.RunMemory,
     [OverlapBenchmark.Name] = OverlapBenchmark.Run,
+    [GroupByLengthBenchmark.Name] = GroupByLengthBenchmark.Run,
     [MicroBenchmarks.Name] = MicroBenchmarks.Run,
     [PeerBenchmark.Name] = PeerBenchmark.Run,
 };

@@ -69,6 +69,13 @@ internal sealed class TextColumns
         return (encoded, labels);
     }
 
+    /// <summary>
+    /// Every row's token count under <paramref name="countTokens"/> (first text, second text or null), by row position:
+    /// the lengths batches are grouped by.
+    /// </summary>
+    public int[] TokenCounts(long rowCount, Func<string, string?, int> countTokens) =>
+        ReadRows(Enumerable.Range(0, checked((int)rowCount)).ToArray(), rowCount, countTokens).Encoded;
+
     private delegate void RowAction(long row, ReadOnlyMemory<char> first, ReadOnlyMemory<char> second, uint label);
 
     private void ReadAll(RowAction action)

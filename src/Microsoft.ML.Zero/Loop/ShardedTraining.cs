@@ -37,9 +37,10 @@ internal sealed class ShardedTraining
     /// <paramref name="validation"/> scores each rank's share of the validation set when <see cref="RunValues.Evaluation"/> says.
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
-        IValidation? validation = null, Func<bool>? cancellationRequested = null, string labelValues = "") =>
+        IValidation? validation = null, Func<bool>? cancellationRequested = null, string labelValues = "", LengthGroupedOrder? lengthGrouping = null) =>
         new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
+            LengthGrouping = lengthGrouping,
             LabelValues = labelValues,
             Validation = validation,
             Evaluation = run.Evaluation,
@@ -79,6 +80,9 @@ internal sealed class ShardedTraining
     public Action<string>? Log { get; init; }
 
     public int StepsPerPrint { get; init; } = 10;
+
+    /// <summary>Batches of rows of about the same length (group_by_length), or null for batches as the rows come shuffled.</summary>
+    public LengthGroupedOrder? LengthGrouping { get; init; }
 
     /// <summary>Each rank's input is its own shard, rather than the same data split by position.</summary>
     public bool InputPerRank { get; init; }
@@ -122,6 +126,8 @@ internal sealed class ShardedTraining
         if (reports)
             Log?.Invoke($"{plan.RowCount} training rows over {plan.WorldSize} rank(s)" +
                 (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
+        if (reports && plan.Grouping is not null)
+            Log?.Invoke(plan.DescribeGrouping());
         model.train();
         using var engine = new ZeroEngine(model, communicator, settings, _batch, reports ? MetricWriters?.Invoke() : null);
         if (reports && engine.Core.GradientTransport is { } transport)
@@ -142,6 +148,8 @@ internal sealed class ShardedTraining
         for (int epoch = startEpoch; epoch < _epochs && !stopped; epoch++)
         {
             var shard = readEpoch(plan.RowsForEpoch(epoch));
+            if (reports && plan.Grouping is not null)
+                Log?.Invoke(plan.DescribePadding(epoch));
             double lossTotal = epoch == startEpoch ? resumedLoss : 0;
             ValidationMetrics? epochMetrics = null;
             int step = epoch == startEpoch ? startStep : 0;
@@ -248,7 +256,11 @@ internal sealed class ShardedTraining
             File.WriteAllBytes(Path.Combine(folder, CheckpointStore.RngFileName(communicator.Rank)), state.bytes.ToArray());
         }, state =>
         {
-            state = state with { Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal, RowCount = plan.RowCount, Seed = _seed };
+            state = state with
+            {
+                Epoch = epoch, StepInEpoch = stepInEpoch, EpochLossTotal = lossTotal, RowCount = plan.RowCount, Seed = _seed,
+                GroupByLengthWindow = LengthGrouping?.WindowBatches ?? 0,
+            };
             return best?.Describe(state) ?? state;
         }, null);
         if (communicator.Rank == 0)
@@ -272,6 +284,9 @@ internal sealed class ShardedTraining
         Require(state.ParameterCount == engine.Core.ParameterCount, "a model of", state.ParameterCount + " trainable values", engine.Core.ParameterCount);
         Require(state.RowCount == plan.RowCount, "training rows", state.RowCount, plan.RowCount);
         Require(state.Seed == _seed, "seed", state.Seed, _seed);
+        // Grouping by length orders the epoch's rows differently: the rest of the epoch would repeat some rows and skip others.
+        Require(state.GroupByLengthWindow == (LengthGrouping?.WindowBatches ?? 0), "GroupByLength",
+            GroupingName(state.GroupByLengthWindow), GroupingName(LengthGrouping?.WindowBatches ?? 0));
         // The position must lie inside this run: an epoch past the last, or a step past its epoch's, was not written by it.
         if (state.Epoch > _epochs || (state.Epoch == _epochs && state.StepInEpoch > 0) || state.StepInEpoch >= stepsPerEpoch || !double.IsFinite(state.EpochLossTotal))
             throw new InvalidDataException($"Checkpoint '{folder}' stands at epoch {state.Epoch}, step {state.StepInEpoch} (loss total {state.EpochLossTotal}); " +
@@ -296,6 +311,8 @@ internal sealed class ShardedTraining
         return (state.Epoch, state.StepInEpoch, state.EpochLossTotal);
     }
 
+    private static string GroupingName(int windowBatches) => windowBatches == 0 ? "off" : $"on (GroupByLengthWindow {windowBatches})";
+
     // Processes started separately can run different settings (a seed per rank, labels keyed per process, a checkpoint
     // folder only one machine sees), which would train silently wrong: every rank compares one hash of the run, and
     // only when they differ the hash of each setting, to name it.
@@ -311,6 +328,9 @@ internal sealed class ShardedTraining
             ("the optimizer", $"{optimizer.Kind} {optimizer.LearningRate:R} {optimizer.Beta1:R} {optimizer.Beta2:R} {optimizer.Epsilon:R} {optimizer.WeightDecay:R} {optimizer.Momentum:R}"),
             ("the learning-rate schedule", _settings.Scheduler is { } schedule ? schedule.GetType().Name + JsonSerializer.Serialize(schedule, schedule.GetType()) : "none"),
             ("the label's values", LabelValues),
+            // With one data set every rank must group the same lengths alike; with per-rank inputs each groups its own.
+            ("GroupByLength", LengthGrouping is not { } grouping ? "off" : $"window {grouping.WindowBatches}" +
+                (InputPerRank ? "" : $", row lengths {Fnv1a.Hash<int>(grouping.RowLengths):x16}")),
             ("the checkpoint resumed from", Checkpoints?.Latest() is { } folder ? Path.GetFileName(folder) : "none"),
         };
         long Hash(string value) => (long)Fnv1a.Hash(value.AsSpan());
@@ -365,13 +385,13 @@ internal sealed class ShardedTraining
     {
         var counts = communicator.AllGather(_rowCount);
         if (InputPerRank)
-            return ShardPlan.PerRank(counts, communicator.Rank, _batch.TrainMicroBatchSizePerGpu, _seed);
+            return ShardPlan.PerRank(counts, communicator.Rank, _batch.TrainMicroBatchSizePerGpu, _seed, LengthGrouping, _batch.GradientAccumulationSteps);
         int differing = Array.FindIndex(counts, c => c != counts[0]);
         if (differing > 0)
             throw new InvalidOperationException(
                 $"Rank {differing} reads {counts[differing]} training rows but rank 0 reads {counts[0]}: with Sharding = SplitRows every rank must read " +
                 "the same data. Set Sharding = InputPerRank when each rank's input holds only its own rows.");
-        return new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.TrainMicroBatchSizePerGpu, _seed);
+        return new ShardPlan(_rowCount, communicator.WorldSize, communicator.Rank, _batch.TrainMicroBatchSizePerGpu, _seed, LengthGrouping, _batch.GradientAccumulationSteps);
     }
 
     private string Progress(int epoch, int step, int stepsPerEpoch, ZeroStepResult result, ZeroEngine engine, double rowsPerSecond)

@@ -1,5 +1,6 @@
 using Microsoft.ML.Runtime;
 using TorchSharp;
+using Microsoft.ML.Zero.Data;
 using Microsoft.ML.Zero.Distributed;
 using Microsoft.ML.Zero.Engine;
 using Microsoft.ML.Zero.Loop;
@@ -54,9 +55,11 @@ internal sealed class TrainingRun
     /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read and the number of rows.</param>
     /// <param name="outputs">The columns the model adds, which the validation set is scored into.</param>
     /// <param name="transformerOf">The scoring transformer of a replica, which scores the validation set.</param>
+    /// <param name="groupByLength">Given the row count, every row's length and how to group batches by it; computed once
+    /// per process (every local rank shares it), inside the guard; or null to batch the rows as shuffled.</param>
     public TModel[] Train<TModel>(LabelKeyValues labels, Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
         Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, IEpochShard> readEpoch,
-        ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf) where TModel : torch.nn.Module
+        ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf, Func<long, LengthGroupedOrder>? groupByLength = null) where TModel : torch.nn.Module
     {
         using var channel = _host.Start("Training");
         string optionsName = _options.GetType().Name;
@@ -85,7 +88,7 @@ internal sealed class TrainingRun
             var validation = Validation(outputs, transformerOf);
             validation?.RequireScorable(replicas[0]);
             var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info, validation, CancellationRequested,
-                System.Text.Json.JsonSerializer.Serialize(labels.Names.Select(name => name.ToString())));
+                System.Text.Json.JsonSerializer.Serialize(labels.Names.Select(name => name.ToString())), groupByLength?.Invoke(rowCount));
             layout.Train(replicas, (model, communicator) =>
                 training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));
             return replicas;

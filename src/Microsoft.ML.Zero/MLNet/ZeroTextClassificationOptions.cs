@@ -28,6 +28,22 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
     /// <summary>AdamW weight decay [<c>optimizer.params.weight_decay</c>]; biases and LayerNorm weights are not decayed.</summary>
     public double WeightDecay = OptimizerDefaults.WeightDecay;
 
+    /// <summary>
+    /// Puts rows of about the same token count into the same batches, so that padding each micro-batch to its longest row
+    /// adds few tokens [Hugging Face's <c>group_by_length</c>]. The order stays random: the epoch's shuffled rows are
+    /// taken <see cref="GroupByLengthWindow"/> global batches at a time, each window is sorted by token count and cut
+    /// into global batches, and the batches are shuffled; every rank's micro-batch of a step comes from the same batch.
+    /// The rows are tokenized once more before training to count their tokens. With
+    /// <see cref="ZeroDataSharding.InputPerRank"/> each rank groups its own rows, in batches of its rows of a step.
+    /// </summary>
+    public bool GroupByLength;
+
+    /// <summary>
+    /// Global batches sorted by length together when <see cref="GroupByLength"/> is on (Hugging Face's megabatch of 50
+    /// batches); as Hugging Face's LengthGroupedSampler, a window is at most a quarter of an epoch's batches.
+    /// </summary>
+    public int GroupByLengthWindow = LengthGroupedOrder.DefaultWindowBatches;
+
     /// <summary>Rows scored together when the model transforms data.</summary>
     public int ScoringBatchSize = 64;
 
@@ -42,6 +58,7 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
         Require(MaxSequenceLength >= 3, nameof(MaxSequenceLength), MaxSequenceLength, "at least 3 ([CLS], a token, [SEP])");
         // The limit a saved model's load checks (ModelLimits), so that what trains also loads.
         Require(ScoringBatchSize is >= 1 and <= ModelLimits.MaxSize, nameof(ScoringBatchSize), ScoringBatchSize, $"1 to {ModelLimits.MaxSize}");
+        Require(GroupByLengthWindow >= 1, nameof(GroupByLengthWindow), GroupByLengthWindow, "at least 1 (global batches sorted by length together)");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
         Require(WeightDecay is >= 0 and < double.PositiveInfinity, nameof(WeightDecay), WeightDecay, "a finite number of 0 or more");
         Require(!string.IsNullOrEmpty(CheckpointPath), nameof(CheckpointPath), CheckpointPath ?? "null", "the path of a Hugging Face BERT folder");

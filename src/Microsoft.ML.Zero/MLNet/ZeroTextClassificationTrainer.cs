@@ -55,7 +55,9 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
                 return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
             },
-            outputs, model => new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize));
+            outputs, model => new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize),
+            // One extra pass tokenizes every row once for its length; each epoch still encodes the rows it trains on.
+            _options.GroupByLength ? rowCount => new LengthGroupedOrder(columns.TokenCounts(rowCount, (a, b) => encoder.Encode(a, b).Ids.Length), _options.GroupByLengthWindow) : null);
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);

@@ -58,6 +58,9 @@ internal sealed record TrainingState
 
     public string Optimizer { get; init; } = "";
 
+    /// <summary>The run's GroupByLengthWindow when it grouped batches by length; 0 (and in older checkpoints) when not.</summary>
+    public int GroupByLengthWindow { get; init; }
+
     /// <summary>
     /// Throws an InvalidDataException naming <paramref name="source"/>, the field, its value and what was expected unless
     /// the counters and the loss scaler are in range: a resume from a zero, negative or infinite scale would train on
@@ -77,6 +80,7 @@ internal sealed record TrainingState
         AtLeast(BestStep, 0, source, nameof(BestStep), "0 or more");
         AtLeast(EvaluationsWithoutImprovement, 0, source, nameof(EvaluationsWithoutImprovement), "0 or more");
         OptionCheck.RequireInFile(BestMetric is null || double.IsFinite(BestMetric.Value), source, nameof(BestMetric), BestMetric ?? 0, "a finite number or null");
+        AtLeast(GroupByLengthWindow, 0, source, nameof(GroupByLengthWindow), "0 (not grouped) or more");
         if (LossScaler is { } scaler)
         {
             const string Prefix = nameof(LossScaler) + ".";
