@@ -37,10 +37,12 @@ internal sealed class ShardedTraining
     /// <paramref name="validationCounts"/> scores each rank's share of the validation set after each epoch.
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
-        Func<nn.Module, int, int, (long Correct, long Rows)>? validationCounts = null, Func<bool>? cancellationRequested = null, string labelValues = "") =>
+        Func<nn.Module, int, int, (long Correct, long Rows)>? validationCounts = null, Func<bool>? cancellationRequested = null, string labelValues = "",
+        string lossSettings = "") =>
         new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
             LabelValues = labelValues,
+            LossSettings = lossSettings,
             ValidationCounts = validationCounts,
             CancellationRequested = cancellationRequested,
             Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
@@ -61,6 +63,9 @@ internal sealed class ShardedTraining
 
     /// <summary>The label's values in key order, compared across ranks: with per-rank inputs one key could mean another class.</summary>
     public string LabelValues { get; init; } = "";
+
+    /// <summary>The loss's class weights and label smoothing as the options give them, compared across ranks.</summary>
+    public string LossSettings { get; init; } = "";
 
     /// <summary>
     /// After each epoch, every rank scores its share of the validation set with its replica (the model, the rank, the
@@ -120,7 +125,8 @@ internal sealed class ShardedTraining
         bool reports = communicator.Rank == 0;
         if (reports)
             Log?.Invoke($"{plan.RowCount} training rows over {plan.WorldSize} rank(s)" +
-                (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
+                (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch" +
+                (settings.Scheduler is { } schedule ? $", learning rate with {schedule.Describe()}." : "."));
         model.train();
         using var engine = new ZeroEngine(model, communicator, settings, _batch, reports ? MetricWriters?.Invoke() : null);
         if (reports && engine.Core.GradientTransport is { } transport)
@@ -285,8 +291,9 @@ internal sealed class ShardedTraining
             ("the precision", _settings.Precision.ToString()),
             ("the batch sizes", $"{_batch.TrainBatchSize} = {_batch.TrainMicroBatchSizePerGpu} x {_batch.GradientAccumulationSteps} x ranks"),
             ("the optimizer", $"{optimizer.Kind} {optimizer.LearningRate:R} {optimizer.Beta1:R} {optimizer.Beta2:R} {optimizer.Epsilon:R} {optimizer.WeightDecay:R} {optimizer.Momentum:R}"),
-            ("the learning-rate schedule", _settings.Scheduler is { } schedule ? schedule.GetType().Name + JsonSerializer.Serialize(schedule, schedule.GetType()) : "none"),
+            ("the learning-rate schedule", _settings.Scheduler is { } schedule ? schedule.GetType().Name + JsonSerializer.Serialize(schedule, schedule.GetType(), ScheduleJson) : "none"),
             ("the label's values", LabelValues),
+            ("the loss", LossSettings),
             ("the checkpoint resumed from", Checkpoints?.Latest() is { } folder ? Path.GetFileName(folder) : "none"),
         };
         long Hash(string value) => (long)Fnv1a.Hash(value.AsSpan());
@@ -304,6 +311,17 @@ internal sealed class ShardedTraining
         throw new InvalidOperationException(string.Join("; ", differing) + ". Every rank must run the same settings, labels and checkpoint: " +
             "give every process the same options and data schema, and a checkpoint folder that every process reaches.");
     }
+
+    // DeepSpeed's schedules keep their settings in public fields.
+    private static readonly JsonSerializerOptions ScheduleJson = new() { IncludeFields = true };
+
+    /// <summary>
+    /// The training set's rows per class, the same on every rank, for class weights drawn from them: with
+    /// Sharding = InputPerRank each rank's input is its own shard and the counts are summed over the ranks; otherwise
+    /// every rank reads the whole data and its own counts are already the set's.
+    /// </summary>
+    public long[] AgreeOnLabelCounts(ICommunicator communicator, long[] localCounts) =>
+        InputPerRank ? localCounts.Select(count => communicator.AllGather(count).Sum()).ToArray() : localCounts;
 
     // The ranks score disjoint shares of the validation set at the same time, so none waits in a collective while
     // another scores it all (which a large set would make longer than the communication timeout); the counts are

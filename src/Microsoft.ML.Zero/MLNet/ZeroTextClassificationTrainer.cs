@@ -50,12 +50,13 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 if (mainProcess)
                     checkpoint.LoadInto(first.Encoder);
             },
-            (model, rows, rowCount) =>
+            (model, rows, rowCount, loss) =>
             {
                 var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
-                return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
+                return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId, loss);
             },
-            _options.ValidationSet is null ? null : (model, rank, worldSize) => ValidationCounts(model, encoder, outputs, rank, worldSize));
+            _options.ValidationSet is null ? null : (model, rank, worldSize) => ValidationCounts(model, encoder, outputs, rank, worldSize),
+            () => LabelCounts.Count(input, columns.Label, columns.ClassCount));
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
@@ -111,7 +112,8 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
     private static DeepSpeedOptions DefaultDeepSpeed() => new() { Precision = ZeroPrecision.Auto };
 
     // The text options name no optimizer, betas, eps or momentum: AdamW with PyTorch's defaults unless the DeepSpeed settings say otherwise.
-    private static TrainerValues TrainerValues(ZeroTextClassificationOptions o) => Engine.TrainerValues.AdamW(o.BatchSize, o.LearningRate, o.WeightDecay);
+    private static TrainerValues TrainerValues(ZeroTextClassificationOptions o) =>
+        Engine.TrainerValues.AdamW(o.BatchSize, o.LearningRate, o.WeightDecay) with { Scheduler = o.LearningRateSchedulerType, WarmupRatio = o.WarmupRatio };
 
     // Hugging Face's fine-tuning recipe: no weight decay on biases and LayerNorm weights.
     private static bool IsBiasOrLayerNorm(string parameterName) =>
