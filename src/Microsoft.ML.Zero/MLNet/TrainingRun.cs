@@ -98,10 +98,16 @@ internal sealed class TrainingRun
                 System.Text.Json.JsonSerializer.Serialize(classes), LossSettings());
             layout.Train(replicas, (model, communicator) =>
             {
-                var loss = Loss(labelCounts is null ? null : training.AgreeOnLabelCounts(communicator, labelCounts), classes, optionsName);
-                if (labelCounts is not null && communicator.Rank == 0)
-                    log.Info($"Balanced class weights: {string.Join(", ", classes.Zip(loss.ClassWeights!, (name, weight) => $"{name} {weight:G4}"))}.");
-                training.Run(model, communicator, rows => readEpoch(model, rows, rowCount, loss), generators[Array.IndexOf(replicas, model)]);
+                // Made when the first epoch is read, which every rank does at the same point after agreeing on the run, so
+                // the collective that sums the class counts meets the same collective on every rank.
+                var loss = new Lazy<ClassificationLoss>(() =>
+                {
+                    var made = Loss(labelCounts is null ? null : training.AgreeOnLabelCounts(communicator, labelCounts), classes, optionsName);
+                    if (labelCounts is not null && communicator.Rank == 0)
+                        log.Info($"Balanced class weights: {string.Join(", ", classes.Zip(made.ClassWeights!, (name, weight) => $"{name} {weight:G4}"))}.");
+                    return made;
+                });
+                training.Run(model, communicator, rows => readEpoch(model, rows, rowCount, loss.Value), generators[Array.IndexOf(replicas, model)]);
             });
             return replicas;
         });

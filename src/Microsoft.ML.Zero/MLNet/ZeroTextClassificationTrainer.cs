@@ -56,7 +56,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId, loss);
             },
             _options.ValidationSet is null ? null : (model, rank, worldSize) => ValidationCounts(model, encoder, outputs, rank, worldSize),
-            () => LabelCounts.Count(input, columns.Label, columns.ClassCount));
+            countLabels: () => LabelCounts.Count(input, columns.Label, columns.ClassCount));
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);
