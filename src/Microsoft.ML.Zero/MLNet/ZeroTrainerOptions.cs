@@ -9,7 +9,7 @@ namespace Microsoft.ML.Zero;
 /// </summary>
 public sealed class ZeroTrainerOptions : ZeroTrainingOptions
 {
-    /// <summary>Options with a constant learning rate (<see cref="ZeroTrainingOptions.LearningRateSchedulerType"/> Constant), as this trainer always had.</summary>
+    /// <summary>The MLP trainer's options: a constant learning rate unless <see cref="ZeroTrainingOptions.LearningRateSchedulerType"/> or a DeepSpeed scheduler says otherwise.</summary>
     public ZeroTrainerOptions() => LearningRateSchedulerType = ZeroSchedulerType.Constant;
 
     /// <summary>The feature column: a known-size vector of Single.</summary>
