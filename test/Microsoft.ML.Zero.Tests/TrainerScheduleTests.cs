@@ -151,12 +151,32 @@ public sealed class TrainerScheduleTests
     }
 
     [TestMethod]
-    public void RanksWhoseWarmupRatiosDifferAreRefusedBeforeTheFirstStep()
+    [DataRow("linear")]
+    [DataRow("auto warm-up")]
+    [DataRow("warmup_num_steps")]
+    public void RanksWhoseSchedulesDifferInASettingAreRefusedBeforeTheFirstStep(string differing)
+    {
+        LearningRateSchedule Schedule(int rank) => differing switch
+        {
+            "linear" => new LinearScheduleWithWarmup(rank == 0 ? 0.06 : 0.1),
+            "auto warm-up" => new WarmupLR { WarmupNumSteps = null }.WithTrainerWarmup(rank == 0 ? 0.06 : 0.1),
+            _ => new WarmupLR { WarmupNumSteps = rank == 0 ? 4 : 5 },
+        };
+        var failure = Assert.ThrowsExactly<ZeroRankFailedException>(() => TinyShardedRun.Run(communicator =>
+            new ShardedTraining(TinyShardedRun.Rows, new BatchSizes(16, 8, 1), 2, 5, TinyShardedRun.Settings with { Scheduler = Schedule(communicator.Rank) }),
+            TimeSpan.FromSeconds(20)));
+        StringAssert.Contains(failure.Message, "The ranks differ in the learning-rate schedule: rank(s) 1 differ from rank 0");
+    }
+
+    [TestMethod]
+    public void RanksWhoseLossSettingsDifferAreRefusedBeforeTheFirstStep()
     {
         var failure = Assert.ThrowsExactly<ZeroRankFailedException>(() => TinyShardedRun.Run(communicator =>
-            new ShardedTraining(TinyShardedRun.Rows, new BatchSizes(16, 8, 1), 2, 5,
-                TinyShardedRun.Settings with { Scheduler = new LinearScheduleWithWarmup(communicator.Rank == 0 ? 0.06 : 0.1) }), TimeSpan.FromSeconds(20)));
-        StringAssert.Contains(failure.Message, "The ranks differ in the learning-rate schedule: rank(s) 1 differ from rank 0");
+            new ShardedTraining(TinyShardedRun.Rows, new BatchSizes(16, 8, 1), 2, 5, TinyShardedRun.Settings)
+            {
+                LossSettings = communicator.Rank == 0 ? "class weights balanced, label smoothing 0" : "class weights none, label smoothing 0",
+            }, TimeSpan.FromSeconds(20)));
+        StringAssert.Contains(failure.Message, "The ranks differ in the loss: rank(s) 1 differ from rank 0");
     }
 
     [TestMethod]
