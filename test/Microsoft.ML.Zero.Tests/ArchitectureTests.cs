@@ -29,7 +29,7 @@ public sealed class ArchitectureTests
     {
         new("Config", Array.Empty<string>(),
             "DeepSpeedOptions", "ZeroOptions", "Fp16Options", "ZeroOptimizerOptions", "ZeroOptimizationOptions", "MonitorOptions", "ZeroPrecision", "ZeroOptimizer",
-            "WarmupType", "LearningRateSchedule", "WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle"),
+            "WarmupType", "LearningRateSchedule", "WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "ZeroSchedulerType", "ZeroClassWeights"),
         new("Tensors", Array.Empty<string>()),
         new("Distributed", new[] { "Tensors", "Config" }),
         new("Monitoring", new[] { "Config" }, "ZeroProgress", "ZeroMetric"),

@@ -97,7 +97,9 @@ public sealed class DeepSpeedConfigTests
         Assert.IsNull(options.Optimizer.LearningRate);
         Assert.IsNull(options.Optimizer.Beta1);
         Assert.IsNull(((WarmupLR)options.Scheduler!).WarmupMaxLR);
-        Assert.AreEqual(1000, ((WarmupLR)options.Scheduler!).WarmupNumSteps);
+        // "auto" leaves the warm-up to the trainer (its WarmupRatio of the run); left out, it is DeepSpeed's 1000.
+        Assert.IsNull(((WarmupLR)options.Scheduler!).WarmupNumSteps);
+        Assert.AreEqual(1000, ((WarmupLR)DeepSpeedOptions.FromDeepSpeedConfig("""{ "scheduler": { "type": "WarmupLR" } }""").Scheduler!).WarmupNumSteps);
     }
 
     [TestMethod]

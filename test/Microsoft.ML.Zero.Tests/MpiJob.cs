@@ -30,7 +30,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|uneven-balanced|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -95,11 +95,12 @@ public static class MpiJob
                     _ = new Timer(_ => { if (File.Exists(latest)) Process.GetCurrentProcess().Kill(); }, null, TimeSpan.Zero, TimeSpan.FromMilliseconds(20));
                 }
                 break;
-            case "uneven" or "uneven-split":
+            case "uneven" or "uneven-split" or "uneven-balanced":
                 // Each rank reads its own rows, all three species on both: 112 on rank 0, 38 on rank 1, shards 9 batches apart.
+                // By species 37, 38, 37 and 13, 12, 13: balanced weights from either rank's counts alone are not 1.
                 var own = Datasets.Iris().Where((_, i) => (i % 4 == 0) == (rank == 1));
                 data = IrisFixtures.Prepare(mlContext, mlContext.Data.LoadFromEnumerable(own));
-                sharding = fault == "uneven" ? ZeroDataSharding.InputPerRank : ZeroDataSharding.SplitRows;
+                sharding = fault == "uneven-split" ? ZeroDataSharding.SplitRows : ZeroDataSharding.InputPerRank;
                 break;
             case "fail-rank" when faulty:
                 // This rank's copy of the data has a row with a missing measurement: reading its shard fails.
@@ -151,7 +152,10 @@ public static class MpiJob
                 }
                 break;
         }
-        var replicas = mlContext.Zero().Trainer(Options(epochs, timeout, sharding, checkpoints, wire, overlap, precision, accumulation, worldSize)).TrainReplicas(data, out _);
+        var options = Options(epochs, timeout, sharding, checkpoints, wire, overlap, precision, accumulation, worldSize);
+        if (fault == "uneven-balanced")
+            options.ClassWeights = ZeroClassWeights.Balanced;
+        var replicas = mlContext.Zero().Trainer(options).TrainReplicas(data, out _);
         if (rank == 0)
         {
             WriteWeights(weightsPath, IrisFixtures.Weights(replicas[0]));

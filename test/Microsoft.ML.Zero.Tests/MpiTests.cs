@@ -288,6 +288,10 @@ public sealed class MpiTests
             Assert.IsTrue(MpiJob.ReadWeights(weightsPath).All(float.IsFinite));
             Assert.IsTrue(run.Elapsed < TimeSpan.FromSeconds(45), run.Describe());
 
+            // Balanced class weights count every rank's rows: 50 of each species in all, so every weight is 1.
+            File.Delete(weightsPath);
+            StringAssert.Contains(MpiRun(weightsPath, "uneven-balanced").AssertSucceeded().Output, "Balanced class weights: setosa 1, versicolor 1, virginica 1.");
+
             // Splitting "the same data" that is not the same on every rank is refused on every rank, before any step.
             File.Delete(weightsPath);
             string splitOutput = MpiRun(weightsPath, "uneven-split").AssertFailed().Output;

@@ -229,6 +229,8 @@ internal sealed class DeepSpeedConfigReader
             return Values.TryGetValue(key, out var value) ? _reader.String(value, Join(Path, key)) : null;
         }
 
+        public bool IsAuto(string key) => Values.TryGetValue(key, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() == "auto";
+
         public Exception Error(string key, string message) => _reader.Error(Join(Path, key), message);
 
         private T? Get<T>(string key, Func<JsonElement, string, T> read, T? whenAbsent) where T : struct

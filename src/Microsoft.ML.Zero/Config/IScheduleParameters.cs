@@ -14,6 +14,9 @@ internal interface IScheduleParameters
 
     string? String(string key);
 
+    /// <summary>Whether the key is present as <c>"auto"</c>.</summary>
+    bool IsAuto(string key);
+
     /// <summary>An error naming the key by its JSON path.</summary>
     Exception Error(string key, string message);
 }

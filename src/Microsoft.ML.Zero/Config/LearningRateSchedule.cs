@@ -30,14 +30,42 @@ public abstract class LearningRateSchedule
     /// <summary>Adam's beta1 at <paramref name="iteration"/> for schedules that cycle momentum, else null.</summary>
     internal virtual double? Momentum(long iteration) => null;
 
-    /// <summary>A copy with values left to the trainer (total steps) filled in.</summary>
+    /// <summary>A copy with values left to the trainer (total steps, an "auto" warm-up) filled in.</summary>
     internal virtual LearningRateSchedule Resolve(long totalSteps) => this;
 
     internal abstract void Validate(string prefix);
 
+    /// <summary>The schedule in the training log's words.</summary>
+    internal virtual string Describe() => GetType().Name;
+
+    /// <summary>Whether the warm-up is left to the trainer (<c>warmup_num_steps: "auto"</c>), which then fills in <see cref="TrainerWarmupRatio"/>.</summary>
+    internal virtual bool TakesTrainerWarmup => false;
+
+    /// <summary>
+    /// The trainer's warm-up share of the run's steps, for a warm-up left to it (Hugging Face fills DeepSpeed's "auto"
+    /// <c>warmup_num_steps</c> from its <c>warmup_ratio</c> so); compared across ranks with the rest of the schedule.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonInclude]
+    internal double? TrainerWarmupRatio { get; private set; }
+
+    /// <summary>A copy whose "auto" warm-up is <paramref name="warmupRatio"/> of the run's steps.</summary>
+    internal LearningRateSchedule WithTrainerWarmup(double warmupRatio)
+    {
+        var copy = (LearningRateSchedule)MemberwiseClone();
+        copy.TrainerWarmupRatio = warmupRatio;
+        return copy;
+    }
+
+    // The "auto" warm-up's steps for a run of totalSteps: the trainer's ratio of them, rounded up (Hugging Face's get_warmup_steps).
+    private protected int TrainerWarmupSteps(long totalSteps) =>
+        (int)Math.Min(int.MaxValue, Math.Ceiling((TrainerWarmupRatio ?? throw new InvalidOperationException(
+            $"{GetType().Name}.WarmupNumSteps (warmup_num_steps) is \"auto\", which only a trainer can fill in: set it.")) * totalSteps));
+
     /// <summary>Builds the schedule DeepSpeed names <paramref name="type"/> from its <c>params</c>; null for an unknown type.</summary>
     internal static LearningRateSchedule? Create(string type, IScheduleParameters p)
     {
+        // "auto" leaves the warm-up to the trainer; an absent key takes DeepSpeed's 1000.
+        int? WarmupSteps() => p.IsAuto("warmup_num_steps") ? null : p.Int("warmup_num_steps") ?? 1000;
         WarmupType Warmup() => p.String("warmup_type") switch
         {
             null or "log" => WarmupType.Log,
@@ -49,16 +77,16 @@ public abstract class LearningRateSchedule
             nameof(WarmupLR) => new WarmupLR
             {
                 WarmupMinLR = p.Number("warmup_min_lr") ?? 0, WarmupMaxLR = p.Number("warmup_max_lr"),
-                WarmupNumSteps = p.Int("warmup_num_steps") ?? 1000, Type = Warmup(),
+                WarmupNumSteps = WarmupSteps(), Type = Warmup(),
             },
             nameof(WarmupDecayLR) => new WarmupDecayLR
             {
                 WarmupMinLR = p.Number("warmup_min_lr") ?? 0, WarmupMaxLR = p.Number("warmup_max_lr", whenAbsent: 0.001),
-                WarmupNumSteps = p.Int("warmup_num_steps") ?? 1000, Type = Warmup(), TotalNumSteps = p.Int("total_num_steps"),
+                WarmupNumSteps = WarmupSteps(), Type = Warmup(), TotalNumSteps = p.Int("total_num_steps"),
             },
             nameof(WarmupCosineLR) => new WarmupCosineLR
             {
-                WarmupMinRatio = p.Number("warmup_min_ratio") ?? 0, WarmupNumSteps = p.Int("warmup_num_steps") ?? 1000,
+                WarmupMinRatio = p.Number("warmup_min_ratio") ?? 0, WarmupNumSteps = WarmupSteps(),
                 CosMinRatio = p.Number("cos_min_ratio") ?? 0.0001, Type = Warmup(), TotalNumSteps = p.Int("total_num_steps"),
             },
             nameof(OneCycle) => new OneCycle
@@ -74,6 +102,9 @@ public abstract class LearningRateSchedule
             _ => null,
         };
     }
+
+    // A warm-up's steps once resolved: an "auto" one is filled in by Resolve before the first step.
+    private protected static int ResolvedWarmup(int? steps) => steps ?? throw new InvalidOperationException("The warm-up is \"auto\" and not resolved yet.");
 
     // DeepSpeed's warm-up fraction at iteration i of a warm-up of `steps` (at least 2) steps.
     private protected static double WarmupGamma(long iteration, int steps, WarmupType type)
@@ -94,8 +125,11 @@ public sealed class WarmupLR : LearningRateSchedule
     /// <summary>The rate after warm-up; null takes the optimizer's learning rate [<c>warmup_max_lr</c>].</summary>
     public double? WarmupMaxLR;
 
-    /// <summary>[<c>warmup_num_steps</c>]; fewer than 2 counts as 2, as in DeepSpeed.</summary>
-    public int WarmupNumSteps = 1000;
+    /// <summary>
+    /// [<c>warmup_num_steps</c>]; fewer than 2 counts as 2, as in DeepSpeed. Null (<c>"auto"</c>) takes the trainer's
+    /// warm-up: its WarmupRatio of the run's optimizer steps.
+    /// </summary>
+    public int? WarmupNumSteps = 1000;
 
     /// <summary>[<c>warmup_type</c>]</summary>
     public WarmupType Type = WarmupType.Log;
@@ -103,14 +137,23 @@ public sealed class WarmupLR : LearningRateSchedule
     internal override double LearningRate(long iteration, double optimizerLearningRate)
     {
         double max = WarmupMaxLR ?? optimizerLearningRate;
-        return iteration < 0 ? WarmupMinLR : WarmupMinLR + (max - WarmupMinLR) * WarmupGamma(iteration, WarmupNumSteps, Type);
+        return iteration < 0 ? WarmupMinLR : WarmupMinLR + (max - WarmupMinLR) * WarmupGamma(iteration, ResolvedWarmup(WarmupNumSteps), Type);
     }
+
+    internal override LearningRateSchedule Resolve(long totalSteps)
+    {
+        var copy = (WarmupLR)MemberwiseClone();
+        copy.WarmupNumSteps ??= TrainerWarmupSteps(totalSteps);
+        return copy;
+    }
+
+    internal override bool TakesTrainerWarmup => WarmupNumSteps is null;
 
     internal override void Validate(string prefix)
     {
         OptionCheck.Require(WarmupMinLR is >= 0 and < double.PositiveInfinity, prefix + nameof(WarmupMinLR), WarmupMinLR, "a finite rate of 0 or more");
         OptionCheck.Require(WarmupMaxLR is null or (>= 0 and < double.PositiveInfinity), prefix + nameof(WarmupMaxLR), WarmupMaxLR, "a finite rate of 0 or more");
-        OptionCheck.Require(WarmupNumSteps >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer");
+        OptionCheck.Require(WarmupNumSteps is null or >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer (or null for the trainer's warm-up)");
     }
 }
 
@@ -123,8 +166,8 @@ public sealed class WarmupDecayLR : LearningRateSchedule
     /// <summary>The peak rate; null takes the optimizer's learning rate [<c>warmup_max_lr</c>, 0.001 when a ds_config leaves it out].</summary>
     public double? WarmupMaxLR;
 
-    /// <summary>[<c>warmup_num_steps</c>]; fewer than 2 counts as 2.</summary>
-    public int WarmupNumSteps = 1000;
+    /// <summary>[<c>warmup_num_steps</c>]; fewer than 2 counts as 2. Null (<c>"auto"</c>) takes the trainer's warm-up: its WarmupRatio of the run's optimizer steps.</summary>
+    public int? WarmupNumSteps = 1000;
 
     /// <summary>[<c>warmup_type</c>]</summary>
     public WarmupType Type = WarmupType.Log;
@@ -137,9 +180,9 @@ public sealed class WarmupDecayLR : LearningRateSchedule
         double max = WarmupMaxLR ?? optimizerLearningRate;
         if (iteration < 0)
             return WarmupMinLR;
-        int w = Math.Max(2, WarmupNumSteps);
+        int w = Math.Max(2, ResolvedWarmup(WarmupNumSteps));
         double gamma = iteration < w
-            ? WarmupGamma(iteration, WarmupNumSteps, Type)
+            ? WarmupGamma(iteration, ResolvedWarmup(WarmupNumSteps), Type)
             : Math.Max(0, (double)(TotalNumSteps!.Value - iteration) / Math.Max(1.0, TotalNumSteps.Value - w));
         return WarmupMinLR + (max - WarmupMinLR) * gamma;
     }
@@ -148,14 +191,17 @@ public sealed class WarmupDecayLR : LearningRateSchedule
     {
         var copy = (WarmupDecayLR)MemberwiseClone();
         copy.TotalNumSteps ??= (int)Math.Min(int.MaxValue, totalSteps);
+        copy.WarmupNumSteps ??= TrainerWarmupSteps(totalSteps);
         return copy;
     }
+
+    internal override bool TakesTrainerWarmup => WarmupNumSteps is null;
 
     internal override void Validate(string prefix)
     {
         OptionCheck.Require(WarmupMinLR is >= 0 and < double.PositiveInfinity, prefix + nameof(WarmupMinLR), WarmupMinLR, "a finite rate of 0 or more");
         OptionCheck.Require(WarmupMaxLR is null or (>= 0 and < double.PositiveInfinity), prefix + nameof(WarmupMaxLR), WarmupMaxLR, "a finite rate of 0 or more");
-        OptionCheck.Require(WarmupNumSteps >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer");
+        OptionCheck.Require(WarmupNumSteps is null or >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer (or null for the trainer's warm-up)");
         OptionCheck.Require(TotalNumSteps is null or >= 1, prefix + nameof(TotalNumSteps), TotalNumSteps, "a positive integer (or null for the run's steps)");
     }
 }
@@ -169,8 +215,8 @@ public sealed class WarmupCosineLR : LearningRateSchedule
     /// <summary>[<c>warmup_min_ratio</c>]</summary>
     public double WarmupMinRatio;
 
-    /// <summary>[<c>warmup_num_steps</c>]; fewer than 2 counts as 2.</summary>
-    public int WarmupNumSteps = 1000;
+    /// <summary>[<c>warmup_num_steps</c>]; fewer than 2 counts as 2. Null (<c>"auto"</c>) takes the trainer's warm-up: its WarmupRatio of the run's optimizer steps.</summary>
+    public int? WarmupNumSteps = 1000;
 
     /// <summary>[<c>cos_min_ratio</c>]</summary>
     public double CosMinRatio = 0.0001;
@@ -185,11 +231,11 @@ public sealed class WarmupCosineLR : LearningRateSchedule
     {
         if (iteration < 0)
             return 0;
-        int w = Math.Max(2, WarmupNumSteps);
+        int w = Math.Max(2, ResolvedWarmup(WarmupNumSteps));
         double ratio;
         if (iteration < w)
         {
-            ratio = WarmupMinRatio + WarmupGamma(iteration, WarmupNumSteps, Type) * (1 - WarmupMinRatio);
+            ratio = WarmupMinRatio + WarmupGamma(iteration, ResolvedWarmup(WarmupNumSteps), Type) * (1 - WarmupMinRatio);
         }
         else
         {
@@ -203,14 +249,17 @@ public sealed class WarmupCosineLR : LearningRateSchedule
     {
         var copy = (WarmupCosineLR)MemberwiseClone();
         copy.TotalNumSteps ??= (int)Math.Min(int.MaxValue, totalSteps);
+        copy.WarmupNumSteps ??= TrainerWarmupSteps(totalSteps);
         return copy;
     }
+
+    internal override bool TakesTrainerWarmup => WarmupNumSteps is null;
 
     internal override void Validate(string prefix)
     {
         OptionCheck.Require(WarmupMinRatio is >= 0 and <= 1, prefix + nameof(WarmupMinRatio), WarmupMinRatio, "in [0, 1]");
         OptionCheck.Require(CosMinRatio is >= 0 and <= 1, prefix + nameof(CosMinRatio), CosMinRatio, "in [0, 1]");
-        OptionCheck.Require(WarmupNumSteps >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer");
+        OptionCheck.Require(WarmupNumSteps is null or >= 1, prefix + nameof(WarmupNumSteps), WarmupNumSteps, "a positive integer (or null for the trainer's warm-up)");
         OptionCheck.Require(TotalNumSteps is null or >= 1, prefix + nameof(TotalNumSteps), TotalNumSteps, "a positive integer (or null for the run's steps)");
     }
 }

@@ -7,6 +7,12 @@ namespace Microsoft.ML.Zero.Engine;
 internal sealed record TrainerValues(
     int BatchSize, ZeroOptimizer Optimizer, double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, double Momentum)
 {
+    /// <summary>The schedule without a DeepSpeed <c>scheduler</c> block; an engine outside a trainer keeps the rate constant.</summary>
+    public ZeroSchedulerType Scheduler { get; init; } = ZeroSchedulerType.Constant;
+
+    /// <summary>The warm-up share of the run's steps, for the Linear schedule and a scheduler's "auto" warm-up.</summary>
+    public double WarmupRatio { get; init; }
+
     /// <summary>AdamW with the default betas and epsilon, for options that name only the rate and weight decay.</summary>
     public static TrainerValues AdamW(int batchSize, double learningRate = OptimizerDefaults.LearningRate, double weightDecay = OptimizerDefaults.WeightDecay) =>
         new(batchSize, ZeroOptimizer.AdamW, learningRate, OptimizerDefaults.Beta1, OptimizerDefaults.Beta2, OptimizerDefaults.Epsilon, weightDecay, 0);
@@ -58,7 +64,8 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         if (settings.Nesterov && (settings.Momentum <= 0 || settings.Dampening != 0))
             throw new ArgumentOutOfRangeException("DeepSpeedOptions.Optimizer.Nesterov", "Nesterov momentum needs a momentum above 0 and dampening 0 (optimizer.params.nesterov).");
         var precision = PrecisionChoice.Resolve(zero.Precision);
-        var engine = new EngineSettings(precision.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings, zero.Scheduler)
+        var engine = new EngineSettings(precision.Precision, zero.Fp16, zero.GradientClipping, zero.PrescaleGradients, zero.GradientPredivideFactor, settings,
+            Schedule(optionsName, zero.Scheduler, given, defaults))
         {
             OverlapCommunication = zero.ZeroOptimization.OverlapCommunication,
             SkipNonFiniteSteps = zero.SkipNonFiniteSteps,
@@ -70,10 +77,26 @@ internal sealed record EngineConfiguration(BatchSizes Batch, EngineSettings Sett
         return new EngineConfiguration(batch, engine, zero.StepsPerPrint, zero.WallClockBreakdown, zero.ConfigWarnings, zero.TensorBoard, zero.CsvMonitor, precision);
     }
 
+    // A DeepSpeed scheduler replaces the trainer's schedule, as in Hugging Face's Trainer, and takes the trainer's warm-up
+    // where it says "auto"; a trainer schedule or warm-up set away from its default that the scheduler would override is
+    // a conflict, as any other value set on both sides.
+    private static LearningRateSchedule? Schedule(string optionsName, LearningRateSchedule? configured, TrainerValues given, TrainerValues defaults)
+    {
+        if (configured is null)
+            return given.Scheduler == ZeroSchedulerType.Linear ? new LinearScheduleWithWarmup(given.WarmupRatio) : null;
+        string scheduler = $"the DeepSpeed settings set scheduler to {configured.GetType().Name}";
+        if (given.Scheduler != defaults.Scheduler)
+            throw new ArgumentException($"{optionsName}.LearningRateSchedulerType is {given.Scheduler} but {scheduler}. Set one of them.");
+        if (given.WarmupRatio != defaults.WarmupRatio && !configured.TakesTrainerWarmup)
+            throw new ArgumentException($"{optionsName}.WarmupRatio is {given.WarmupRatio} but {scheduler}, which sets its own warm-up. " +
+                $"Write \"auto\" for scheduler.params.warmup_num_steps to take {optionsName}.WarmupRatio, or leave WarmupRatio at {defaults.WarmupRatio}.");
+        return configured.TakesTrainerWarmup ? configured.WithTrainerWarmup(given.WarmupRatio) : configured;
+    }
+
     /// <summary>A one-line summary for the training log.</summary>
     public string Describe(int worldSize) =>
         $"{worldSize} rank(s) x micro-batch {Batch.TrainMicroBatchSizePerGpu} x {Batch.GradientAccumulationSteps} accumulation step(s) = batch {Batch.TrainBatchSize}, " +
         $"{Settings.Precision}, {Settings.Optimizer.Kind} lr {Settings.Optimizer.LearningRate:G4}" +
-        (Settings.Scheduler is { } schedule ? $" with {schedule.GetType().Name}" : "") +
+        (Settings.Scheduler is { } schedule ? $" with {schedule.Describe()}" : "") +
         (Settings.GradientClipping > 0 ? $", gradients clipped to norm {Settings.GradientClipping:G4}" : "");
 }

@@ -107,6 +107,9 @@ public sealed class ZeroEngine : IDisposable
             if (scheduled is WarmupDecayLR { TotalNumSteps: null } or WarmupCosineLR { TotalNumSteps: null })
                 throw new ArgumentException($"{scheduled.GetType().Name}.TotalNumSteps (scheduler.params.total_num_steps) is not set; " +
                     "the engine cannot know how many optimizer steps the training loop takes. Set it.", nameof(schedule));
+            if (scheduled is { TakesTrainerWarmup: true })
+                throw new ArgumentException($"{scheduled.GetType().Name}.WarmupNumSteps (scheduler.params.warmup_num_steps) is \"auto\", which takes a trainer's " +
+                    "warm-up share of its run; the engine cannot know how many optimizer steps the training loop takes. Set it.", nameof(schedule));
             var settings = config.Settings with { Scheduler = scheduled, OptimizerFactory = createOptimizer };
             // As DeepSpeed's engine: rank 0 writes the monitors' metrics every optimizer step, samples seen as the step.
             metrics = communicator.Rank == 0 ? MetricNames.Writers(config.TensorBoard, config.CsvMonitor) : null;

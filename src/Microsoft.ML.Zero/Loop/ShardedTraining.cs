@@ -37,13 +37,15 @@ internal sealed class ShardedTraining
     /// <paramref name="validation"/> scores each rank's share of the validation set when <see cref="RunValues.Evaluation"/> says.
     /// </summary>
     public static ShardedTraining Create(EngineConfiguration config, long rowCount, RunValues run, bool mainProcess, Action<string> log,
-        IValidation? validation = null, Func<bool>? cancellationRequested = null, string labelValues = "", LengthGroupedOrder? lengthGrouping = null) =>
+        IValidation? validation = null, Func<bool>? cancellationRequested = null, string labelValues = "", LengthGroupedOrder? lengthGrouping = null,
+        string lossSettings = "") =>
         new(rowCount, config.Batch, run.MaxEpoch, run.Seed, config.Settings)
         {
             LengthGrouping = lengthGrouping,
             LabelValues = labelValues,
             Validation = validation,
             Evaluation = run.Evaluation,
+            LossSettings = lossSettings,
             CancellationRequested = cancellationRequested,
             Monitors = TrainingMonitors.Create(run.Progress, mainProcess),
             MetricWriters = () => MetricNames.Writers(config.TensorBoard, config.CsvMonitor),
@@ -69,6 +71,9 @@ internal sealed class ShardedTraining
 
     /// <summary>When <see cref="Validation"/> scores, which metric names the best model, and when to stop early.</summary>
     public EvaluationSettings Evaluation { get; init; } = EvaluationSettings.EveryEpoch;
+
+    /// <summary>The loss's class weights and label smoothing as the options give them, compared across ranks.</summary>
+    public string LossSettings { get; init; } = "";
 
     /// <summary>What rank 0 reports every step and epoch to (the progress bar); rank 0 ends them when training ends.</summary>
     public IReadOnlyList<ITrainingMonitor> Monitors { get; init; } = Array.Empty<ITrainingMonitor>();
@@ -125,7 +130,8 @@ internal sealed class ShardedTraining
         bool reports = communicator.Rank == 0;
         if (reports)
             Log?.Invoke($"{plan.RowCount} training rows over {plan.WorldSize} rank(s)" +
-                (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch.");
+                (InputPerRank ? $" (shards of {string.Join(", ", plan.ShardSizes)} rows)" : "") + $": {stepsPerEpoch} optimizer steps per epoch" +
+                (settings.Scheduler is { } schedule ? $", learning rate with {schedule.Describe()}." : "."));
         if (reports && plan.Grouping is not null)
             Log?.Invoke(plan.DescribeGrouping());
         model.train();
@@ -326,11 +332,12 @@ internal sealed class ShardedTraining
             ("the precision", _settings.Precision.ToString()),
             ("the batch sizes", $"{_batch.TrainBatchSize} = {_batch.TrainMicroBatchSizePerGpu} x {_batch.GradientAccumulationSteps} x ranks"),
             ("the optimizer", $"{optimizer.Kind} {optimizer.LearningRate:R} {optimizer.Beta1:R} {optimizer.Beta2:R} {optimizer.Epsilon:R} {optimizer.WeightDecay:R} {optimizer.Momentum:R}"),
-            ("the learning-rate schedule", _settings.Scheduler is { } schedule ? schedule.GetType().Name + JsonSerializer.Serialize(schedule, schedule.GetType()) : "none"),
+            ("the learning-rate schedule", _settings.Scheduler is { } schedule ? schedule.GetType().Name + JsonSerializer.Serialize(schedule, schedule.GetType(), ScheduleJson) : "none"),
             ("the label's values", LabelValues),
             // With one data set every rank must group the same lengths alike; with per-rank inputs each groups its own.
             ("GroupByLength", LengthGrouping is not { } grouping ? "off" : $"window {grouping.WindowBatches}" +
                 (InputPerRank ? "" : $", row lengths {Fnv1a.Hash<int>(grouping.RowLengths):x16}")),
+            ("the loss", LossSettings),
             ("the checkpoint resumed from", Checkpoints?.Latest() is { } folder ? Path.GetFileName(folder) : "none"),
         };
         long Hash(string value) => (long)Fnv1a.Hash(value.AsSpan());
@@ -348,6 +355,17 @@ internal sealed class ShardedTraining
         throw new InvalidOperationException(string.Join("; ", differing) + ". Every rank must run the same settings, labels and checkpoint: " +
             "give every process the same options and data schema, and a checkpoint folder that every process reaches.");
     }
+
+    // DeepSpeed's schedules keep their settings in public fields.
+    private static readonly JsonSerializerOptions ScheduleJson = new() { IncludeFields = true };
+
+    /// <summary>
+    /// The training set's rows per class, the same on every rank, for class weights drawn from them: with
+    /// Sharding = InputPerRank each rank's input is its own shard and the counts are summed over the ranks; otherwise
+    /// every rank reads the whole data and its own counts are already the set's.
+    /// </summary>
+    public long[] AgreeOnLabelCounts(ICommunicator communicator, long[] localCounts) =>
+        InputPerRank ? localCounts.Select(count => communicator.AllGather(count).Sum()).ToArray() : localCounts;
 
     // The ranks score disjoint shares of the validation set at the same time, so none waits in a collective while
     // another scores it all (which a large set would make longer than the communication timeout); their sums give

@@ -11,14 +11,17 @@ internal sealed class TabularEpochShard : IEpochShard
     private readonly float[] _features;
     private readonly long[] _labels;
     private readonly int _featureCount;
+    private readonly ClassificationLoss? _loss;
 
-    public TabularEpochShard(nn.Module<Tensor, Tensor> model, ZeroModelFactory factory, float[] features, long[] labels, int featureCount)
+    // loss replaces the factory's own LossSum; null keeps it.
+    public TabularEpochShard(nn.Module<Tensor, Tensor> model, ZeroModelFactory factory, float[] features, long[] labels, int featureCount, ClassificationLoss? loss = null)
     {
         _model = model;
         _factory = factory;
         _features = features;
         _labels = labels;
         _featureCount = featureCount;
+        _loss = loss;
     }
 
     public int Count => _labels.Length;
@@ -27,6 +30,7 @@ internal sealed class TabularEpochShard : IEpochShard
     {
         var x = tensor(_features.AsSpan(start * _featureCount, count * _featureCount).ToArray(), new long[] { count, _featureCount });
         var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
-        return _factory.LossSum(_model.call(InputPrecision.Match(_model, _factory.BuildInput(x))), y);
+        var output = _model.call(InputPrecision.Match(_model, _factory.BuildInput(x)));
+        return _loss is null ? _factory.LossSum(output, y) : _loss.Sum(output, y);
     }
 }

@@ -10,13 +10,15 @@ internal sealed class TextEpochShard : IEpochShard
     private readonly (int[] Ids, int[] TokenTypes)[] _rows;
     private readonly long[] _labels;
     private readonly int _paddingId;
+    private readonly ClassificationLoss _loss;
 
-    public TextEpochShard(BertClassifier model, (int[] Ids, int[] TokenTypes)[] rows, long[] labels, int paddingId)
+    public TextEpochShard(BertClassifier model, (int[] Ids, int[] TokenTypes)[] rows, long[] labels, int paddingId, ClassificationLoss? loss = null)
     {
         _model = model;
         _rows = rows;
         _labels = labels;
         _paddingId = paddingId;
+        _loss = loss ?? ClassificationLoss.CrossEntropy;
     }
 
     public int Count => _labels.Length;
@@ -25,6 +27,6 @@ internal sealed class TextEpochShard : IEpochShard
     {
         var batch = BertCollator.Collate(_rows, start, count, _paddingId);
         var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
-        return nn.functional.cross_entropy(_model.forward(batch).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
+        return _loss.Sum(_model.forward(batch), y);
     }
 }

@@ -45,6 +45,14 @@ internal sealed class TrainingRun
         }
     }
 
+    // The loss the options ask for; balanced class weights come from the training set's rows per class, agreed by the ranks.
+    private ClassificationLoss Loss(long[]? classCounts, string[] classes, string optionsName) =>
+        new(classCounts is null ? _options.ClassWeights?.Weights : ClassificationLoss.BalancedWeights(classCounts, classes, optionsName + ".ClassWeights"),
+            _options.LabelSmoothingFactor);
+
+    private string LossSettings() =>
+        $"class weights {_options.ClassWeights?.ToString() ?? "none"}, label smoothing {_options.LabelSmoothingFactor.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
+
     /// <summary>Trains and returns every local rank's replica (equal at the end).</summary>
     /// <param name="labels">The label's values, which every rank must key alike.</param>
     /// <param name="countRows">Counts the valid rows; it runs inside the guard, so a bad row under MPI stops the whole job.</param>
@@ -52,17 +60,21 @@ internal sealed class TrainingRun
     /// <param name="what">What is trained, the start of the line logged before training.</param>
     /// <param name="createModel">One replica, given its dropout generator.</param>
     /// <param name="prepare">Runs on the first local replica before training, told whether this process holds rank 0.</param>
-    /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read and the number of rows.</param>
+    /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read, the number of rows and the loss to train with.</param>
     /// <param name="outputs">The columns the model adds, which the validation set is scored into.</param>
     /// <param name="transformerOf">The scoring transformer of a replica, which scores the validation set.</param>
+    /// <param name="countLabels">Counts this process's training rows per class in key order, for balanced class weights.</param>
     /// <param name="groupByLength">Given the row count, every row's length and how to group batches by it; computed once
     /// per process (every local rank shares it), inside the guard; or null to batch the rows as shuffled.</param>
     public TModel[] Train<TModel>(LabelKeyValues labels, Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
-        Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, IEpochShard> readEpoch,
-        ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf, Func<long, LengthGroupedOrder>? groupByLength = null) where TModel : torch.nn.Module
+        Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, ClassificationLoss, IEpochShard> readEpoch,
+        ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf, Func<long[]> countLabels, Func<long, LengthGroupedOrder>? groupByLength = null)
+        where TModel : torch.nn.Module
     {
         using var channel = _host.Start("Training");
         string optionsName = _options.GetType().Name;
+        var classes = labels.Names.Select(name => name.ToString()).ToArray();
+        _options.ClassWeights?.RequireOnePerClass(optionsName + ".ClassWeights", classes);
         var layout = RankLayout.Resolve(_options.WorldSize, optionsName + ".WorldSize", _options.CommunicationTimeout, optionsName + ".CommunicationTimeout");
         var log = new RankZeroLog(channel, layout, _options.Progress);
         // One rank's process told to stop stops the whole job at the next step, after a checkpoint, rather than dying
@@ -77,10 +89,12 @@ internal sealed class TrainingRun
         return layout.Guard(() =>
         {
             long rowCount = countRows();
+            long[]? labelCounts = _options.ClassWeights is { IsBalanced: true } ? countLabels!() : null;
             int worldSize = layout.WorldSize;
             var config = configure(worldSize);
             log.Notes(config);
-            log.Info($"{what}, {config.Describe(worldSize)}, {_options.MaxEpoch} epoch(s).");
+            bool plainLoss = _options.ClassWeights is null && _options.LabelSmoothingFactor == 0;
+            log.Info($"{what}, {config.Describe(worldSize)}, {_options.MaxEpoch} epoch(s)" + (plainLoss ? "." : $", cross-entropy with {LossSettings()}."));
 
             int seed = _options.ResolveSeed(_contextSeed);
             var replicas = layout.CreateReplicas(seed, createModel, out var generators);
@@ -88,9 +102,20 @@ internal sealed class TrainingRun
             var validation = Validation(outputs, transformerOf);
             validation?.RequireScorable(replicas[0]);
             var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info, validation, CancellationRequested,
-                System.Text.Json.JsonSerializer.Serialize(labels.Names.Select(name => name.ToString())), groupByLength?.Invoke(rowCount));
+                System.Text.Json.JsonSerializer.Serialize(classes), groupByLength?.Invoke(rowCount), LossSettings());
             layout.Train(replicas, (model, communicator) =>
-                training.Run(model, communicator, rows => readEpoch(model, rows, rowCount), generators[Array.IndexOf(replicas, model)]));
+            {
+                // Made when the first epoch is read, which every rank does at the same point after agreeing on the run, so
+                // the collective that sums the class counts meets the same collective on every rank.
+                var loss = new Lazy<ClassificationLoss>(() =>
+                {
+                    var made = Loss(labelCounts is null ? null : training.AgreeOnLabelCounts(communicator, labelCounts), classes, optionsName);
+                    if (labelCounts is not null && communicator.Rank == 0)
+                        log.Info($"Balanced class weights: {string.Join(", ", classes.Zip(made.ClassWeights!, (name, weight) => $"{name} {weight:G4}"))}.");
+                    return made;
+                });
+                training.Run(model, communicator, rows => readEpoch(model, rows, rowCount, loss.Value), generators[Array.IndexOf(replicas, model)]);
+            });
             return replicas;
         });
     }

@@ -50,12 +50,13 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
                 if (mainProcess)
                     checkpoint.LoadInto(first.Encoder);
             },
-            (model, rows, rowCount) =>
+            (model, rows, rowCount, loss) =>
             {
                 var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
-                return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
+                return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId, loss);
             },
             outputs, model => new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize),
+            () => LabelCounts.Count(input, columns.Label, columns.ClassCount),
             // One extra pass tokenizes every row once for its length; each epoch still encodes the rows it trains on.
             _options.GroupByLength ? rowCount => new LengthGroupedOrder(columns.TokenCounts(rowCount, (a, b) => encoder.Encode(a, b).Ids.Length), _options.GroupByLengthWindow) : null);
         foreach (var replica in replicas.Skip(1))
@@ -70,7 +71,8 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
     private static DeepSpeedOptions DefaultDeepSpeed() => new() { Precision = ZeroPrecision.Auto };
 
     // The text options name no optimizer, betas, eps or momentum: AdamW with PyTorch's defaults unless the DeepSpeed settings say otherwise.
-    private static TrainerValues TrainerValues(ZeroTextClassificationOptions o) => Engine.TrainerValues.AdamW(o.BatchSize, o.LearningRate, o.WeightDecay);
+    private static TrainerValues TrainerValues(ZeroTextClassificationOptions o) =>
+        Engine.TrainerValues.AdamW(o.BatchSize, o.LearningRate, o.WeightDecay) with { Scheduler = o.LearningRateSchedulerType, WarmupRatio = o.WarmupRatio };
 
     // Hugging Face's fine-tuning recipe: no weight decay on biases and LayerNorm weights.
     private static bool IsBiasOrLayerNorm(string parameterName) =>

@@ -64,14 +64,16 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                 if (modelFactory is not MlpModelFactory)
                     RequireRebuildable(modelFactory, first, columns.FeatureCount, columns.ClassCount);
             },
-            (model, rows, rowCount) =>
+            (model, rows, rowCount, loss) =>
             {
                 var features = new float[rows.Length * columns.FeatureCount];
                 var labels = new long[rows.Length];
                 columns.ReadRows(rows, rowCount, features, labels);
-                return new TabularEpochShard(model, modelFactory, features, labels, columns.FeatureCount);
+                // A factory's own LossSum stays the loss (the options refuse class weights and smoothing with it).
+                return new TabularEpochShard(model, modelFactory, features, labels, columns.FeatureCount, modelFactory.OverridesLossSum ? null : loss);
             },
-            new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, keys), model => Transformer(model, modelFactory, columns.FeatureCount, keys));
+            new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, keys), model => Transformer(model, modelFactory, columns.FeatureCount, keys),
+            () => LabelCounts.Count(input, columns.Label, columns.ClassCount));
     }
 
     /// <summary>Checks the input columns and returns the schema the trained model will produce.</summary>
@@ -98,6 +100,9 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
     }
 
     private static TrainerValues TrainerValues(ZeroTrainerOptions o) =>
-        new(o.BatchSize, o.Optimizer, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, o.Momentum);
+        new(o.BatchSize, o.Optimizer, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, o.Momentum)
+        {
+            Scheduler = o.LearningRateSchedulerType, WarmupRatio = o.WarmupRatio,
+        };
 
 }

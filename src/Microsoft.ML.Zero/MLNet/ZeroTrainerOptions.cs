@@ -9,6 +9,9 @@ namespace Microsoft.ML.Zero;
 /// </summary>
 public sealed class ZeroTrainerOptions : ZeroTrainingOptions
 {
+    /// <summary>The MLP trainer's options: a constant learning rate unless <see cref="ZeroTrainingOptions.LearningRateSchedulerType"/> or a DeepSpeed scheduler says otherwise.</summary>
+    public ZeroTrainerOptions() => LearningRateSchedulerType = ZeroSchedulerType.Constant;
+
     /// <summary>The feature column: a known-size vector of Single.</summary>
     public string FeatureColumnName = "Features";
 
@@ -90,6 +93,11 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
             if (mlpOptions.Count > 0)
                 throw new ArgumentException($"ZeroTrainerOptions.{string.Join(", ", mlpOptions)} shape the built-in MLP, but ModelFactory " +
                     $"({ModelFactory.GetType().Name}) builds the model: leave them at their defaults.", mlpOptions[0]);
+            // The loss options shape the default loss; an overridden LossSum is the user's own.
+            if (ModelFactory.OverridesLossSum && (ClassWeights is not null || LabelSmoothingFactor != 0))
+                throw new ArgumentException($"ZeroTrainerOptions.{(ClassWeights is not null ? nameof(ClassWeights) : nameof(LabelSmoothingFactor))} shapes the default " +
+                    $"cross-entropy loss, but ModelFactory ({ModelFactory.GetType().Name}) overrides LossSum: weight or smooth the loss there, and leave " +
+                    "ClassWeights null and LabelSmoothingFactor 0.", ClassWeights is not null ? nameof(ClassWeights) : nameof(LabelSmoothingFactor));
         }
     }
 }

@@ -109,6 +109,36 @@ public abstract class ZeroTrainingOptions
     public DeepSpeedOptions? DeepSpeed;
 
     /// <summary>
+    /// The learning-rate schedule when <see cref="DeepSpeed"/> has no <c>scheduler</c> block [Hugging Face's
+    /// <c>lr_scheduler_type</c>]. <see cref="ZeroSchedulerType.Linear"/>, the default here (as in Hugging Face's Trainer),
+    /// warms up linearly from 0 over <see cref="WarmupRatio"/> of the run's optimizer steps, then decays linearly to 0 at
+    /// the last one; <see cref="ZeroSchedulerType.Constant"/>, ZeroTrainerOptions' default, keeps the rate flat. A
+    /// DeepSpeed <c>scheduler</c> replaces it; setting both to different things is an error.
+    /// </summary>
+    public ZeroSchedulerType LearningRateSchedulerType = ZeroSchedulerType.Linear;
+
+    /// <summary>
+    /// The share of the run's optimizer steps (rounded up) the <see cref="ZeroSchedulerType.Linear"/> schedule warms up
+    /// over, in [0, 1]; also the warm-up a DeepSpeed scheduler's <c>"warmup_num_steps": "auto"</c> takes [Hugging Face's
+    /// <c>warmup_ratio</c>]. 0.06, Microsoft.ML.TorchSharp's warm-up.
+    /// </summary>
+    public double WarmupRatio = 0.06;
+
+    /// <summary>
+    /// How much each class counts in the loss: null (every class 1), one weight per class in the label's key order
+    /// (<c>new ZeroClassWeights(1, 9)</c>), or <see cref="ZeroClassWeights.Balanced"/> (scikit-learn's "balanced") [PyTorch
+    /// cross_entropy's <c>weight</c>]. The reported loss is the weighted cross-entropy per row: balanced weights average 1
+    /// over the training rows, so they keep its scale.
+    /// </summary>
+    public ZeroClassWeights? ClassWeights;
+
+    /// <summary>
+    /// Label smoothing in [0, 1]: each row's target keeps 1 - factor on its class and spreads factor evenly over all
+    /// classes [Hugging Face's <c>label_smoothing_factor</c>, PyTorch cross_entropy's <c>label_smoothing</c>]. 0 turns it off.
+    /// </summary>
+    public double LabelSmoothingFactor;
+
+    /// <summary>
     /// What the process holding rank 0 shows on the console: by default a live progress bar on a terminal and plain log
     /// lines when output is redirected. Log messages also go to <c>MLContext.Log</c> whatever this says.
     /// </summary>
@@ -148,6 +178,10 @@ public abstract class ZeroTrainingOptions
             Require(!on || ValidationSet is not null, nameof(ValidationSet), "null", $"a validation set when {option} is set");
             Require(!on || EvaluationStrategy != ZeroEvaluationStrategy.No, nameof(EvaluationStrategy), EvaluationStrategy, $"Epoch or Steps when {option} is set");
         }
+        Require(Enum.IsDefined(LearningRateSchedulerType), nameof(LearningRateSchedulerType), LearningRateSchedulerType, string.Join(" or ", Enum.GetNames<ZeroSchedulerType>()));
+        Require(WarmupRatio is >= 0 and <= 1, nameof(WarmupRatio), WarmupRatio, "in [0, 1]");
+        Require(LabelSmoothingFactor is >= 0 and <= 1, nameof(LabelSmoothingFactor), LabelSmoothingFactor, "in [0, 1]");
+        ClassWeights?.Validate(GetType().Name + "." + nameof(ClassWeights));
     }
 
     /// <summary>An out-of-range error naming the option as <c>TypeName.Option</c>.</summary>

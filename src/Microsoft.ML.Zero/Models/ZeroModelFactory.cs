@@ -23,9 +23,17 @@ public abstract class ZeroModelFactory
     /// </summary>
     public virtual Tensor BuildInput(Tensor features) => features;
 
-    /// <summary>The batch's summed loss from the module's output and the zero-based labels [rows]; by default cross-entropy over logits.</summary>
+    /// <summary>
+    /// The batch's summed loss from the module's output and the zero-based labels [rows]; by default cross-entropy over
+    /// logits. The trainer's ClassWeights and LabelSmoothingFactor apply to that default only: with a factory that
+    /// overrides this method they are an error, and the override applies its own weighting.
+    /// </summary>
     public virtual Tensor LossSum(Tensor output, Tensor labels) =>
         nn.functional.cross_entropy(output.to(ScalarType.Float32), labels, reduction: nn.Reduction.Sum);
+
+    /// <summary>Whether this factory's type replaces the default <see cref="LossSum"/>.</summary>
+    internal bool OverridesLossSum =>
+        GetType().GetMethod(nameof(LossSum), new[] { typeof(Tensor), typeof(Tensor) })!.DeclaringType != typeof(ZeroModelFactory);
 
     /// <summary>The prediction head: class probabilities [rows, classCount] from the module's output; by default a softmax over logits.</summary>
     public virtual Tensor Scores(Tensor output) => nn.functional.softmax(output.to(ScalarType.Float32), dim: 1);
