@@ -3,15 +3,18 @@ using Microsoft.ML.Zero.Models.Bert;
 
 namespace Microsoft.ML.Zero.Loop;
 
-/// <summary>A rank's encoded text rows for one epoch, scored by a BERT classifier.</summary>
+/// <summary>
+/// A rank's encoded text rows for one epoch, each row as its windows, scored by a BERT classifier: the loss of a row
+/// is taken on its combined logits (<see cref="BertRowLogits"/>), the logits it is scored on.
+/// </summary>
 internal sealed class TextEpochShard : IEpochShard
 {
     private readonly BertClassifier _model;
-    private readonly (int[] Ids, int[] TokenTypes)[] _rows;
+    private readonly (int[] Ids, int[] TokenTypes)[][] _rows;
     private readonly long[] _labels;
     private readonly int _paddingId;
 
-    public TextEpochShard(BertClassifier model, (int[] Ids, int[] TokenTypes)[] rows, long[] labels, int paddingId)
+    public TextEpochShard(BertClassifier model, (int[] Ids, int[] TokenTypes)[][] rows, long[] labels, int paddingId)
     {
         _model = model;
         _rows = rows;
@@ -23,8 +26,8 @@ internal sealed class TextEpochShard : IEpochShard
 
     public Tensor LossSum(int start, int count)
     {
-        var batch = BertCollator.Collate(_rows, start, count, _paddingId);
+        var logits = BertRowLogits.Compute(_model, _rows, start, count, _paddingId);
         var y = tensor(_labels.AsSpan(start, count).ToArray(), new long[] { count });
-        return nn.functional.cross_entropy(_model.forward(batch).to(ScalarType.Float32), y, reduction: nn.Reduction.Sum);
+        return nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum);
     }
 }

@@ -35,7 +35,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var checkpoint = BertCheckpoint.Open(_options.CheckpointPath!);
         checkpoint.RequireSequenceLength(_options.MaxSequenceLength, "ZeroTextClassificationOptions.MaxSequenceLength");
         TorchRuntime.EnsureLoaded();
-        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength, checkpoint.VocabPath);
+        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength, checkpoint.VocabPath, _options.LongText);
 
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
         var replicas = _run.Train(labels, columns.CountValidRows,
@@ -52,7 +52,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
             },
             (model, rows, rowCount) =>
             {
-                var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
+                var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.EncodeWindows);
                 return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId);
             },
             _options.ValidationSet is null ? null : (model, rank, worldSize) => ValidationCounts(model, encoder, outputs, rank, worldSize));
