@@ -296,4 +296,47 @@ public sealed class LongTextTests
             StringAssert.Contains(error.Message, "ZeroTextClassificationOptions." + expected);
         }
     }
+
+    [TestMethod]
+    [TestCategory("bert")]
+    public void MiniLmFineTunedInWindowsOnBrownPassagesOnTwoRanksClassifiesHeldOutTextsAndReloads()
+    {
+        // Two passages of 110 tokens (about 125 WordPieces: 3 windows of 64) from each of 12 texts of two genres; the
+        // first 8 texts of each genre train, the other 4 test, so no text has passages on both sides.
+        var passages = BrownCorpus.Passages(new[] { "news", "religion" }, wordsPerPassage: 110, textsPerGenre: 12)
+            .GroupBy(p => p.File).SelectMany(text => text.Take(2)).ToArray();
+        var testFiles = passages.GroupBy(p => p.Label).SelectMany(genre => genre.Select(p => p.File).Distinct().Skip(8)).ToHashSet();
+        var mlContext = new MLContext(seed: 0);
+        var train = mlContext.Data.LoadFromEnumerable(passages.Where(p => !testFiles.Contains(p.File)));
+        var test = mlContext.Data.LoadFromEnumerable(passages.Where(p => testFiles.Contains(p.File)));
+        var options = new ZeroTextClassificationOptions
+        {
+            CheckpointPath = MiniLm.Directory(), Sentence1ColumnName = "Text", WorldSize = 2, BatchSize = 4, MaxEpoch = 3, LearningRate = 1e-4,
+            MaxSequenceLength = 64, LongTextHandling = ZeroLongTextHandling.SlidingWindows, WindowStride = 16, MaxWindowsPerRow = 3,
+            DeepSpeed = new DeepSpeedOptions { Precision = ZeroPrecision.Fp32 },
+        };
+        var model = mlContext.Transforms.Conversion.MapValueToKey("Label").Append(mlContext.Zero().TextClassification(options))
+            .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel")).Fit(train);
+
+        var scored = model.Transform(test);
+        double accuracy = mlContext.MulticlassClassification.Evaluate(scored).MicroAccuracy;
+        Console.WriteLine($"held-out accuracy {accuracy:F4}");
+        Assert.IsTrue(accuracy >= 0.8, $"held-out accuracy {accuracy:F4} on {testFiles.Count * 2} passages; chance is 0.5");
+
+        using var folder = new TempFolder("zero-longtext-");
+        string path = folder.Combine("model.zip");
+        mlContext.Model.Save(model, train.Schema, path);
+        var loaded = mlContext.Model.Load(path, out _);
+        Assert.AreEqual(new BertLongText(ZeroLongTextHandling.SlidingWindows, 16, 3), LoadedEncoder(loaded).LongText);
+        var before = Scores(model, test);
+        var after = Scores(loaded, test);
+        for (int row = 0; row < before.Length; row++)
+            CollectionAssert.AreEqual(before[row], after[row], $"row {row}");
+        // One row at a time (PredictionEngine) reads it in the same windows.
+        var engine = mlContext.Model.CreatePredictionEngine<BrownPassage, SentimentPrediction>(loaded);
+        var first = mlContext.Data.CreateEnumerable<BrownPassage>(test, reuseRowObject: false).First();
+        var single = engine.Predict(first).Score;
+        for (int c = 0; c < single.Length; c++)
+            Assert.AreEqual(before[0][c], single[c], 1e-5, $"class {c}");
+    }
 }
