@@ -135,7 +135,8 @@ internal sealed class BertScorer : IRowScorer
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var logits = BertRowLogits.Compute(_scorer.Model, _rows, 0, rows, _scorer.Encoder.PaddingId);
+            // At most as many windows forward together as rows do without windows: scoring in windows needs no more memory.
+            var logits = BertRowLogits.Compute(_scorer.Model, _rows, 0, rows, _scorer.Encoder.PaddingId, windowsPerForward: _rows.Length);
             var output = nn.functional.softmax(logits, dim: 1).contiguous();
             TensorMemory.AsSpan(output).CopyTo(probabilities);
         }

@@ -49,8 +49,8 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
     /// <summary>
     /// With <see cref="ZeroLongTextHandling.SlidingWindows"/>, the most windows a row is read in; a row that needs more
     /// is read in its first MaxWindowsPerRow windows and the rest of its text is dropped, as truncation drops it. A
-    /// micro-batch forwards up to BatchSize x MaxWindowsPerRow windows together (ScoringBatchSize x MaxWindowsPerRow
-    /// when scoring), so this bounds memory.
+    /// training micro-batch forwards up to BatchSize x MaxWindowsPerRow windows together, so this bounds its memory;
+    /// scoring forwards at most ScoringBatchSize windows at a time.
     /// </summary>
     public int MaxWindowsPerRow = 8;
 

@@ -10,8 +10,8 @@ internal sealed record BertLongText(ZeroLongTextHandling Handling, int WindowStr
     public static readonly BertLongText Truncate = new(ZeroLongTextHandling.Truncate, 0, 1);
 
     /// <summary>
-    /// The largest stride for windows of <paramref name="maxSequenceLength"/> tokens: each window must move on by at least
-    /// one token of the first text, which has the length less [CLS] and [SEP] (and a pair's second [SEP]).
+    /// The largest stride windows of <paramref name="maxSequenceLength"/> tokens allow: a window holds that many less
+    /// [CLS] and [SEP] (and a pair's second [SEP]) tokens of the first text, and must move on by at least one.
     /// </summary>
     public static int MaxStride(int maxSequenceLength, bool pair) => maxSequenceLength - (pair ? 3 : 2) - 1;
 

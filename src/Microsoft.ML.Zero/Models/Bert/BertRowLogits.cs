@@ -10,10 +10,12 @@ namespace Microsoft.ML.Zero.Models.Bert;
 internal static class BertRowLogits
 {
     /// <summary>
-    /// The logits [count, classes] of rows [start, start + count): all their windows forward as one batch, padded to the
-    /// longest window.
+    /// The logits [count, classes] of rows [start, start + count): their windows forward as one batch padded to the
+    /// longest window, or, with <paramref name="windowsPerForward"/>, in batches of at most that many windows, which
+    /// bounds the memory of scoring (training keeps every window's activations for backward either way).
     /// </summary>
-    public static Tensor Compute(BertClassifier model, IReadOnlyList<(int[] Ids, int[] TokenTypes)[]> rows, int start, int count, int paddingId)
+    public static Tensor Compute(BertClassifier model, IReadOnlyList<(int[] Ids, int[] TokenTypes)[]> rows, int start, int count, int paddingId,
+        int windowsPerForward = int.MaxValue)
     {
         var windows = new List<(int[] Ids, int[] TokenTypes)>(count);
         var rowOfWindow = new List<long>(count);
@@ -27,8 +29,11 @@ internal static class BertRowLogits
             }
             windowsOfRow[row] = rows[start + row].Length;
         }
+        var chunks = new List<Tensor>();
+        for (int first = 0; first < windows.Count; first += windowsPerForward)
+            chunks.Add(model.forward(BertCollator.Collate(windows, first, Math.Min(windowsPerForward, windows.Count - first), paddingId)));
         // The mean is taken in fp32, whatever the precision the model computes in.
-        var logits = model.forward(BertCollator.Collate(windows, 0, windows.Count, paddingId)).to(ScalarType.Float32);
+        var logits = (chunks.Count == 1 ? chunks[0] : cat(chunks, 0)).to(ScalarType.Float32);
         if (windows.Count == count)
             return logits;
         var sums = zeros(count, model.ClassCount).index_add(0, tensor(rowOfWindow.ToArray()), logits, 1);
