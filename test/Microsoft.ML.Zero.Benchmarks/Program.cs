@@ -1,5 +1,5 @@
 // Training-run benchmarks for Microsoft.ML.Zero. Each benchmark replaces its own section of docs/benchmarks.md.
-//   dotnet run -c Release --project test/Microsoft.ML.Zero.Benchmarks -- all | finetune | schedule ... [--report <path>]
+//   dotnet run -c Release --project test/Microsoft.ML.Zero.Benchmarks -- all | finetune | schedule | longtext ... [--report <path>]
 using Microsoft.ML.Zero.Benchmarks;
 
 if (args.Length > 0 && args[0] == ChildProcess.Flag)
@@ -8,6 +8,7 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
     {
         case FineTuneBenchmark.Name: ChildProcess.Report(FineTuneBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case ScheduleBenchmark.Name: ChildProcess.Report(ScheduleBenchmark.Measure(Enum.Parse<Microsoft.ML.Zero.ZeroSchedulerType>(args[2]))); break;
+        case LongTextBenchmark.Name: ChildProcess.Report(LongTextBenchmark.Measure(Enum.Parse<Microsoft.ML.Zero.ZeroLongTextHandling>(args[2]))); break;
         case EngineBenchmark.MemoryChild: ChildProcess.Report(EngineBenchmark.MeasureMemory(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case EngineBenchmark.LeakChild: ChildProcess.Report(EngineBenchmark.MeasureLongRun()); break;
         case RandomBertSteps.Child: ChildProcess.Report(RandomBertSteps.Measure(args[2..])); break;
@@ -24,6 +25,7 @@ var benchmarks = new Dictionary<string, Func<string>>
     [FineTuneBenchmark.Name] = FineTuneBenchmark.Run,
     ["precision"] = FineTuneBenchmark.RunPrecision,
     [ScheduleBenchmark.Name] = ScheduleBenchmark.Run,
+    [LongTextBenchmark.Name] = LongTextBenchmark.Run,
     [AllReduceBenchmark.Name] = AllReduceBenchmark.Run,
     [EngineBenchmark.OverheadName] = EngineBenchmark.RunOverhead,
     [EngineBenchmark.MemoryName] = EngineBenchmark.RunMemory,

@@ -34,7 +34,7 @@ public sealed class ArchitectureTests
         new("Distributed", new[] { "Tensors", "Config" }),
         new("Monitoring", new[] { "Config" }, "ZeroProgress", "ZeroMetric"),
         new("Data", new[] { "Tensors", "Config" }, "ZeroDataSharding"),
-        new("Models", new[] { "Distributed", "Tensors", "Config" }, "ZeroModelFactory", "MlpActivation"),
+        new("Models", new[] { "Distributed", "Tensors", "Config" }, "ZeroModelFactory", "MlpActivation", "ZeroLongTextHandling"),
         new("Training", new[] { "Distributed", "Tensors", "Config" }, "ZeroStepResult"),
         new("Engine", new[] { "Training", "Models", "Monitoring", "Distributed", "Tensors", "Config" }, "ZeroEngine", "ZeroRank"),
         new("Loop", new[] { "Engine", "Training", "Models", "Data", "Monitoring", "Distributed", "Tensors", "Config" }, "ZeroEvaluationStrategy"),

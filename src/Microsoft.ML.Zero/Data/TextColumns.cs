@@ -63,7 +63,15 @@ internal sealed class TextColumns
             int slot = slotOfRow[row];
             if (slot < 0)
                 return;
-            encoded[slot] = encode(first.ToString(), _second is null ? null : second.ToString());
+            try
+            {
+                encoded[slot] = encode(first.ToString(), _second is null ? null : second.ToString());
+            }
+            catch (ArgumentException exception)
+            {
+                // The encoder refuses text it cannot fit (a pair's second text too long for the long-text handling).
+                throw new InvalidOperationException($"Row {row} of the training data: {exception.Message}", exception);
+            }
             labels[slot] = label - 1;
         });
         return (encoded, labels);

@@ -6,7 +6,10 @@ using Microsoft.ML.Zero.Tensors;
 
 namespace Microsoft.ML.Zero.MLNet;
 
-/// <summary>Scores one or two text columns with a fine-tuned BERT classifier, without gradients.</summary>
+/// <summary>
+/// Scores one or two text columns with a fine-tuned BERT classifier, without gradients, reading long text as the model
+/// was trained to (its encoder's long-text handling, saved with it).
+/// </summary>
 internal sealed class BertScorer : IRowScorer
 {
     public const string ModelKind = "BERT";
@@ -56,6 +59,9 @@ internal sealed class BertScorer : IRowScorer
         ctx.Writer.Write(Model.ClassCount);
         ctx.Writer.Write(Encoder.LowerCase);
         ctx.Writer.Write(Encoder.MaxSequenceLength);
+        ctx.Writer.Write((int)Encoder.LongText.Handling);
+        ctx.Writer.Write(Encoder.LongText.WindowStride);
+        ctx.Writer.Write(Encoder.LongText.MaxWindowsPerRow);
         ctx.SaveBinaryStream(VocabularyStreamName, writer => writer.Write(Encoder.Vocabulary));
         ctx.SaveBinaryStream(ModelZip.WeightsStreamName, writer => Model.save(writer));
     }
@@ -72,14 +78,31 @@ internal sealed class BertScorer : IRowScorer
         int maxSequenceLength = ctx.Reader.ReadInt32();
         OptionCheck.RequireInFile(maxSequenceLength >= 3 && maxSequenceLength <= config.MaxPositionEmbeddings, source, "MaxSequenceLength", maxSequenceLength,
             $"3 to the config's max_position_embeddings ({config.MaxPositionEmbeddings})");
+        // Models saved before the long-text handling existed read long text truncated, as they were trained.
+        var longText = ctx.Header.ModelVerWritten >= ZeroTransformer.LongTextFormat
+            ? LoadLongText(ctx.Reader, source, maxSequenceLength, sentence2 is not null)
+            : BertLongText.Truncate;
         byte[]? vocabulary = null;
         if (!ctx.TryLoadBinaryStream(VocabularyStreamName, reader => vocabulary = reader.ReadBytes((int)reader.BaseStream.Length)))
             throw new InvalidDataException($"The model has no '{VocabularyStreamName}' stream; the file is incomplete.");
         config.RequireVocabulary(vocabulary!, ModelZip.Source(ctx, VocabularyStreamName), $"'{source}'");
         // The tokenizer first: it holds no native memory, so nothing needs disposing if it fails.
-        var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength, ModelZip.Source(ctx, VocabularyStreamName));
+        var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength, ModelZip.Source(ctx, VocabularyStreamName), longText);
         var model = ModelZip.LoadWeights(ctx, BertClassifier.StateElementCount(config, classCount), () => new BertClassifier(config, classCount, new Generator(0)));
         return new BertScorer(model, encoder, sentence1, sentence2);
+    }
+
+    // The bounds ZeroTextClassificationOptions holds the options to, so that what trains loads.
+    private static BertLongText LoadLongText(BinaryReader reader, string source, int maxSequenceLength, bool pair)
+    {
+        var handling = (ZeroLongTextHandling)reader.ReadInt32();
+        OptionCheck.RequireInFile(Enum.IsDefined(handling), source, "LongTextHandling", handling, string.Join(" or ", Enum.GetNames<ZeroLongTextHandling>()));
+        int stride = reader.ReadInt32();
+        int maxStride = handling == ZeroLongTextHandling.SlidingWindows ? BertLongText.MaxStride(maxSequenceLength, pair) : 0;
+        OptionCheck.RequireInFile(stride >= 0 && stride <= maxStride, source, "WindowStride", stride, $"0 to {maxStride} with {handling} and MaxSequenceLength {maxSequenceLength}");
+        int maxWindows = reader.ReadInt32();
+        OptionCheck.RequireInFile(maxWindows is >= 1 and <= ModelLimits.MaxSize, source, "MaxWindowsPerRow", maxWindows, $"1 to {ModelLimits.MaxSize}");
+        return new BertLongText(handling, stride, maxWindows);
     }
 
     public void Dispose() => Model.Dispose();
@@ -89,7 +112,7 @@ internal sealed class BertScorer : IRowScorer
         private readonly BertScorer _scorer;
         private readonly ValueGetter<ReadOnlyMemory<char>> _getFirst;
         private readonly ValueGetter<ReadOnlyMemory<char>>? _getSecond;
-        private readonly (int[] Ids, int[] TokenTypes)[] _rows;
+        private readonly (int[] Ids, int[] TokenTypes)[][] _rows;
         private ReadOnlyMemory<char> _first;
         private ReadOnlyMemory<char> _second;
 
@@ -98,22 +121,23 @@ internal sealed class BertScorer : IRowScorer
             _scorer = scorer;
             _getFirst = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[scorer.Sentence1ColumnName]);
             _getSecond = scorer.Sentence2ColumnName is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[scorer.Sentence2ColumnName]);
-            _rows = new (int[], int[])[capacity];
+            _rows = new (int[], int[])[capacity][];
         }
 
         public void ReadRow(int slot)
         {
             _getFirst(ref _first);
             _getSecond?.Invoke(ref _second);
-            _rows[slot] = _scorer.Encoder.Encode(_first.ToString(), _getSecond is null ? null : _second.ToString());
+            _rows[slot] = _scorer.Encoder.EncodeWindows(_first.ToString(), _getSecond is null ? null : _second.ToString());
         }
 
         public void Score(int rows, float[] probabilities)
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var batch = BertCollator.Collate(_rows, 0, rows, _scorer.Encoder.PaddingId);
-            var output = nn.functional.softmax(_scorer.Model.forward(batch).to(ScalarType.Float32), dim: 1).contiguous();
+            // At most as many windows forward together as rows do without windows: scoring in windows needs no more memory.
+            var logits = BertRowLogits.Compute(_scorer.Model, _rows, 0, rows, _scorer.Encoder.PaddingId, windowsPerForward: _rows.Length);
+            var output = nn.functional.softmax(logits, dim: 1).contiguous();
             TensorMemory.AsSpan(output).CopyTo(probabilities);
         }
     }

@@ -1,5 +1,6 @@
 using Microsoft.ML.Zero.Config;
 using Microsoft.ML.Zero.Data;
+using Microsoft.ML.Zero.Models.Bert;
 namespace Microsoft.ML.Zero;
 
 /// <summary>
@@ -19,8 +20,36 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
     /// <summary>The Hugging Face BERT folder: config.json, vocab.txt, model.safetensors or pytorch_model.bin.</summary>
     public string? CheckpointPath;
 
-    /// <summary>Tokens per row at most, [CLS] and [SEP] included; longer text is truncated. At most the model's max_position_embeddings.</summary>
+    /// <summary>
+    /// Tokens per row at most, [CLS] and [SEP] included [Hugging Face tokenizers' <c>max_length</c>]; longer text is
+    /// read as <see cref="LongTextHandling"/> says. At most the model's max_position_embeddings.
+    /// </summary>
     public int MaxSequenceLength = 128;
+
+    /// <summary>
+    /// How text longer than <see cref="MaxSequenceLength"/> is read, in training and scoring alike (the saved model
+    /// records it): <see cref="ZeroLongTextHandling.Truncate"/> (the default) keeps the first tokens;
+    /// <see cref="ZeroLongTextHandling.HeadAndTail"/> a quarter from the head and the rest from the tail;
+    /// <see cref="ZeroLongTextHandling.SlidingWindows"/> reads the whole text in windows overlapping by
+    /// <see cref="WindowStride"/> tokens and averages the windows' logits per row. The last two cut only the first
+    /// text: a <see cref="Sentence2ColumnName"/> text is kept whole in every window (<c>truncation="only_first"</c>).
+    /// </summary>
+    public ZeroLongTextHandling LongTextHandling = ZeroLongTextHandling.Truncate;
+
+    /// <summary>
+    /// With <see cref="ZeroLongTextHandling.SlidingWindows"/>, the tokens two consecutive windows of a row share
+    /// [Hugging Face tokenizers' <c>stride</c>]: 0 (the default, as there) to MaxSequenceLength - 3 (- 4 for pairs), so that
+    /// each window moves on; 0 with the other handlings.
+    /// </summary>
+    public int WindowStride;
+
+    /// <summary>
+    /// With <see cref="ZeroLongTextHandling.SlidingWindows"/>, the most windows a row is read in; a row that needs more
+    /// is read in its first MaxWindowsPerRow windows and the rest of its text is dropped, as truncation drops it. A
+    /// training micro-batch forwards up to BatchSize x MaxWindowsPerRow windows together, so this bounds its memory;
+    /// scoring forwards at most ScoringBatchSize windows at a time.
+    /// </summary>
+    public int MaxWindowsPerRow = 8;
 
     /// <summary>AdamW learning rate [<c>optimizer.params.lr</c>].</summary>
     public double LearningRate = 5e-5;
@@ -52,6 +81,8 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
     internal ColumnOption? Sentence2Column =>
         Sentence2ColumnName is null ? null : new ColumnOption(Sentence2ColumnName, $"{nameof(ZeroTextClassificationOptions)}.{nameof(Sentence2ColumnName)}");
 
+    internal BertLongText LongText => new(LongTextHandling, WindowStride, LongTextHandling == ZeroLongTextHandling.SlidingWindows ? MaxWindowsPerRow : 1);
+
     internal void Validate()
     {
         ValidateTrainingOptions();
@@ -61,6 +92,12 @@ public sealed class ZeroTextClassificationOptions : ZeroTrainingOptions
         Require(GroupByLengthWindow >= 1, nameof(GroupByLengthWindow), GroupByLengthWindow, "at least 1 (global batches sorted by length together)");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");
         Require(WeightDecay is >= 0 and < double.PositiveInfinity, nameof(WeightDecay), WeightDecay, "a finite number of 0 or more");
+        Require(Enum.IsDefined(LongTextHandling), nameof(LongTextHandling), LongTextHandling, string.Join(" or ", Enum.GetNames<ZeroLongTextHandling>()));
+        int maxStride = LongTextHandling == ZeroLongTextHandling.SlidingWindows ? BertLongText.MaxStride(MaxSequenceLength, Sentence2ColumnName is not null) : 0;
+        Require(WindowStride >= 0 && WindowStride <= maxStride, nameof(WindowStride), WindowStride, LongTextHandling == ZeroLongTextHandling.SlidingWindows
+            ? $"0 to {maxStride}: fewer than the {maxStride + 1} tokens of the first text a window of MaxSequenceLength {MaxSequenceLength} holds, so that each window moves on"
+            : $"0 unless LongTextHandling is {nameof(ZeroLongTextHandling.SlidingWindows)} (it is {LongTextHandling})");
+        Require(MaxWindowsPerRow is >= 1 and <= ModelLimits.MaxSize, nameof(MaxWindowsPerRow), MaxWindowsPerRow, $"1 to {ModelLimits.MaxSize}");
         Require(!string.IsNullOrEmpty(CheckpointPath), nameof(CheckpointPath), CheckpointPath ?? "null", "the path of a Hugging Face BERT folder");
     }
 }

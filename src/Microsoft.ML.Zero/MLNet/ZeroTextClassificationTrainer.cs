@@ -35,7 +35,7 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
         var checkpoint = BertCheckpoint.Open(_options.CheckpointPath!);
         checkpoint.RequireSequenceLength(_options.MaxSequenceLength, "ZeroTextClassificationOptions.MaxSequenceLength");
         TorchRuntime.EnsureLoaded();
-        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength, checkpoint.VocabPath);
+        var encoder = new BertTextEncoder(File.ReadAllBytes(checkpoint.VocabPath), checkpoint.LowerCase, _options.MaxSequenceLength, checkpoint.VocabPath, _options.LongText);
 
         var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, labels);
         var replicas = _run.Train(labels, columns.CountValidRows,
@@ -52,13 +52,13 @@ public sealed class ZeroTextClassificationTrainer : IEstimator<ZeroTransformer>
             },
             (model, rows, rowCount, loss) =>
             {
-                var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.Encode);
+                var (encoded, rowLabels) = columns.ReadRows(rows, rowCount, encoder.EncodeWindows);
                 return new TextEpochShard(model, encoded, rowLabels, encoder.PaddingId, loss);
             },
             outputs, model => new ZeroTransformer(Scorer(model, encoder), outputs, _options.ScoringBatchSize),
             () => LabelCounts.Count(input, columns.Label, columns.ClassCount),
-            // One extra pass tokenizes every row once for its length; each epoch still encodes the rows it trains on.
-            _options.GroupByLength ? rowCount => new LengthGroupedOrder(columns.TokenCounts(rowCount, (a, b) => encoder.Encode(a, b).Ids.Length), _options.GroupByLengthWindow) : null);
+            // One extra pass tokenizes every row once for its length (all its windows); each epoch still encodes the rows it trains on.
+            _options.GroupByLength ? rowCount => new LengthGroupedOrder(columns.TokenCounts(rowCount, (a, b) => encoder.EncodeWindows(a, b).Sum(window => window.Ids.Length)), _options.GroupByLengthWindow) : null);
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         return new ZeroTransformer(Scorer(replicas[0], encoder), outputs, _options.ScoringBatchSize);

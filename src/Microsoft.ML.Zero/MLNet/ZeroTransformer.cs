@@ -19,6 +19,9 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
 {
     internal const string LoaderSignature = "ZeroClassifier";
 
+    /// <summary>The format version from which BERT models record their long-text handling; older ones load as Truncate.</summary>
+    internal const uint LongTextFormat = 0x00010002;
+
     internal ZeroTransformer(IRowScorer scorer, ScoreColumns outputs, int scoringBatchSize)
     {
         Scorer = scorer;
@@ -105,8 +108,9 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ZEROCLSF",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        // 0x00010002: BERT models record their long-text handling; a build that reads only 0x00010001 would score them truncated.
+        verWrittenCur: LongTextFormat,
+        verReadableCur: LongTextFormat,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(ZeroTransformer).Assembly.FullName);
