@@ -19,7 +19,10 @@ internal sealed class ClassificationValidation : IValidation
     private readonly Func<nn.Module, ZeroTransformer> _transformerOf;
     private long? _rowCount;
 
+    /// <param name="mlContext">Splits the set into the ranks' shares.</param>
+    /// <param name="data">The validation set.</param>
     /// <param name="label">The label option; the validation set's label must be keyed as the training data's <paramref name="outputs"/>.</param>
+    /// <param name="outputs">The columns the model adds, with the training data's label keys.</param>
     /// <param name="transformerOf">The scoring transformer of a replica.</param>
     public ClassificationValidation(MLContext mlContext, IDataView data, ColumnOption label, ScoreColumns outputs, Func<nn.Module, ZeroTransformer> transformerOf)
     {
