@@ -20,8 +20,10 @@ internal sealed class RankDropout : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
+        // A new handle, never the input itself: Sequential disposes each layer's output once the next has run, and an
+        // identity would dispose the previous layer's output under it ("Tensor invalid -- empty handle" when scoring).
         if (!training || _probability == 0)
-            return input;
+            return input.alias();
         using var keep = rand(input.shape, dtype: input.dtype, generator: _generator).ge_(_probability);
         return input.mul(keep).div_(1 - _probability);
     }
