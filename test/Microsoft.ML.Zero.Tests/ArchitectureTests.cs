@@ -40,7 +40,8 @@ public sealed class ArchitectureTests
         new("Loop", new[] { "Engine", "Training", "Models", "Data", "Monitoring", "Distributed", "Tensors", "Config" }, "ZeroEvaluationStrategy"),
         new("MLNet", new[] { "Loop", "Engine", "Training", "Models", "Data", "Monitoring", "Distributed", "Tensors", "Config" },
             "ZeroCatalog", "ZeroTrainer", "ZeroTrainerOptions", "ZeroTrainingOptions", "ZeroTextClassificationTrainer",
-            "ZeroTextClassificationOptions", "ZeroTransformer", "Microsoft.ML.ZeroCatalogExtensions"),
+            "ZeroTextClassificationOptions", "ZeroTransformer", "Microsoft.ML.ZeroCatalogExtensions", "ZeroBertOptions", "ZeroSentenceSimilarityTrainer",
+            "ZeroSentenceSimilarityOptions", "ZeroRegressionTransformer"),
     };
 
     // ML.NET's own types (Microsoft.ML.Tokenizers is a separate library the models use).

@@ -183,7 +183,8 @@ public sealed class LongTextTests
         using var transformer = Transformer(model, encoder, mlContext);   // puts the model in eval mode: no dropout
         var scores = Scores(transformer, Keyed(mlContext));
         var labels = new long[] { 0, 1, 2, 1, 0 };   // keys less one, in MapValueToKey's order of first appearance: b, a, c
-        var shard = new TextEpochShard(model, Texts.Select(text => encoder.EncodeWindows(text, null)).ToArray(), labels, encoder.PaddingId);
+        var shard = new TextEpochShard(model, Texts.Select(text => encoder.EncodeWindows(text, null)).ToArray(), labels.Select(l => (float)l).ToArray(), encoder.PaddingId,
+            ClassificationLoss.CrossEntropy.Sum);
 
         using var _ = no_grad();
         for (int start = 0; start < Texts.Length; start++)

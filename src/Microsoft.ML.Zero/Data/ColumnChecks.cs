@@ -34,4 +34,8 @@ internal static class ColumnChecks
     public static ArgumentOutOfRangeException LabelTypeError(ColumnOption label, string type) =>
         new(label.Parameter, $"Label column '{label.ColumnName}' has type {type}; expected a key type (Key<UInt32>). " +
             $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{label.ColumnName}\") before the trainer.");
+
+    public static ArgumentOutOfRangeException RegressionLabelTypeError(ColumnOption label, string type) =>
+        new(label.Parameter, $"Label column '{label.ColumnName}' has type {type}; expected Single (a float score). " +
+            $"Convert it with mlContext.Transforms.Conversion.ConvertType(\"{label.ColumnName}\", outputKind: DataKind.Single).");
 }

@@ -37,6 +37,13 @@ internal sealed class ClassificationLoss
         return nn.functional.cross_entropy(logits.to(ScalarType.Float32), labels, weights, reduction: nn.Reduction.Sum, label_smoothing: LabelSmoothing);
     }
 
+    /// <summary>The summed loss of <paramref name="logits"/> against zero-based classes given as floats (<see cref="OutputLoss"/>).</summary>
+    public Tensor Sum(Tensor logits, float[] classes)
+    {
+        using var labels = tensor(classes.Select(c => (long)c).ToArray());
+        return Sum(logits, labels);
+    }
+
     /// <summary>
     /// scikit-learn's balanced weights, rows / (classes x rows of the class), from the training set's rows per class in key
     /// order; <paramref name="classes"/> and <paramref name="option"/> name a class without rows.

@@ -12,6 +12,9 @@ internal interface IValidation
     /// <summary>The sums of rank <paramref name="rank"/>'s share (of <paramref name="worldSize"/>) scored with <paramref name="model"/>.</summary>
     double[] ShareSums(nn.Module model, int rank, int worldSize);
 
+    /// <summary>Throws, naming the column, unless the validation set has the columns <paramref name="model"/> scores; called before training.</summary>
+    void RequireScorable(nn.Module model);
+
     /// <summary>The metrics from <see cref="ShareSums"/> added up over every rank.</summary>
     ValidationMetrics Metrics(double[] sums);
 }

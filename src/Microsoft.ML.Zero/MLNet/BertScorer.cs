@@ -7,16 +7,18 @@ using Microsoft.ML.Zero.Tensors;
 namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>
-/// Scores one or two text columns with a fine-tuned BERT classifier, without gradients, reading long text as the model
-/// was trained to (its encoder's long-text handling, saved with it).
+/// Scores one or two text columns with a fine-tuned BERT, without gradients, reading long text as the model was trained
+/// to (its encoder's long-text handling, saved with it): a classifier's class probabilities, or a regression's value
+/// (the head's one output as it is, as Hugging Face's BertForSequenceClassification with one label).
 /// </summary>
 internal sealed class BertScorer : IRowScorer
 {
     public const string ModelKind = "BERT";
     private const string VocabularyStreamName = "vocab.txt";
 
-    public BertScorer(BertClassifier model, BertTextEncoder encoder, string sentence1ColumnName, string? sentence2ColumnName)
+    public BertScorer(BertClassifier model, BertTextEncoder encoder, string sentence1ColumnName, string? sentence2ColumnName, bool regression = false)
     {
+        Regression = regression;
         Model = model;
         Model.eval();
         Encoder = encoder;
@@ -31,6 +33,9 @@ internal sealed class BertScorer : IRowScorer
     public string Sentence1ColumnName { get; }
 
     public string? Sentence2ColumnName { get; }
+
+    /// <summary>Whether the head predicts a value (a one-output head, no softmax) rather than class probabilities.</summary>
+    public bool Regression { get; }
 
     public string Kind => ModelKind;
 
@@ -66,7 +71,12 @@ internal sealed class BertScorer : IRowScorer
         ctx.SaveBinaryStream(ModelZip.WeightsStreamName, writer => Model.save(writer));
     }
 
-    public static BertScorer Load(ModelLoadContext ctx, int labelCount)
+    /// <summary>
+    /// Reads what <see cref="Save"/> wrote: a classifier of <paramref name="labelCount"/> classes, or with
+    /// <paramref name="regression"/> a one-output regression; <paramref name="recordsLongText"/> says whether the zip's
+    /// format holds the long-text handling (classifiers saved before it existed do not).
+    /// </summary>
+    public static BertScorer Load(ModelLoadContext ctx, int labelCount, bool recordsLongText, bool regression = false)
     {
         string source = ModelZip.Source(ctx);
         string sentence1 = ctx.LoadNonEmptyString();
@@ -79,7 +89,7 @@ internal sealed class BertScorer : IRowScorer
         OptionCheck.RequireInFile(maxSequenceLength >= 3 && maxSequenceLength <= config.MaxPositionEmbeddings, source, "MaxSequenceLength", maxSequenceLength,
             $"3 to the config's max_position_embeddings ({config.MaxPositionEmbeddings})");
         // Models saved before the long-text handling existed read long text truncated, as they were trained.
-        var longText = ctx.Header.ModelVerWritten >= ZeroTransformer.LongTextFormat
+        var longText = recordsLongText
             ? LoadLongText(ctx.Reader, source, maxSequenceLength, sentence2 is not null)
             : BertLongText.Truncate;
         byte[]? vocabulary = null;
@@ -89,7 +99,7 @@ internal sealed class BertScorer : IRowScorer
         // The tokenizer first: it holds no native memory, so nothing needs disposing if it fails.
         var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength, ModelZip.Source(ctx, VocabularyStreamName), longText);
         var model = ModelZip.LoadWeights(ctx, BertClassifier.StateElementCount(config, classCount), () => new BertClassifier(config, classCount, new Generator(0)));
-        return new BertScorer(model, encoder, sentence1, sentence2);
+        return new BertScorer(model, encoder, sentence1, sentence2, regression);
     }
 
     // The bounds ZeroTextClassificationOptions holds the options to, so that what trains loads.
@@ -137,7 +147,7 @@ internal sealed class BertScorer : IRowScorer
             using var _ = no_grad();
             // At most as many windows forward together as rows do without windows: scoring in windows needs no more memory.
             var logits = BertRowLogits.Compute(_scorer.Model, _rows, 0, rows, _scorer.Encoder.PaddingId, windowsPerForward: _rows.Length);
-            var output = nn.functional.softmax(logits, dim: 1).contiguous();
+            var output = (_scorer.Regression ? logits : nn.functional.softmax(logits, dim: 1)).contiguous();
             TensorMemory.AsSpan(output).CopyTo(probabilities);
         }
     }

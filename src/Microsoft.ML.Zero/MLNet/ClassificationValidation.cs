@@ -12,12 +12,10 @@ namespace Microsoft.ML.Zero.MLNet;
 /// </summary>
 internal sealed class ClassificationValidation : IValidation
 {
-    private readonly MLContext _mlContext;
-    private readonly IDataView _data;
+    private readonly ValidationShares _shares;
     private readonly ScoreColumns _outputs;
     private readonly string _labelColumnName;
     private readonly Func<nn.Module, ZeroTransformer> _transformerOf;
-    private long? _rowCount;
 
     /// <param name="mlContext">Splits the set into the ranks' shares.</param>
     /// <param name="data">The validation set.</param>
@@ -26,8 +24,7 @@ internal sealed class ClassificationValidation : IValidation
     /// <param name="transformerOf">The scoring transformer of a replica.</param>
     public ClassificationValidation(MLContext mlContext, IDataView data, ColumnOption label, ScoreColumns outputs, Func<nn.Module, ZeroTransformer> transformerOf)
     {
-        _mlContext = mlContext;
-        _data = data;
+        _shares = new ValidationShares(mlContext, data);
         _outputs = outputs;
         _labelColumnName = label.ColumnName;
         _transformerOf = transformerOf;
@@ -43,17 +40,14 @@ internal sealed class ClassificationValidation : IValidation
     }
 
     /// <summary>Throws, naming the column, unless the validation set has the columns the model scores.</summary>
-    public void RequireScorable(nn.Module model) => _transformerOf(model).GetOutputSchema(_data.Schema);
+    public void RequireScorable(nn.Module model) => _transformerOf(model).GetOutputSchema(_shares.Data.Schema);
 
     public double[] ShareSums(nn.Module model, int rank, int worldSize)
     {
         var tally = new ClassificationTally(_outputs.Labels.Count);
-        long count = _rowCount ??= _data.GetRowCount() ?? CountRows(_data);
-        long start = count * rank / worldSize, end = count * (rank + 1) / worldSize;
-        if (end == start)
+        var (share, _) = _shares.Of(rank, worldSize);
+        if (share is null)
             return tally.Sums;
-        // ML.NET's SkipRows and TakeRows refuse a count of 0.
-        var share = _mlContext.Data.TakeRows(start == 0 ? _data : _mlContext.Data.SkipRows(_data, start), end - start);
         var scored = _transformerOf(model).Transform(share);
         var label = scored.Schema[_labelColumnName];
         var score = scored.Schema[_outputs.ScoreColumnName];
@@ -78,13 +72,4 @@ internal sealed class ClassificationValidation : IValidation
     }
 
     public ValidationMetrics Metrics(double[] sums) => ClassificationTally.Metrics(sums, _outputs.Labels.Count);
-
-    private static long CountRows(IDataView data)
-    {
-        long rows = 0;
-        using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
-        while (cursor.MoveNext())
-            rows++;
-        return rows;
-    }
 }

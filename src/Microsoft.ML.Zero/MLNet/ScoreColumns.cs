@@ -3,14 +3,11 @@ using Microsoft.ML.Zero.Data;
 
 namespace Microsoft.ML.Zero.MLNet;
 
-/// <summary>Returns the class probabilities of the row a cursor or row currently stands on.</summary>
-internal delegate ReadOnlySpan<float> CurrentProbabilities();
-
 /// <summary>
 /// The two columns a multiclass model adds, in the form ML.NET's evaluators and PredictionEngine expect:
 /// Score, a vector of class probabilities with slot names, and PredictedLabel, a key carrying the label's values.
 /// </summary>
-internal sealed class ScoreColumns
+internal sealed class ScoreColumns : IOutputColumns
 {
     public ScoreColumns(string scoreColumnName, string predictionColumnName, LabelKeyValues labels)
     {
@@ -71,29 +68,9 @@ internal sealed class ScoreColumns
         return new SchemaShape(columns.Values);
     }
 
-    /// <summary>
-    /// Whether <paramref name="column"/> of a row that passes <paramref name="input"/>'s columns through and appends Score
-    /// and PredictedLabel is active; the appended two are when the row scores.
-    /// </summary>
-    public static bool IsActive(DataViewRow input, DataViewSchema.Column column, bool scoring) =>
-        column.Index < input.Schema.Count ? input.IsColumnActive(input.Schema[column.Index]) : scoring;
-
-    /// <summary>
-    /// The getter of <paramref name="column"/> of a row that passes <paramref name="input"/>'s columns through and
-    /// appends Score and PredictedLabel, read from <paramref name="current"/> (null when the row was made without them;
-    /// <paramref name="rowKind"/> names the row in that error).
-    /// </summary>
-    public static ValueGetter<TValue> Getter<TValue>(DataViewRow input, DataViewSchema.Column column, CurrentProbabilities? current, int classCount, string rowKind)
-    {
-        int inputCount = input.Schema.Count;
-        if (column.Index < inputCount)
-            return input.GetGetter<TValue>(input.Schema[column.Index]);
-        if (current is null)
-            throw new InvalidOperationException($"Column '{column.Name}' was not requested when this {rowKind} was created.");
-        Delegate getter = column.Index == inputCount ? ScoreGetter(current, classCount) : PredictedLabelGetter(current);
-        return getter as ValueGetter<TValue> ?? throw new InvalidOperationException(
-            $"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
-    }
+    /// <summary>Score (0) or PredictedLabel (1), read from the current row's probabilities.</summary>
+    public Delegate Getter(int output, CurrentProbabilities current) =>
+        output == 0 ? ScoreGetter(current, Labels.Count) : PredictedLabelGetter(current);
 
     /// <summary>A getter for Score that reads the current row's probabilities from <paramref name="current"/>.</summary>
     private static ValueGetter<VBuffer<float>> ScoreGetter(CurrentProbabilities current, int classCount) =>

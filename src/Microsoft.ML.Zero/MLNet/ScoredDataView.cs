@@ -9,10 +9,10 @@ namespace Microsoft.ML.Zero.MLNet;
 internal sealed class ScoredDataView : IDataView
 {
     private readonly IDataView _input;
-    private readonly ZeroTransformer _transformer;
+    private readonly IScoringTransformer _transformer;
     private readonly DataViewSchema.Column[] _modelInputs;
 
-    public ScoredDataView(IDataView input, ZeroTransformer transformer)
+    public ScoredDataView(IDataView input, IScoringTransformer transformer)
     {
         _input = input;
         _transformer = transformer;
@@ -71,10 +71,10 @@ internal sealed class ScoredDataView : IDataView
 
         public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
 
-        public override bool IsColumnActive(DataViewSchema.Column column) => ScoreColumns.IsActive(_input, column, _ahead is not null);
+        public override bool IsColumnActive(DataViewSchema.Column column) => OutputColumns.IsActive(_input, column, _ahead is not null);
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) =>
-            ScoreColumns.Getter<TValue>(_input, column, _ahead is null ? null : Current, _classCount, "cursor");
+            OutputColumns.Getter<TValue>(_input, column, _parent._transformer.Outputs, _ahead is null ? null : Current, "cursor");
 
         public override bool MoveNext()
         {

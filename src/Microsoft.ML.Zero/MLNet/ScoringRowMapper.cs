@@ -5,10 +5,10 @@ namespace Microsoft.ML.Zero.MLNet;
 /// <summary>Scores one row at a time, for PredictionEngine and other row-to-row consumers.</summary>
 internal sealed class ScoringRowMapper : IRowToRowMapper
 {
-    private readonly ZeroTransformer _transformer;
+    private readonly IScoringTransformer _transformer;
     private readonly DataViewSchema.Column[] _modelInputs;
 
-    public ScoringRowMapper(DataViewSchema inputSchema, ZeroTransformer transformer)
+    public ScoringRowMapper(DataViewSchema inputSchema, IScoringTransformer transformer)
     {
         _transformer = transformer;
         _modelInputs = transformer.Scorer.CheckInputs(inputSchema);
@@ -56,10 +56,10 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
 
         public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
 
-        public override bool IsColumnActive(DataViewSchema.Column column) => ScoreColumns.IsActive(_input, column, _batch is not null);
+        public override bool IsColumnActive(DataViewSchema.Column column) => OutputColumns.IsActive(_input, column, _batch is not null);
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) =>
-            ScoreColumns.Getter<TValue>(_input, column, _batch is null ? null : Current, _probabilities.Length, "row");
+            OutputColumns.Getter<TValue>(_input, column, _parent._transformer.Outputs, _batch is null ? null : Current, "row");
 
         // A PredictionEngine moves one input row under this row; score each position once, when first asked.
         private ReadOnlySpan<float> Current()

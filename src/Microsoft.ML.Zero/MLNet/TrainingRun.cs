@@ -46,7 +46,7 @@ internal sealed class TrainingRun
     }
 
     // The loss the options ask for; balanced class weights come from the training set's rows per class, agreed by the ranks.
-    private ClassificationLoss Loss(long[]? classCounts, string[] classes, string optionsName) =>
+    private ClassificationLoss Loss(long[]? classCounts, IReadOnlyList<string> classes, string optionsName) =>
         new(classCounts is null ? _options.ClassWeights?.Weights : ClassificationLoss.BalancedWeights(classCounts, classes, optionsName + ".ClassWeights"),
             _options.LabelSmoothingFactor);
 
@@ -54,26 +54,24 @@ internal sealed class TrainingRun
         $"class weights {_options.ClassWeights?.ToString() ?? "none"}, label smoothing {_options.LabelSmoothingFactor.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
 
     /// <summary>Trains and returns every local rank's replica (equal at the end).</summary>
-    /// <param name="labels">The label's values, which every rank must key alike.</param>
+    /// <param name="classes">The label's values in key order, which every rank must key alike; none for a regression.</param>
     /// <param name="countRows">Counts the valid rows; it runs inside the guard, so a bad row under MPI stops the whole job.</param>
     /// <param name="configure">The engine configuration for the given world size.</param>
     /// <param name="what">What is trained, the start of the line logged before training.</param>
     /// <param name="createModel">One replica, given its dropout generator.</param>
     /// <param name="prepare">Runs on the first local replica before training, told whether this process holds rank 0.</param>
     /// <param name="readEpoch">A rank's rows of an epoch: its replica, the rows to read, the number of rows and the loss to train with.</param>
-    /// <param name="outputs">The columns the model adds, which the validation set is scored into.</param>
-    /// <param name="transformerOf">The scoring transformer of a replica, which scores the validation set.</param>
+    /// <param name="validation">Scores the validation set during training (<see cref="Validates"/>), or null.</param>
     /// <param name="countLabels">Counts this process's training rows per class in key order, for balanced class weights.</param>
     /// <param name="groupByLength">Given the row count, every row's length and how to group batches by it; computed once
     /// per process (every local rank shares it), inside the guard; or null to batch the rows as shuffled.</param>
-    public TModel[] Train<TModel>(LabelKeyValues labels, Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
+    public TModel[] Train<TModel>(IReadOnlyList<string> classes, Func<long> countRows, Func<int, EngineConfiguration> configure, string what,
         Func<torch.Generator, TModel> createModel, Action<TModel, bool> prepare, Func<TModel, int[], long, ClassificationLoss, IEpochShard> readEpoch,
-        ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf, Func<long[]> countLabels, Func<long, LengthGroupedOrder>? groupByLength = null)
+        IValidation? validation, Func<long[]> countLabels, Func<long, LengthGroupedOrder>? groupByLength = null)
         where TModel : torch.nn.Module
     {
         using var channel = _host.Start("Training");
         string optionsName = _options.GetType().Name;
-        var classes = labels.Names.Select(name => name.ToString()).ToArray();
         _options.ClassWeights?.RequireOnePerClass(optionsName + ".ClassWeights", classes);
         var layout = RankLayout.Resolve(_options.WorldSize, optionsName + ".WorldSize", _options.CommunicationTimeout, optionsName + ".CommunicationTimeout");
         var log = new RankZeroLog(channel, layout, _options.Progress);
@@ -99,7 +97,6 @@ internal sealed class TrainingRun
             int seed = _options.ResolveSeed(_contextSeed);
             var replicas = layout.CreateReplicas(seed, createModel, out var generators);
             prepare(replicas[0], layout.IsMainProcess);
-            var validation = Validation(outputs, transformerOf);
             validation?.RequireScorable(replicas[0]);
             var training = ShardedTraining.Create(config, rowCount, _options.Run(seed), log.IsMainProcess, log.Info, validation, CancellationRequested,
                 System.Text.Json.JsonSerializer.Serialize(classes), groupByLength?.Invoke(rowCount), LossSettings());
@@ -120,9 +117,14 @@ internal sealed class TrainingRun
         });
     }
 
-    // The validation set, checked before training so that a wrong column fails now rather than after the first epoch.
-    private ClassificationValidation? Validation<TModel>(ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf) where TModel : torch.nn.Module =>
-        _options.ValidationSet is null || _options.EvaluationStrategy == ZeroEvaluationStrategy.No
-            ? null
-            : new ClassificationValidation(_mlContext, _options.ValidationSet, _options.LabelColumn, outputs, model => transformerOf((TModel)model));
+    /// <summary>A classifier's validation set when the options ask for one: scored into <paramref name="outputs"/> by a replica's transformer.</summary>
+    public IValidation? ClassificationValidation<TModel>(ScoreColumns outputs, Func<TModel, ZeroTransformer> transformerOf) where TModel : torch.nn.Module =>
+        Validates ? new ClassificationValidation(_mlContext, _options.ValidationSet!, _options.LabelColumn, outputs, model => transformerOf((TModel)model)) : null;
+
+    /// <summary>A regression's validation set when the options ask for one.</summary>
+    public IValidation? RegressionValidation<TModel>(Func<TModel, ITransformer> transformerOf) where TModel : torch.nn.Module =>
+        Validates ? new RegressionValidation(_mlContext, _options.ValidationSet!, _options.LabelColumn, _options.ScoreColumnName, model => transformerOf((TModel)model)) : null;
+
+    /// <summary>Whether the options ask for a validation set to be scored during training.</summary>
+    public bool Validates => _options.ValidationSet is not null && _options.EvaluationStrategy != ZeroEvaluationStrategy.No;
 }

@@ -83,6 +83,40 @@ public sealed class ZeroCatalog
     }
 
     /// <summary>
+    /// Fine-tunes a pretrained BERT (a local Hugging Face folder) to score how alike two sentences are: a regression whose
+    /// Score column <c>mlContext.Regression.Evaluate</c> reads. The parameters match
+    /// <c>mlContext.Regression.Trainers.SentenceSimilarity</c>, plus the checkpoint folder.
+    /// </summary>
+    public ZeroSentenceSimilarityTrainer SentenceSimilarity(
+        string labelColumnName = "Label",
+        string scoreColumnName = "Score",
+        string sentence1ColumnName = "Sentence1",
+        string sentence2ColumnName = "Sentence2",
+        int batchSize = 32,
+        int maxEpochs = 10,
+        IDataView? validationSet = null,
+        string? checkpointPath = null) =>
+        SentenceSimilarity(new ZeroSentenceSimilarityOptions
+        {
+            LabelColumnName = labelColumnName,
+            ScoreColumnName = scoreColumnName,
+            Sentence1ColumnName = sentence1ColumnName,
+            Sentence2ColumnName = sentence2ColumnName,
+            BatchSize = batchSize,
+            MaxEpoch = maxEpochs,
+            ValidationSet = validationSet,
+            CheckpointPath = checkpointPath,
+        });
+
+    /// <summary>Fine-tunes a pretrained BERT for sentence similarity with all options.</summary>
+    public ZeroSentenceSimilarityTrainer SentenceSimilarity(ZeroSentenceSimilarityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return new ZeroSentenceSimilarityTrainer(_mlContext, options);
+    }
+
+    /// <summary>
     /// Exports a trained classifier, or the Fit pipeline that holds it, to ONNX in <paramref name="directory"/> (created
     /// when missing), for serving without TorchSharp, from ONNX Runtime or ML.NET's <c>ApplyOnnxModel</c>:
     /// <list type="bullet">

@@ -55,7 +55,8 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
         TorchRuntime.EnsureLoaded();
 
         string model = modelFactory is MlpModelFactory ? "an MLP" : $"the module of {modelFactory.GetType().Name}";
-        return _run.Train(keys, columns.CountValidRows,
+        var outputs = new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, keys);
+        return _run.Train(keys.Names.Select(name => name.ToString()).ToArray(), columns.CountValidRows,
             worldSize => EngineConfiguration.Resolve(nameof(ZeroTrainerOptions), _options.DeepSpeed, TrainerValues(_options), TrainerValues(new ZeroTrainerOptions()), worldSize, null),
             $"Training {model}: {columns.FeatureCount} features, {columns.ClassCount} classes",
             generator => modelFactory is MlpModelFactory mlp ? mlp.Create(generator) : modelFactory.CreateModel(columns.FeatureCount, columns.ClassCount),
@@ -72,7 +73,7 @@ public sealed class ZeroTrainer : IEstimator<ZeroTransformer>
                 // A factory's own LossSum stays the loss (the options refuse class weights and smoothing with it).
                 return new TabularEpochShard(model, modelFactory, features, labels, columns.FeatureCount, modelFactory.OverridesLossSum ? null : loss);
             },
-            new ScoreColumns(_options.ScoreColumnName, _options.PredictionColumnName, keys), model => Transformer(model, modelFactory, columns.FeatureCount, keys),
+            _run.ClassificationValidation<nn.Module<Tensor, Tensor>>(outputs, model => Transformer(model, modelFactory, columns.FeatureCount, keys)),
             () => LabelCounts.Count(input, columns.Label, columns.ClassCount));
     }
 

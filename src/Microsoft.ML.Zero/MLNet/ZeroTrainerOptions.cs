@@ -65,6 +65,8 @@ public sealed class ZeroTrainerOptions : ZeroTrainingOptions
     internal void Validate()
     {
         ValidateTrainingOptions();
+        Require(Monitoring.ValidationMetrics.IsClassification(MetricForBestModel), nameof(MetricForBestModel), MetricForBestModel,
+            "a classifier's metric: Accuracy, MacroF1 or LogLoss");
         // The limits a saved model's load checks (ModelLimits), so that what trains also loads.
         Require(ScoringBatchSize is >= 1 and <= ModelLimits.MaxSize, nameof(ScoringBatchSize), ScoringBatchSize, $"1 to {ModelLimits.MaxSize}");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a finite number above 0");

@@ -15,7 +15,7 @@ namespace Microsoft.ML.Zero;
 /// A trained classifier: appends class probabilities (Score) and the predicted class (PredictedLabel) to its input.
 /// Saves into and loads from a standard ML.NET model zip that carries everything needed to score.
 /// </summary>
-public sealed class ZeroTransformer : ITransformer, IDisposable
+public sealed class ZeroTransformer : ITransformer, IDisposable, IScoringTransformer
 {
     internal const string LoaderSignature = "ZeroClassifier";
 
@@ -38,6 +38,12 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
     internal IRowScorer Scorer { get; }
 
     internal ScoreColumns Outputs { get; }
+
+    IOutputColumns IScoringTransformer.Outputs => Outputs;
+
+    IRowScorer IScoringTransformer.Scorer => Scorer;
+
+    int IScoringTransformer.ScoringBatchSize => ScoringBatchSize;
 
     internal int ScoringBatchSize { get; }
 
@@ -100,7 +106,7 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
         IRowScorer scorer = kind switch
         {
             TabularScorer.MlpKind or TabularScorer.CustomKind => TabularScorer.Load(ctx, kind, labels.Count),
-            BertScorer.ModelKind => BertScorer.Load(ctx, labels.Count),
+            BertScorer.ModelKind => BertScorer.Load(ctx, labels.Count, recordsLongText: ctx.Header.ModelVerWritten >= LongTextFormat),
             _ => throw new InvalidDataException($"The model holds a '{kind}' classifier, which this version of Microsoft.ML.Zero cannot load."),
         };
         return new ZeroTransformer(scorer, new ScoreColumns(scoreColumnName, predictionColumnName, labels), scoringBatchSize);

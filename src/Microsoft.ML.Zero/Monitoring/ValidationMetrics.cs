@@ -19,7 +19,10 @@ internal sealed class ValidationMetrics
     public double this[ZeroMetric metric] => Values.TryGetValue(metric, out double value) ? value
         : throw new ArgumentException($"The validation metrics hold {string.Join(", ", Values.Keys)}, not {metric}.", nameof(metric));
 
-    public static bool GreaterIsBetter(ZeroMetric metric) => metric is not ZeroMetric.LogLoss;
+    public static bool GreaterIsBetter(ZeroMetric metric) => metric is not (ZeroMetric.LogLoss or ZeroMetric.MeanSquaredError);
+
+    /// <summary>The metrics of a classifier: the others belong to a regression.</summary>
+    public static bool IsClassification(ZeroMetric metric) => metric is ZeroMetric.Accuracy or ZeroMetric.MacroF1 or ZeroMetric.LogLoss;
 
     /// <summary>Each metric's name in the log ("accuracy 0.9125, macro F1 0.9120, log-loss 0.2214").</summary>
     public string Describe() => string.Join(", ", Values.Select(v => string.Create(CultureInfo.InvariantCulture, $"{LogName(v.Key)} {v.Value:F4}")));
@@ -30,6 +33,9 @@ internal sealed class ValidationMetrics
         ZeroMetric.Accuracy => "accuracy",
         ZeroMetric.MacroF1 => "macro F1",
         ZeroMetric.LogLoss => "log-loss",
+        ZeroMetric.MeanSquaredError => "MSE",
+        ZeroMetric.PearsonCorrelation => "Pearson",
+        ZeroMetric.SpearmanCorrelation => "Spearman",
         _ => metric.ToString(),
     };
 
@@ -39,6 +45,9 @@ internal sealed class ValidationMetrics
         ZeroMetric.Accuracy => "accuracy",
         ZeroMetric.MacroF1 => "macro_f1",
         ZeroMetric.LogLoss => "log_loss",
+        ZeroMetric.MeanSquaredError => "mse",
+        ZeroMetric.PearsonCorrelation => "pearson",
+        ZeroMetric.SpearmanCorrelation => "spearman",
         _ => metric.ToString().ToLowerInvariant(),
     };
 }

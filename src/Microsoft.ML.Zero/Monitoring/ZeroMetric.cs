@@ -18,4 +18,16 @@ public enum ZeroMetric
 
     /// <summary>The mean of -ln(probability of the label), probabilities clipped at 1e-15 as ML.NET's LogLoss does; lower is better.</summary>
     LogLoss,
+
+    /// <summary>A regression's mean of (score - label)^2 (ML.NET's MeanSquaredError); lower is better.</summary>
+    MeanSquaredError,
+
+    /// <summary>A regression's Pearson correlation of scores and labels, -1 to 1; higher is better.</summary>
+    PearsonCorrelation,
+
+    /// <summary>
+    /// A regression's Spearman rank correlation of scores and labels (Pearson's of their ranks, ties given their mean
+    /// rank, as SciPy's <c>spearmanr</c>), -1 to 1; higher is better. The usual metric of sentence similarity (STS-B).
+    /// </summary>
+    SpearmanCorrelation,
 }

@@ -1,0 +1,11 @@
+namespace Microsoft.ML.Zero.MLNet;
+
+/// <summary>What the scoring views need of a trained model's transformer: the model, the columns it adds, and the rows scored together.</summary>
+internal interface IScoringTransformer
+{
+    IRowScorer Scorer { get; }
+
+    IOutputColumns Outputs { get; }
+
+    int ScoringBatchSize { get; }
+}
