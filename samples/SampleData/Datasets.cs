@@ -59,6 +59,37 @@ public static class SentimentData
 }
 
 /// <summary>A passage of the Brown Corpus: its words as text, its genre and the text it was cut from.</summary>
+/// <summary>Two sentences and how alike they are, the input of a sentence-similarity regression.</summary>
+public sealed class SimilarityPair
+{
+    public string Sentence1 { get; set; } = "";
+
+    public string Sentence2 { get; set; } = "";
+
+    public float Label { get; set; }
+}
+
+/// <summary>
+/// Sentence pairs built from the UCI sentiment sentences: no scored-similarity corpus ships in a package, so the
+/// target is whether the two sentences share their sentiment, 1.0 when they do and 0.0 when not. A model must read
+/// both sentences and compare them; neither sentence alone predicts the target.
+/// </summary>
+public static class SentimentPairs
+{
+    /// <summary>Pairs <paramref name="rows"/> after a seeded shuffle, each sentence in one pair (an odd one out is left over).</summary>
+    public static SimilarityPair[] From(IReadOnlyList<SentimentRow> rows, int seed)
+    {
+        var shuffled = rows.ToArray();
+        new Random(seed).Shuffle(shuffled);
+        return Enumerable.Range(0, shuffled.Length / 2).Select(i => new SimilarityPair
+        {
+            Sentence1 = shuffled[2 * i].Text,
+            Sentence2 = shuffled[2 * i + 1].Text,
+            Label = shuffled[2 * i].Label == shuffled[2 * i + 1].Label ? 1f : 0f,
+        }).ToArray();
+    }
+}
+
 public sealed class BrownPassage
 {
     public string Text { get; set; } = "";

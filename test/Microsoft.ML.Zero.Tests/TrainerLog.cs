@@ -8,7 +8,8 @@ internal static class TrainerLog
         var lines = new List<string>();
         mlContext.Log += (_, e) =>
         {
-            if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal) || e.Source.StartsWith(nameof(ZeroTextClassificationTrainer), StringComparison.Ordinal))
+            if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal) || e.Source.StartsWith(nameof(ZeroTextClassificationTrainer), StringComparison.Ordinal) ||
+                e.Source.StartsWith(nameof(ZeroSentenceSimilarityTrainer), StringComparison.Ordinal))
                 lock (lines)
                     lines.Add(e.RawMessage);
         };

@@ -83,7 +83,10 @@ internal sealed class BertScorer : IRowScorer
         string? sentence2 = ctx.LoadStringOrNull();
         var config = BertConfig.Parse(ctx.Reader.ReadString(), $"{source} (its BERT config)");
         int classCount = ctx.Reader.ReadInt32();
-        ModelZip.RequireClassCount(classCount, labelCount, source);
+        if (regression)
+            OptionCheck.RequireInFile(classCount == 1, source, "the head's output count", classCount, "1, a regression's one value");
+        else
+            ModelZip.RequireClassCount(classCount, labelCount, source);
         bool lowerCase = ctx.Reader.ReadBoolean();
         int maxSequenceLength = ctx.Reader.ReadInt32();
         OptionCheck.RequireInFile(maxSequenceLength >= 3 && maxSequenceLength <= config.MaxPositionEmbeddings, source, "MaxSequenceLength", maxSequenceLength,
