@@ -41,6 +41,9 @@ public sealed class SentimentRow
     public string Text { get; set; } = "";
 
     public string Label { get; set; } = "";
+
+    /// <summary>Where the sentence was written: amazon (product reviews), imdb (films) or yelp (restaurants).</summary>
+    public string Source { get; set; } = "";
 }
 
 /// <summary>UCI Sentiment Labelled Sentences (Kotzias 2015), as npm sentiment 5.0.2 ships them.</summary>
@@ -53,12 +56,11 @@ public static class SentimentData
         // Each file ends with one entry whose class is null: not a labelled sentence.
         return document.RootElement.EnumerateArray()
             .Where(e => e.GetProperty("class").ValueKind == JsonValueKind.Number)
-            .Select(e => new SentimentRow { Text = e.GetProperty("text").GetString()!, Label = e.GetProperty("class").GetInt32().ToString() })
+            .Select(e => new SentimentRow { Text = e.GetProperty("text").GetString()!, Label = e.GetProperty("class").GetInt32().ToString(), Source = source })
             .ToList();
     }).ToArray();
 }
 
-/// <summary>A passage of the Brown Corpus: its words as text, its genre and the text it was cut from.</summary>
 /// <summary>Two sentences and how alike they are, the input of a sentence-similarity regression.</summary>
 public sealed class SimilarityPair
 {
@@ -70,26 +72,35 @@ public sealed class SimilarityPair
 }
 
 /// <summary>
-/// Sentence pairs built from the UCI sentiment sentences: no scored-similarity corpus ships in a package, so the
-/// target is whether the two sentences share their sentiment, 1.0 when they do and 0.0 when not. A model must read
-/// both sentences and compare them; neither sentence alone predicts the target.
+/// Graded sentence pairs built from the UCI sentiment sentences, as no scored-similarity corpus ships in a package:
+/// 1.0 for two reviews of the same kind of thing (both of products, films or restaurants) with the same sentiment, 0.5
+/// for the same kind with opposite sentiments, 0.0 for two kinds; a third of the pairs each. The target is about the
+/// two sentences together: a model must read both and compare them.
 /// </summary>
 public static class SentimentPairs
 {
-    /// <summary>Pairs <paramref name="rows"/> after a seeded shuffle, each sentence in one pair (an odd one out is left over).</summary>
-    public static SimilarityPair[] From(IReadOnlyList<SentimentRow> rows, int seed)
+    /// <summary><paramref name="count"/> pairs of <paramref name="rows"/>' sentences, drawn with a seeded generator.</summary>
+    public static SimilarityPair[] From(IReadOnlyList<SentimentRow> rows, int count, int seed)
     {
-        var shuffled = rows.ToArray();
-        new Random(seed).Shuffle(shuffled);
-        return Enumerable.Range(0, shuffled.Length / 2).Select(i => new SimilarityPair
+        var random = new Random(seed);
+        var groups = rows.GroupBy(row => (row.Source, row.Label)).ToDictionary(g => g.Key, g => g.ToArray());
+        var sources = rows.Select(row => row.Source).Distinct().ToArray();
+        SentimentRow Any(string source, string label) => groups[(source, label)][random.Next(groups[(source, label)].Length)];
+        return Enumerable.Range(0, count).Select(i =>
         {
-            Sentence1 = shuffled[2 * i].Text,
-            Sentence2 = shuffled[2 * i + 1].Text,
-            Label = shuffled[2 * i].Label == shuffled[2 * i + 1].Label ? 1f : 0f,
+            var first = rows[random.Next(rows.Count)];
+            var second = (i % 3) switch
+            {
+                0 => Any(first.Source, first.Label),
+                1 => Any(first.Source, first.Label == "1" ? "0" : "1"),
+                _ => Any(sources.Where(s => s != first.Source).ElementAt(random.Next(sources.Length - 1)), random.Next(2).ToString()),
+            };
+            return new SimilarityPair { Sentence1 = first.Text, Sentence2 = second.Text, Label = (i % 3) switch { 0 => 1f, 1 => 0.5f, _ => 0f } };
         }).ToArray();
     }
 }
 
+/// <summary>A passage of the Brown Corpus: its words as text, its genre and the text it was cut from.</summary>
 public sealed class BrownPassage
 {
     public string Text { get; set; } = "";

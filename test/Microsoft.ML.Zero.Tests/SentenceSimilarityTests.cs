@@ -5,7 +5,7 @@ using Microsoft.ML.Zero.Loop;
 namespace Microsoft.ML.Zero.Tests;
 
 /// <summary>
-/// The sentence-similarity regression on a tiny BERT (TinyBertFolder) and real sentence pairs: it fits on 2 ranks,
+/// The sentence-similarity regression on a tiny BERT (TinyBertFolder) and real sentence pairs (SentimentPairs): it fits on 2 ranks,
 /// evaluates with ML.NET's regression evaluator, saves, loads and predicts; validation reports MSE, Pearson and
 /// Spearman and keeps the best model by Spearman; bad input and options are refused by name.
 /// </summary>
@@ -25,7 +25,7 @@ public sealed class SentenceSimilarityTests
     [ClassCleanup]
     public static void DeleteModel() => _models?.Dispose();
 
-    private static SimilarityPair[] Pairs(int count, int seed = 0) => SentimentPairs.From(SentimentData.All(), seed).Take(count).ToArray();
+    private static SimilarityPair[] Pairs(int count, int seed = 0) => SentimentPairs.From(SentimentData.All(), count, seed);
 
     private static ZeroSentenceSimilarityOptions Options(int worldSize = 2) => new()
     {
