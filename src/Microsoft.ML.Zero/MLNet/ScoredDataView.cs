@@ -96,7 +96,7 @@ internal sealed class ScoredDataView : IDataView
                 _batch!.ReadRow(rows++);
             if (rows == 0)
                 throw new InvalidOperationException("The input data returned fewer rows on a second pass; scoring needs data that reads the same each time.");
-            _batch!.Score(rows, _probabilities);
+            _parent._transformer.Score(_batch!, rows, _probabilities);
             _batchRows = rows;
         }
 

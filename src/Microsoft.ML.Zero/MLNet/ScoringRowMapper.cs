@@ -67,7 +67,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
             if (_scoredPosition != _input.Position || _input.Position < 0)
             {
                 _batch!.ReadRow(0);
-                _batch.Score(1, _probabilities);
+                _parent._transformer.Score(_batch, 1, _probabilities);
                 _scoredPosition = _input.Position;
             }
             return _probabilities;

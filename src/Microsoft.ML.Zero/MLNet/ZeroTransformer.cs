@@ -22,6 +22,12 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
     /// <summary>The format version from which BERT models record their long-text handling; older ones load as Truncate.</summary>
     internal const uint LongTextFormat = 0x00010002;
 
+    // Scoring and saving hold it shared, Dispose exclusively: a model disposed while other threads score (one
+    // PredictionEngine per thread, each disposing the model it was made from by default) waits for their forwards to
+    // end instead of freeing weights under them, and every later use fails with a message naming the fix.
+    private readonly ReaderWriterLockSlim _lifetime = new();
+    private bool _disposed;
+
     internal ZeroTransformer(IRowScorer scorer, ScoreColumns outputs, int scoringBatchSize)
     {
         Scorer = scorer;
@@ -54,10 +60,64 @@ public sealed class ZeroTransformer : ITransformer, IDisposable
     /// <summary>A mapper that scores single rows, as PredictionEngine does.</summary>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(inputSchema, this);
 
-    /// <summary>Frees the model's native tensors.</summary>
-    public void Dispose() => Scorer.Dispose();
+    /// <summary>
+    /// Frees the model's native tensors, after any scoring under way on other threads has ended; later calls do nothing.
+    /// A <see cref="PredictionEngine{TSrc, TDst}"/> calls this when disposed unless created with
+    /// <see cref="PredictionEngineOptions.OwnsTransformer"/> false, which engines that share one model need.
+    /// </summary>
+    public void Dispose()
+    {
+        _lifetime.EnterWriteLock();
+        try
+        {
+            if (!_disposed)
+                Scorer.Dispose();
+            _disposed = true;
+        }
+        finally
+        {
+            _lifetime.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Scores <paramref name="rows"/> rows of <paramref name="batch"/>; safe to call from several threads at once, each with its own batch.</summary>
+    internal void Score(IScoringBatch batch, int rows, float[] probabilities)
+    {
+        _lifetime.EnterReadLock();
+        try
+        {
+            ThrowIfDisposed();
+            batch.Score(rows, probabilities);
+        }
+        finally
+        {
+            _lifetime.ExitReadLock();
+        }
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+            throw new ObjectDisposedException(nameof(ZeroTransformer), $"The {Scorer.Kind} model was disposed, so it can no longer score or be saved. " +
+                "A PredictionEngine disposes the model it was created from when it is disposed: engines that share one model (one per thread) " +
+                "must be created with new PredictionEngineOptions { OwnsTransformer = false }, and the model disposed once, after the last of them.");
+    }
 
     void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        _lifetime.EnterReadLock();
+        try
+        {
+            ThrowIfDisposed();
+            Save(ctx);
+        }
+        finally
+        {
+            _lifetime.ExitReadLock();
+        }
+    }
+
+    private void Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
