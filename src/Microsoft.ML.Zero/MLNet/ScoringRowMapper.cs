@@ -44,7 +44,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
         {
             _parent = parent;
             _input = input;
-            _batch = scoring ? parent._transformer.Scorer.CreateBatch(input, 1) : null;
+            _batch = scoring ? parent._transformer.Scorer.CreateBatch(input, 1, 1) : null;
             _probabilities = new float[parent._transformer.Scorer.ClassCount];
         }
 
