@@ -2,7 +2,7 @@
 // with two data-parallel ranks in this process (or, started by `mpirun -np 2`, one rank per process). The DeepSpeed
 // settings come from ds_config.json: precision "auto" trains in bf16 where the CPU computes it natively (AVX512_BF16
 // or AMX), in fp32 elsewhere, and the log says which and why. It evaluates on a held-out 20%, saves a standard ML.NET model zip,
-// reloads it and predicts, and plots the training curves the csv_monitor wrote.
+// reloads it and predicts, exports it to ONNX, and plots the training curves the csv_monitor wrote.
 using Microsoft.ML;
 using Microsoft.ML.Zero;
 using Microsoft.ML.Zero.SampleData;
@@ -58,6 +58,12 @@ foreach (string text in new[] { "The battery died after two days.", "Best pizza 
     var prediction = engine.Predict(new Review { Text = text });
     Console.WriteLine($"  {(prediction.PredictedLabel == "1" ? "positive" : "negative")} ({prediction.Score.Max():P0})  \"{text}\"");
 }
+
+// For serving without TorchSharp: ONNX (model.onnx, model.json, vocab.txt) that samples/OnnxServing scores with
+// ONNX Runtime and Microsoft.ML.Tokenizers alone.
+string onnx = Path.Combine(output, "onnx");
+mlContext.Zero().ExportToOnnx(model, onnx);
+Console.WriteLine($"Exported to ONNX: {onnx} (dotnet run --project samples/OnnxServing -c Release -- {Path.GetRelativePath(Environment.CurrentDirectory, onnx)} \"Great food!\")");
 
 string plot = TrainingPlot.Save(deepSpeed.CsvMonitor.Folder, Path.Combine(output, "training.png"), mlContext.Zero().ResolvePrecision(deepSpeed.Precision));
 Console.WriteLine($"Training curves: {plot}; TensorBoard: tensorboard --logdir {deepSpeed.TensorBoard.Folder}");

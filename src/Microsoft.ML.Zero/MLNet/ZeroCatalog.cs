@@ -1,4 +1,5 @@
 using Microsoft.ML.Zero.Distributed.Mpi;
+using Microsoft.ML.Zero.MLNet;
 using Microsoft.ML.Zero.Training;
 namespace Microsoft.ML.Zero;
 
@@ -80,4 +81,24 @@ public sealed class ZeroCatalog
         options.Validate();
         return new ZeroTextClassificationTrainer(_mlContext, options);
     }
+
+    /// <summary>
+    /// Exports a trained classifier, or the Fit pipeline that holds it, to ONNX in <paramref name="directory"/> (created
+    /// when missing), for serving without TorchSharp, from ONNX Runtime or ML.NET's <c>ApplyOnnxModel</c>:
+    /// <list type="bullet">
+    /// <item><c>model.onnx</c>, opset 17. A BERT classifier takes <c>input_ids</c>, <c>attention_mask</c> and
+    /// <c>token_type_ids</c> (int64 [batch, sequence]), the MLP <c>features</c> (float [batch, features]); both give
+    /// <c>logits</c> and <c>probabilities</c> (float [batch, classes]). Weights are initializers under their Hugging Face names.</item>
+    /// <item><c>vocab.txt</c> (BERT): the WordPiece vocabulary, for Microsoft.ML.Tokenizers' BertTokenizer.</item>
+    /// <item><c>model.json</c>: the label names in output order, the columns, and for BERT the lower-casing, the max length
+    /// and the long-text handling (a row of several windows scores the mean of their logits).</item>
+    /// </list>
+    /// The graph covers the model alone: the pipeline's other transforms (MapValueToKey, MapKeyToValue) are not in it;
+    /// model.json's labels map the outputs back. Each file is written whole or not at all. A model of a custom
+    /// <see cref="ZeroModelFactory"/> throws <see cref="NotSupportedException"/>.
+    /// </summary>
+    public void ExportToOnnx(ITransformer model, string directory) => OnnxExport.ToDirectory(model, directory);
+
+    /// <summary>Writes the model's ONNX graph alone (model.onnx of <see cref="ExportToOnnx(ITransformer, string)"/>) into <paramref name="stream"/>.</summary>
+    public void ExportToOnnx(ITransformer model, Stream stream) => OnnxExport.ToStream(model, stream);
 }

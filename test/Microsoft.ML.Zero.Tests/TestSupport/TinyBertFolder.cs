@@ -21,15 +21,18 @@ internal static class TinyBertFolder
 
     public const int MaxPositions = 64;
 
-    /// <summary>Writes the folder into <paramref name="folder"/> and returns it; the weights follow <paramref name="seed"/>.</summary>
-    public static string Write(string folder, double hiddenDropout, int seed = 1)
+    /// <summary>
+    /// Writes the folder into <paramref name="folder"/> and returns it; the weights follow <paramref name="seed"/>, and
+    /// <paramref name="hiddenAct"/> is config.json's hidden_act.
+    /// </summary>
+    public static string Write(string folder, double hiddenDropout, int seed = 1, string hiddenAct = "gelu")
     {
         TorchRuntime.EnsureLoaded();
         Directory.CreateDirectory(folder);
         string dropout = hiddenDropout.ToString(CultureInfo.InvariantCulture);
         File.WriteAllText(Path.Combine(folder, "config.json"), $$"""
             {"model_type":"bert","vocab_size":{{Vocabulary.Length}},"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"intermediate_size":16,
-             "hidden_act":"gelu","hidden_dropout_prob":{{dropout}},"attention_probs_dropout_prob":0.0,"max_position_embeddings":{{MaxPositions}},
+             "hidden_act":"{{hiddenAct}}","hidden_dropout_prob":{{dropout}},"attention_probs_dropout_prob":0.0,"max_position_embeddings":{{MaxPositions}},
              "type_vocab_size":2,"layer_norm_eps":1e-12,"pad_token_id":0}
             """);
         File.WriteAllLines(Path.Combine(folder, "vocab.txt"), Vocabulary);
