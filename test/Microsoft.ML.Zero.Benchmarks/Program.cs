@@ -8,6 +8,7 @@ if (args.Length > 0 && args[0] == ChildProcess.Flag)
     {
         case FineTuneBenchmark.Name: ChildProcess.Report(FineTuneBenchmark.Measure(int.Parse(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case ScheduleBenchmark.Name: ChildProcess.Report(ScheduleBenchmark.Measure(Enum.Parse<Microsoft.ML.Zero.ZeroSchedulerType>(args[2]))); break;
+        case ScoringBenchmark.Name: ChildProcess.Report(ScoringBenchmark.Measure(args.Length > 2 ? args[2] : null)); break;
         case LongTextBenchmark.Name: ChildProcess.Report(LongTextBenchmark.Measure(Enum.Parse<Microsoft.ML.Zero.ZeroLongTextHandling>(args[2]))); break;
         case EngineBenchmark.MemoryChild: ChildProcess.Report(EngineBenchmark.MeasureMemory(Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[2]), Enum.Parse<Microsoft.ML.Zero.ZeroPrecision>(args[3]))); break;
         case EngineBenchmark.LeakChild: ChildProcess.Report(EngineBenchmark.MeasureLongRun()); break;
@@ -26,6 +27,7 @@ var benchmarks = new Dictionary<string, Func<string>>
     ["precision"] = FineTuneBenchmark.RunPrecision,
     [ScheduleBenchmark.Name] = ScheduleBenchmark.Run,
     [LongTextBenchmark.Name] = LongTextBenchmark.Run,
+    [ScoringBenchmark.Name] = ScoringBenchmark.Run,
     [AllReduceBenchmark.Name] = AllReduceBenchmark.Run,
     [EngineBenchmark.OverheadName] = EngineBenchmark.RunOverhead,
     [EngineBenchmark.MemoryName] = EngineBenchmark.RunMemory,

@@ -36,7 +36,8 @@ internal sealed record Samples(double[] Seconds)
     /// <summary>"12.3 ms (11.9–12.8)": the median and the interquartile range.</summary>
     public string Milliseconds() => $"{Median * 1e3:F2} ms ({Q1 * 1e3:F2}–{Q3 * 1e3:F2})";
 
-    private double Quantile(double q)
+    /// <summary>The <paramref name="q"/> quantile of the timings, interpolated between the two nearest.</summary>
+    public double Quantile(double q)
     {
         var sorted = Seconds.Order().ToArray();
         double position = q * (sorted.Length - 1);

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using Google.Protobuf;
 using Microsoft.ML.Zero.Models.Bert;
+using Onnx;
 
 namespace Microsoft.ML.Zero.Tests;
 
@@ -158,7 +160,8 @@ public sealed class OnnxBertImporterTests
     [TestMethod]
     public void LinearWeightsAreTransposedFromOnnx()
     {
-        var graph = OnnxProtobufReader.ReadGraph(_onnx);
+        var graph = OnnxModelFile.Read(_onnx).Graph;
+        var initializers = OnnxModelFile.Initializers(graph, _onnx);
         string weights = Path.Combine(MiniLm.Directory(), "model.safetensors");
         var header = ReadHeader(weights);
 
@@ -166,9 +169,9 @@ public sealed class OnnxBertImporterTests
         foreach (string linear in new[] { "encoder.layer.0.intermediate.dense", "encoder.layer.3.attention.self.query" })
         {
             string bias = linear + ".bias";
-            var add = graph.Nodes.Single(node => node.OpType == "Add" && node.Inputs.Contains(bias));
-            var matMul = graph.Nodes.Single(node => node.OpType == "MatMul" && add.Inputs.Contains(node.Outputs[0]));
-            var onnxWeight = graph.Initializers[matMul.Inputs[1]];
+            var add = graph.Node.Single(node => node.OpType == "Add" && node.Input.Contains(bias));
+            var matMul = graph.Node.Single(node => node.OpType == "MatMul" && add.Input.Contains(node.Output[0]));
+            var onnxWeight = initializers[matMul.Input[1]];
             float[] onnx = onnxWeight.ToFloats(_onnx);
             int inputs = (int)onnxWeight.Dims[0], outputs = (int)onnxWeight.Dims[1];
 
@@ -182,8 +185,8 @@ public sealed class OnnxBertImporterTests
         }
 
         // The pooler is a Gemm with transB=1 in the graph, so its weight is already [out, in] and is copied as is.
-        CollectionAssert.AreEqual(graph.Initializers["pooler.dense.weight"].ToFloats(_onnx), ReadTensor(weights, header["pooler.dense.weight"]));
-        CollectionAssert.AreEqual(graph.Initializers["embeddings.position_embeddings.weight"].ToFloats(_onnx),
+        CollectionAssert.AreEqual(initializers["pooler.dense.weight"].ToFloats(_onnx), ReadTensor(weights, header["pooler.dense.weight"]));
+        CollectionAssert.AreEqual(initializers["embeddings.position_embeddings.weight"].ToFloats(_onnx),
             ReadTensor(weights, header["embeddings.position_embeddings.weight"]));
     }
 
@@ -216,9 +219,9 @@ public sealed class OnnxBertImporterTests
     [TestMethod]
     public void OnnxWithoutBertWeightsNamesTheMissingTensor()
     {
-        // A well-formed model whose graph holds nothing: ModelProto { graph (field 7) = empty GraphProto }.
+        // A well-formed model whose graph holds nothing.
         string empty = Path.Combine(_scratch, "empty-graph.onnx");
-        File.WriteAllBytes(empty, new byte[] { 7 << 3 | 2, 0 });
+        File.WriteAllBytes(empty, new ModelProto { Graph = new GraphProto() }.ToByteArray());
         var error = Assert.ThrowsExactly<InvalidDataException>(() =>
             OnnxBertImporter.ConvertToHuggingFaceFolder(empty, _vocab, Path.Combine(_scratch, "never-written")));
         StringAssert.Contains(error.Message, empty);

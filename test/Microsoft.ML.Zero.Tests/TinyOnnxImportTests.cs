@@ -88,4 +88,19 @@ public sealed class TinyOnnxImportTests
         var error = ConvertFails(new TinyOnnxBert.Layout { WordEmbeddingWidth = 0 });
         StringAssert.Contains(error.Message, "initializer 'embeddings.word_embeddings.weight' has shape [8,0]; its size 0 becomes a config.json size");
     }
+
+    // Google.Protobuf decodes strings strictly (the hand-written reader it replaced substituted U+FFFD), so a graph name
+    // that is not UTF-8 now fails the parse: as InvalidDataException naming the file, like every other parse failure.
+    [TestMethod]
+    public void AStringThatIsNotUtf8IsInvalidDataNamingTheFile()
+    {
+        using var folder = new TempFolder("zero-tiny-onnx-");
+        string onnx = folder.Combine("model.onnx"), vocab = folder.Combine("vocab.txt");
+        byte[] model = TinyOnnxBert.Fused();
+        model[model.AsSpan().IndexOf("main_graph"u8)] = 0xFF;
+        File.WriteAllBytes(onnx, model);
+        File.WriteAllLines(vocab, TinyOnnxBert.Vocabulary);
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => OnnxBertImporter.ConvertToHuggingFaceFolder(onnx, vocab, folder.Combine("out")));
+        StringAssert.Contains(error.Message, $"'{onnx}' is not a valid ONNX model");
+    }
 }

@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.Text;
+using Google.Protobuf;
 using Microsoft.ML.Zero.Models.Bert;
 using Microsoft.ML.Zero.Tensors;
+using Onnx;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Zero.Tests;
@@ -103,32 +105,10 @@ public sealed class WeightFileBoundsTests
         StringAssert.Contains(error.Message, "the safetensors header holds a string that is not valid text");
     }
 
-    // ModelProto { graph (7) { initializer (5) { dims (1), data_type (2) = FLOAT, name (8) } } }, dims as varints.
-    private static byte[] OnnxWithInitializer(params long[] dims)
-    {
-        var tensor = new List<byte>();
-        foreach (long dim in dims)
-        {
-            tensor.Add(1 << 3 | 0);
-            tensor.AddRange(Varint((ulong)dim));
-        }
-        tensor.AddRange(new byte[] { 2 << 3 | 0, 1, 8 << 3 | 2, 1, (byte)'w' });
-        byte[] graph = [5 << 3 | 2, .. Varint((ulong)tensor.Count), .. tensor];
-        return [7 << 3 | 2, .. Varint((ulong)graph.Length), .. graph];
-    }
-
-    private static byte[] Varint(ulong value)
-    {
-        var bytes = new List<byte>();
-        do
-        {
-            byte b = (byte)(value & 0x7F);
-            value >>= 7;
-            bytes.Add(value == 0 ? b : (byte)(b | 0x80));
-        }
-        while (value != 0);
-        return bytes.ToArray();
-    }
+    // A model whose graph holds one float initializer 'w' of these dims and no data.
+    private static byte[] OnnxWithInitializer(params long[] dims) =>
+        new ModelProto { Graph = new GraphProto { Initializer = { new TensorProto { Name = "w", DataType = (int)TensorProto.Types.DataType.Float, Dims = { dims } } } } }
+            .ToByteArray();
 
     [TestMethod]
     [DataRow(new long[] { 4294967296, 4294967296 })]
@@ -139,7 +119,7 @@ public sealed class WeightFileBoundsTests
         using var folder = new TempFolder("zero-onnx-");
         string path = folder.Combine("model.onnx");
         File.WriteAllBytes(path, OnnxWithInitializer(dims));
-        var error = Assert.ThrowsExactly<InvalidDataException>(() => OnnxProtobufReader.ReadGraph(path));
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => OnnxModelFile.Read(path));
         StringAssert.Contains(error.Message, path);
         StringAssert.Contains(error.Message, $"tensor 'w' has dims [{string.Join(", ", dims)}]");
     }
@@ -150,6 +130,44 @@ public sealed class WeightFileBoundsTests
         using var folder = new TempFolder("zero-onnx-");
         string path = folder.Combine("model.onnx");
         File.WriteAllBytes(path, OnnxWithInitializer(2, 0, 3));
-        Assert.AreEqual(0, OnnxProtobufReader.ReadGraph(path).Initializers["w"].ElementCount);
+        Assert.AreEqual(0, OnnxModelFile.Read(path).Graph.Initializer.Single(tensor => tensor.Name == "w").ElementCount());
+    }
+
+    [TestMethod]
+    [DataRow(20)]
+    [DataRow(25)]
+    [DataRow(28)]
+    public void AnOnnxInitializerWithRawDataOfTheWrongLengthIsNamed(int length)
+    {
+        using var folder = new TempFolder("zero-onnx-");
+        string path = folder.Combine("model.onnx");
+        var tensor = new TensorProto { Name = "w", DataType = (int)TensorProto.Types.DataType.Float, Dims = { 2, 3 }, RawData = ByteString.CopyFrom(new byte[length]) };
+        File.WriteAllBytes(path, new ModelProto { Graph = new GraphProto { Initializer = { tensor } } }.ToByteArray());
+        var read = OnnxModelFile.Read(path).Graph.Initializer.Single();
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => read.ToFloats(path));
+        StringAssert.Contains(error.Message, path);
+        StringAssert.Contains(error.Message, $"tensor 'w' of shape [2,3] holds {length} bytes of raw_data, expected 6 values of 4 bytes");
+    }
+
+    [TestMethod]
+    public void AnOnnxInitializerStoredInAnExternalFileIsNamed()
+    {
+        using var folder = new TempFolder("zero-onnx-");
+        string path = folder.Combine("model.onnx");
+        var tensor = new TensorProto { Name = "w", DataType = (int)TensorProto.Types.DataType.Float, DataLocation = TensorProto.Types.DataLocation.External };
+        File.WriteAllBytes(path, new ModelProto { Graph = new GraphProto { Initializer = { tensor } } }.ToByteArray());
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => OnnxModelFile.Read(path));
+        StringAssert.Contains(error.Message, $"'{path}' is not a valid ONNX model: tensor 'w' stores its data in an external file");
+    }
+
+    [TestMethod]
+    public void TwoOnnxInitializersOfOneNameAreNamed()
+    {
+        using var folder = new TempFolder("zero-onnx-");
+        string path = folder.Combine("model.onnx");
+        var graph = new GraphProto { Initializer = { new TensorProto { Name = "w" }, new TensorProto { Name = "w" } } };
+        File.WriteAllBytes(path, new ModelProto { Graph = graph }.ToByteArray());
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => OnnxModelFile.Initializers(OnnxModelFile.Read(path).Graph, path));
+        StringAssert.Contains(error.Message, $"'{path}' is not a valid ONNX model: initializer 'w' appears twice");
     }
 }

@@ -54,7 +54,16 @@ internal sealed class BertScorer : IRowScorer
         }).ToArray();
     }
 
-    public IScoringBatch CreateBatch(DataViewRow row, int capacity) => new Batch(this, row, capacity);
+    /// <summary>
+    /// Scoring batches a cursor reads before scoring, sorted by length so that each forward pads little (rows come back
+    /// in their order); 1 scores each batch as read. Sentences vary in length: a batch of them padded to its longest
+    /// row is mostly padding.
+    /// </summary>
+    public int BatchesReadTogether { get; set; } = DefaultBatchesReadTogether;
+
+    internal const int DefaultBatchesReadTogether = 8;
+
+    public IScoringBatch CreateBatch(DataViewRow row, int capacity, int forwardRows) => new Batch(this, row, capacity, forwardRows);
 
     public void Save(ModelSaveContext ctx)
     {
@@ -126,15 +135,17 @@ internal sealed class BertScorer : IRowScorer
         private readonly ValueGetter<ReadOnlyMemory<char>> _getFirst;
         private readonly ValueGetter<ReadOnlyMemory<char>>? _getSecond;
         private readonly (int[] Ids, int[] TokenTypes)[][] _rows;
+        private readonly int _forwardRows;
         private ReadOnlyMemory<char> _first;
         private ReadOnlyMemory<char> _second;
 
-        public Batch(BertScorer scorer, DataViewRow row, int capacity)
+        public Batch(BertScorer scorer, DataViewRow row, int capacity, int forwardRows)
         {
             _scorer = scorer;
             _getFirst = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[scorer.Sentence1ColumnName]);
             _getSecond = scorer.Sentence2ColumnName is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[scorer.Sentence2ColumnName]);
             _rows = new (int[], int[])[capacity][];
+            _forwardRows = forwardRows;
         }
 
         public void ReadRow(int slot)
@@ -148,10 +159,22 @@ internal sealed class BertScorer : IRowScorer
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            // At most as many windows forward together as rows do without windows: scoring in windows needs no more memory.
-            var logits = BertRowLogits.Compute(_scorer.Model, _rows, 0, rows, _scorer.Encoder.PaddingId, windowsPerForward: _rows.Length);
-            var output = (_scorer.Regression ? logits : nn.functional.softmax(logits, dim: 1)).contiguous();
-            TensorMemory.AsSpan(output).CopyTo(probabilities);
+            int classes = _scorer.ClassCount;
+            // Rows sorted by length (stably) when they take more than one forward; rows that fit one forward keep their order.
+            var order = Enumerable.Range(0, rows);
+            if (rows > _forwardRows)
+                order = order.OrderBy(row => _rows[row].Max(window => window.Ids.Length));
+            var sorted = order.ToArray();
+            var encoded = sorted.Select(row => _rows[row]).ToArray();
+            for (int first = 0; first < rows; first += _forwardRows)
+            {
+                int count = Math.Min(_forwardRows, rows - first);
+                // At most as many windows forward together as rows do without windows: scoring in windows needs no more memory.
+                var logits = BertRowLogits.Compute(_scorer.Model, encoded, first, count, _scorer.Encoder.PaddingId, windowsPerForward: _forwardRows);
+                var output = TensorMemory.AsSpan((_scorer.Regression ? logits : nn.functional.softmax(logits, dim: 1)).contiguous());
+                for (int k = 0; k < count; k++)
+                    output.Slice(k * classes, classes).CopyTo(probabilities.AsSpan(sorted[first + k] * classes, classes));
+            }
         }
     }
 }

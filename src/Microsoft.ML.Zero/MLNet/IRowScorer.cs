@@ -13,8 +13,17 @@ internal interface IRowScorer : IDisposable
     /// <summary>Finds the input columns the model reads in <paramref name="schema"/>, or throws naming the one that is wrong.</summary>
     DataViewSchema.Column[] CheckInputs(DataViewSchema schema);
 
-    /// <summary>A batch that reads rows from <paramref name="row"/> (its input columns active) and scores them together.</summary>
-    IScoringBatch CreateBatch(DataViewRow row, int capacity);
+    /// <summary>
+    /// How many scoring batches of rows a cursor reads before it scores them, so that the scorer can regroup them
+    /// (rows of similar length together); 1: each batch is scored as read.
+    /// </summary>
+    int BatchesReadTogether { get; }
+
+    /// <summary>
+    /// A batch that reads up to <paramref name="capacity"/> rows from <paramref name="row"/> (its input columns active)
+    /// and scores them, at most <paramref name="forwardRows"/> in one forward.
+    /// </summary>
+    IScoringBatch CreateBatch(DataViewRow row, int capacity, int forwardRows);
 
     /// <summary>Writes what loading needs after the kind, into the model's own stream and files.</summary>
     void Save(ModelSaveContext ctx);

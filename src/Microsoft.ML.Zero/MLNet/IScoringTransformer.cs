@@ -8,4 +8,7 @@ internal interface IScoringTransformer
     IOutputColumns Outputs { get; }
 
     int ScoringBatchSize { get; }
+
+    /// <summary>Scores <paramref name="rows"/> rows of <paramref name="batch"/> into <paramref name="outputs"/>; safe from several threads at once, each with its own batch.</summary>
+    void Score(IScoringBatch batch, int rows, float[] outputs);
 }

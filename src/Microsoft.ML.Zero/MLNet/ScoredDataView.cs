@@ -1,10 +1,12 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Zero.Config;
 
 namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>
 /// The input data with Score and PredictedLabel appended. Scoring runs in batches: a second cursor over the same input
-/// reads the features of the next rows ahead of the main cursor, which passes the input columns through unchanged.
+/// reads the features of the next rows ahead of the main cursor (as many scoring batches as the scorer regroups),
+/// which passes the input columns through unchanged.
 /// </summary>
 internal sealed class ScoredDataView : IDataView
 {
@@ -58,8 +60,9 @@ internal sealed class ScoredDataView : IDataView
             _ahead = ahead;
             var scorer = parent._transformer.Scorer;
             _classCount = scorer.ClassCount;
-            _capacity = ahead is null ? 0 : parent._transformer.ScoringBatchSize;
-            _batch = ahead is null ? null : scorer.CreateBatch(ahead, _capacity);
+            int forwardRows = parent._transformer.ScoringBatchSize;
+            _capacity = ahead is null ? 0 : (int)Math.Min((long)forwardRows * scorer.BatchesReadTogether, ModelLimits.MaxSize);
+            _batch = ahead is null ? null : scorer.CreateBatch(ahead, _capacity, forwardRows);
             _probabilities = new float[_capacity * _classCount];
         }
 
@@ -96,7 +99,7 @@ internal sealed class ScoredDataView : IDataView
                 _batch!.ReadRow(rows++);
             if (rows == 0)
                 throw new InvalidOperationException("The input data returned fewer rows on a second pass; scoring needs data that reads the same each time.");
-            _batch!.Score(rows, _probabilities);
+            _parent._transformer.Score(_batch!, rows, _probabilities);
             _batchRows = rows;
         }
 

@@ -44,7 +44,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
         {
             _parent = parent;
             _input = input;
-            _batch = scoring ? parent._transformer.Scorer.CreateBatch(input, 1) : null;
+            _batch = scoring ? parent._transformer.Scorer.CreateBatch(input, 1, 1) : null;
             _probabilities = new float[parent._transformer.Scorer.ClassCount];
         }
 
@@ -67,7 +67,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
             if (_scoredPosition != _input.Position || _input.Position < 0)
             {
                 _batch!.ReadRow(0);
-                _batch.Score(1, _probabilities);
+                _parent._transformer.Score(_batch, 1, _probabilities);
                 _scoredPosition = _input.Position;
             }
             return _probabilities;

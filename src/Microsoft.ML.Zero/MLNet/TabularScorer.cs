@@ -46,7 +46,10 @@ internal sealed class TabularScorer : IRowScorer
         return new[] { column };
     }
 
-    public IScoringBatch CreateBatch(DataViewRow row, int capacity) => new Batch(this, row, capacity);
+    // Feature rows all cost the same: nothing to regroup.
+    public int BatchesReadTogether => 1;
+
+    public IScoringBatch CreateBatch(DataViewRow row, int capacity, int forwardRows) => new Batch(this, row, capacity);
 
     public void Save(ModelSaveContext ctx)
     {

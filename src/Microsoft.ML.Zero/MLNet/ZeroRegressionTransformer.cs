@@ -19,8 +19,11 @@ public sealed class ZeroRegressionTransformer : ITransformer, IDisposable, IScor
 {
     internal const string LoaderSignature = "ZeroRegressor";
 
+    private readonly ModelLifetime _lifetime;
+
     internal ZeroRegressionTransformer(BertScorer scorer, RegressionColumns outputs, int scoringBatchSize)
     {
+        _lifetime = new ModelLifetime(nameof(ZeroRegressionTransformer), scorer.Kind);
         Scorer = scorer;
         Outputs = outputs;
         ScoringBatchSize = scoringBatchSize;
@@ -54,10 +57,20 @@ public sealed class ZeroRegressionTransformer : ITransformer, IDisposable, IScor
     /// <summary>A mapper that scores single rows, as PredictionEngine does.</summary>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(inputSchema, this);
 
-    /// <summary>Frees the model's native tensors.</summary>
-    public void Dispose() => Scorer.Dispose();
+    /// <summary>
+    /// Frees the model's native tensors, after any scoring under way on other threads has ended; later calls do nothing.
+    /// Engines that share one model need <see cref="PredictionEngineOptions.OwnsTransformer"/> false.
+    /// </summary>
+    public void Dispose() => _lifetime.Dispose(Scorer);
 
-    void ICanSaveModel.Save(ModelSaveContext ctx)
+    /// <summary>Scores <paramref name="rows"/> rows of <paramref name="batch"/>; safe to call from several threads at once, each with its own batch.</summary>
+    internal void Score(IScoringBatch batch, int rows, float[] outputs) => _lifetime.Use(() => batch.Score(rows, outputs));
+
+    void IScoringTransformer.Score(IScoringBatch batch, int rows, float[] outputs) => Score(batch, rows, outputs);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => _lifetime.Use(() => Save(ctx));
+
+    private void Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());

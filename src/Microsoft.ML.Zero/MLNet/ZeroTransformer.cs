@@ -22,8 +22,11 @@ public sealed class ZeroTransformer : ITransformer, IDisposable, IScoringTransfo
     /// <summary>The format version from which BERT models record their long-text handling; older ones load as Truncate.</summary>
     internal const uint LongTextFormat = 0x00010002;
 
+    private readonly ModelLifetime _lifetime;
+
     internal ZeroTransformer(IRowScorer scorer, ScoreColumns outputs, int scoringBatchSize)
     {
+        _lifetime = new ModelLifetime(nameof(ZeroTransformer), scorer.Kind);
         Scorer = scorer;
         Outputs = outputs;
         ScoringBatchSize = scoringBatchSize;
@@ -60,10 +63,21 @@ public sealed class ZeroTransformer : ITransformer, IDisposable, IScoringTransfo
     /// <summary>A mapper that scores single rows, as PredictionEngine does.</summary>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(inputSchema, this);
 
-    /// <summary>Frees the model's native tensors.</summary>
-    public void Dispose() => Scorer.Dispose();
+    /// <summary>
+    /// Frees the model's native tensors, after any scoring under way on other threads has ended; later calls do nothing.
+    /// A <see cref="PredictionEngine{TSrc, TDst}"/> calls this when disposed unless created with
+    /// <see cref="PredictionEngineOptions.OwnsTransformer"/> false, which engines that share one model need.
+    /// </summary>
+    public void Dispose() => _lifetime.Dispose(Scorer);
 
-    void ICanSaveModel.Save(ModelSaveContext ctx)
+    /// <summary>Scores <paramref name="rows"/> rows of <paramref name="batch"/>; safe to call from several threads at once, each with its own batch.</summary>
+    internal void Score(IScoringBatch batch, int rows, float[] probabilities) => _lifetime.Use(() => batch.Score(rows, probabilities));
+
+    void IScoringTransformer.Score(IScoringBatch batch, int rows, float[] outputs) => Score(batch, rows, outputs);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => _lifetime.Use(() => Save(ctx));
+
+    private void Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());

@@ -1,67 +1,7 @@
-using System.Buffers.Binary;
-using System.Text;
+using Google.Protobuf;
+using Onnx;
 
 namespace Microsoft.ML.Zero.Tests.TestSupport;
-
-/// <summary>
-/// Writes the protobuf wire format, enough for ONNX ModelProto: varints, length-delimited fields, fixed32 floats.
-/// </summary>
-internal sealed class ProtoWriter
-{
-    private readonly List<byte> _bytes = new();
-
-    public byte[] ToArray() => _bytes.ToArray();
-
-    public ProtoWriter Varint(int field, long value)
-    {
-        Tag(field, 0);
-        WriteVarint((ulong)value);
-        return this;
-    }
-
-    public ProtoWriter Bytes(int field, byte[] value)
-    {
-        Tag(field, 2);
-        WriteVarint((ulong)value.Length);
-        _bytes.AddRange(value);
-        return this;
-    }
-
-    public ProtoWriter String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
-
-    public ProtoWriter Message(int field, ProtoWriter message) => Bytes(field, message.ToArray());
-
-    public ProtoWriter Float(int field, float value)
-    {
-        Tag(field, 5);
-        var bytes = new byte[4];
-        BinaryPrimitives.WriteSingleLittleEndian(bytes, value);
-        _bytes.AddRange(bytes);
-        return this;
-    }
-
-    /// <summary>A packed repeated int64 field: one length-delimited run of varints.</summary>
-    public ProtoWriter PackedVarints(int field, IEnumerable<long> values)
-    {
-        var packed = new ProtoWriter();
-        foreach (long value in values)
-            packed.WriteVarint((ulong)value);
-        return Bytes(field, packed.ToArray());
-    }
-
-    private void Tag(int field, int wireType) => WriteVarint((ulong)(field << 3 | wireType));
-
-    private void WriteVarint(ulong value)
-    {
-        do
-        {
-            byte b = (byte)(value & 0x7F);
-            value >>= 7;
-            _bytes.Add(value == 0 ? b : (byte)(b | 0x80));
-        }
-        while (value != 0);
-    }
-}
 
 /// <summary>
 /// A one-layer BERT encoder (vocabulary 8, hidden 4, 2 heads, intermediate 8) as <c>torch.onnx.export</c> lays it out,
@@ -75,9 +15,6 @@ internal static class TinyOnnxBert
     public const int Vocab = 8, Hidden = 4, Heads = 2, Positions = 8, TypeVocab = 2, Intermediate = 8;
 
     public static readonly string[] Vocabulary = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie" };
-
-    // ONNX TensorProto.DataType, AttributeProto.AttributeType.
-    private const int FloatType = 1, Int64Type = 7, AttributeFloat = 1, AttributeInt = 2, AttributeTensor = 4;
 
     public static byte[] Fused() => Model(new Layout());
 
@@ -108,22 +45,12 @@ internal static class TinyOnnxBert
     {
         bool decomposed = layout.Decomposed;
         var random = new Random(decomposed ? 2 : 1);
-        var graph = new ProtoWriter();
-        var initializers = new List<ProtoWriter>();
+        var graph = new GraphProto { Name = "main_graph" };
+        var initializers = new List<TensorProto>();
         void Weight(string name, params long[] dims) =>
             initializers.Add(FloatTensor(name, dims, random, raw: !decomposed || dims.Length == 2));
-        void Node(string op, string name, string[] inputs, string[] outputs, params ProtoWriter[] attributes)
-        {
-            var node = new ProtoWriter();
-            foreach (string input in inputs)
-                node.String(1, input);
-            foreach (string output in outputs)
-                node.String(2, output);
-            node.String(3, name).String(4, op);
-            foreach (var attribute in attributes)
-                node.Message(5, attribute);
-            graph.Message(1, node);
-        }
+        void Node(string op, string name, string[] inputs, string[] outputs, params AttributeProto[] attributes) =>
+            graph.Node.Add(new NodeProto { OpType = op, Name = name, Input = { inputs }, Output = { outputs }, Attribute = { attributes } });
 
         Weight("embeddings.word_embeddings.weight", Vocab, layout.WordEmbeddingWidth);
         Weight("embeddings.position_embeddings.weight", Positions, Hidden);
@@ -178,7 +105,7 @@ internal static class TinyOnnxBert
         }
         else
         {
-            var shape = new ProtoWriter().String(1, "value").Message(5, Int64Tensor("", new long[] { 4 }, 0, 0, Heads, Hidden / Heads)).Varint(20, AttributeTensor);
+            var shape = new AttributeProto { Name = "value", T = Int64Tensor("", new long[] { 4 }, 0, 0, Heads, Hidden / Heads), Type = AttributeProto.Types.AttributeType.Tensor };
             Node("Constant", "/attention/self/Constant", Array.Empty<string>(), new[] { "head_shape" }, shape);
         }
         Node("Reshape", "/attention/self/Reshape", new[] { query, "head_shape" }, new[] { "query_heads" });
@@ -207,53 +134,31 @@ internal static class TinyOnnxBert
             FloatAttribute("alpha", 1), IntAttribute("transB", 1));
         Node("Tanh", "/pooler/activation/Tanh", new[] { "pooled" }, new[] { "pooler_output" });
 
-        graph.String(2, "main_graph");
-        foreach (var initializer in initializers)
-            graph.Message(5, initializer);
+        graph.Initializer.Add(initializers);
         foreach (string input in new[] { "input_ids", "token_type_ids" })
-            graph.Message(11, new ProtoWriter().String(1, input));
-        graph.Message(12, new ProtoWriter().String(1, "last_hidden_state"));
-        return new ProtoWriter()
-            .Varint(1, 8)
-            .String(2, "pytorch")
-            .Message(7, graph)
-            .Message(8, new ProtoWriter().String(1, "").Varint(2, 17))
-            .ToArray();
+            graph.Input.Add(new ValueInfoProto { Name = input });
+        graph.Output.Add(new ValueInfoProto { Name = "last_hidden_state" });
+        var model = new ModelProto { IrVersion = 8, ProducerName = "pytorch", Graph = graph, OpsetImport = { new OperatorSetIdProto { Domain = "", Version = 17 } } };
+        return model.ToByteArray();
     }
 
-    private static ProtoWriter FloatTensor(string name, long[] dims, Random? random, bool raw, params float[] values)
+    private static TensorProto FloatTensor(string name, long[] dims, Random? random, bool raw, params float[] values)
     {
         long count = dims.Aggregate(1L, (n, d) => n * d);
         if (values.Length == 0)
             values = Enumerable.Range(0, (int)count).Select(_ => (float)(random!.NextDouble() - 0.5)).ToArray();
-        var tensor = new ProtoWriter().PackedVarints(1, dims).Varint(2, FloatType).String(8, name);
+        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, Dims = { dims } };
         if (raw)
-        {
-            var bytes = new byte[values.Length * 4];
-            for (int i = 0; i < values.Length; i++)
-                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
-            tensor.Bytes(9, bytes);
-        }
+            tensor.RawData = ByteString.CopyFrom(values.SelectMany(BitConverter.GetBytes).ToArray());
         else
-        {
-            // float_data, packed.
-            var bytes = new byte[values.Length * 4];
-            for (int i = 0; i < values.Length; i++)
-                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
-            tensor.Bytes(4, bytes);
-        }
+            tensor.FloatData.Add(values);
         return tensor;
     }
 
-    private static ProtoWriter Int64Tensor(string name, long[] dims, params long[] values)
-    {
-        var tensor = new ProtoWriter();
-        foreach (long dim in dims)
-            tensor.Varint(1, dim); // unpacked dims, one tag each
-        return tensor.Varint(2, Int64Type).String(8, name).PackedVarints(7, values);
-    }
+    private static TensorProto Int64Tensor(string name, long[] dims, params long[] values) =>
+        new() { Name = name, DataType = (int)TensorProto.Types.DataType.Int64, Dims = { dims }, Int64Data = { values } };
 
-    private static ProtoWriter FloatAttribute(string name, float value) => new ProtoWriter().String(1, name).Float(2, value).Varint(20, AttributeFloat);
+    private static AttributeProto FloatAttribute(string name, float value) => new() { Name = name, F = value, Type = AttributeProto.Types.AttributeType.Float };
 
-    private static ProtoWriter IntAttribute(string name, long value) => new ProtoWriter().String(1, name).Varint(3, value).Varint(20, AttributeInt);
+    private static AttributeProto IntAttribute(string name, long value) => new() { Name = name, I = value, Type = AttributeProto.Types.AttributeType.Int };
 }

@@ -173,11 +173,15 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>False: always the three operations, whatever the precision (to measure the fused kernel against them).</summary>
+    internal bool Fused { get; set; } = true;
+
     public override Tensor forward(Tensor hidden, Tensor mask)
     {
         long batch = hidden.shape[0], tokens = hidden.shape[1], width = hidden.shape[2];
         Tensor Heads(Linear projection) => projection.call(hidden).view(batch, tokens, _heads, width / _heads).transpose(1, 2);
-        var context = hidden.device_type == DeviceType.CPU && hidden.dtype is (ScalarType.BFloat16 or ScalarType.Float16) && mask.dtype == ScalarType.Bool
+        bool unfused = !Fused || hidden.device_type == DeviceType.CPU && hidden.dtype is (ScalarType.BFloat16 or ScalarType.Float16);
+        var context = unfused && mask.dtype == ScalarType.Bool
             ? Unfused(Heads(query), Heads(key), Heads(value), mask)
             : nn.functional.scaled_dot_product_attention(Heads(query), Heads(key), Heads(value), mask);
         return context.transpose(1, 2).reshape(batch, tokens, width);

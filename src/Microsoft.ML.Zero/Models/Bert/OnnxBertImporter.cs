@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Onnx;
 
 namespace Microsoft.ML.Zero.Models.Bert;
 
@@ -53,7 +54,7 @@ public static class OnnxBertImporter
         if (!File.Exists(vocabPath))
             throw new FileNotFoundException($"Vocabulary '{vocabPath}' does not exist.", vocabPath);
 
-        var graph = new BertGraph(OnnxProtobufReader.ReadGraph(onnxPath), onnxPath);
+        var graph = new BertGraph(OnnxModelFile.Read(onnxPath).Graph, onnxPath);
         string[] vocab = ReadVocab(vocabPath);
         if (vocab.Length > graph.VocabSize)
             throw new InvalidDataException(
@@ -153,25 +154,25 @@ public static class OnnxBertImporter
     /// <summary>Finds BERT's weights and hyper-parameters in an ONNX graph, failing with the name of what is missing.</summary>
     private sealed class BertGraph
     {
-        private readonly OnnxGraph _graph;
-        private readonly Dictionary<string, OnnxNode> _producers = new();
-        private readonly ILookup<string, OnnxNode> _consumers;
+        private readonly Dictionary<string, TensorProto> _initializers;
+        private readonly Dictionary<string, NodeProto> _producers = new();
+        private readonly ILookup<string, NodeProto> _consumers;
 
-        public BertGraph(OnnxGraph graph, string fileName)
+        public BertGraph(GraphProto graph, string fileName)
         {
-            _graph = graph;
             FileName = fileName;
-            foreach (var node in graph.Nodes)
-                foreach (string output in node.Outputs)
+            _initializers = OnnxModelFile.Initializers(graph, fileName);
+            foreach (var node in graph.Node)
+                foreach (string output in node.Output)
                     _producers[output] = node;
-            _consumers = graph.Nodes.SelectMany(node => node.Inputs.Select(input => (input, node))).ToLookup(pair => pair.input, pair => pair.node);
+            _consumers = graph.Node.SelectMany(node => node.Input.Select(input => (input, node))).ToLookup(pair => pair.input, pair => pair.node);
 
             var words = Initializer("embeddings.word_embeddings.weight", rank: 2);
             VocabSize = Size(words, 0);
             HiddenSize = Size(words, 1);
             MaxPositions = Size(Initializer("embeddings.position_embeddings.weight", rank: 2), 0);
             TypeVocabSize = Size(Initializer("embeddings.token_type_embeddings.weight", rank: 2), 0);
-            while (graph.Initializers.ContainsKey($"encoder.layer.{LayerCount}.attention.self.query.bias"))
+            while (_initializers.ContainsKey($"encoder.layer.{LayerCount}.attention.self.query.bias"))
                 LayerCount++;
             if (LayerCount == 0)
                 throw Missing("initializer 'encoder.layer.0.attention.self.query.bias'");
@@ -179,7 +180,7 @@ public static class OnnxBertImporter
             HeadCount = ReadHeadCount();
             LayerNormEps = ReadLayerNormEps("embeddings.LayerNorm.weight");
             // Hugging Face "gelu" is the exact, erf-based GELU; the tanh approximation would need another hidden_act.
-            if (!graph.Nodes.Any(node => node.OpType is "Erf" or "Gelu"))
+            if (!graph.Node.Any(node => node.OpType is "Erf" or "Gelu"))
                 throw Missing("an Erf node (BERT's erf-based GELU activation)");
         }
 
@@ -223,7 +224,7 @@ public static class OnnxBertImporter
             }
 
             // Sentence-embedding exports may drop the pooler; Hugging Face then initializes it, and mean pooling ignores it.
-            if (_graph.Initializers.ContainsKey("pooler.dense.weight"))
+            if (_initializers.ContainsKey("pooler.dense.weight"))
             {
                 tensors.Add(PoolerWeight());
                 tensors.Add(Copy("pooler.dense.bias", rank: 1));
@@ -241,7 +242,7 @@ public static class OnnxBertImporter
         private SafeTensor Copy(string name, int rank)
         {
             var tensor = Initializer(name, rank);
-            return new SafeTensor(name, tensor.Dims, tensor.ToFloats(FileName));
+            return new SafeTensor(name, tensor.Dims.ToArray(), tensor.ToFloats(FileName));
         }
 
         /// <summary>
@@ -253,13 +254,13 @@ public static class OnnxBertImporter
             int outputs = (int)Initializer(biasName, rank: 1).Dims[0];
             var add = _consumers[biasName].FirstOrDefault(node => node.OpType == "Add")
                 ?? throw Missing($"an Add node using bias '{biasName}' (for '{weightName}')");
-            var matMul = add.Inputs.Where(input => input != biasName).Select(Producer).FirstOrDefault(node => node?.OpType == "MatMul")
+            var matMul = add.Input.Where(input => input != biasName).Select(Producer).FirstOrDefault(node => node?.OpType == "MatMul")
                 ?? throw Missing($"a MatMul node feeding '{add.Name}' (for '{weightName}')");
-            var weight = matMul.Inputs.Select(input => _graph.Initializers.GetValueOrDefault(input)).FirstOrDefault(tensor => tensor?.Dims.Length == 2)
+            var weight = matMul.Input.Select(input => _initializers.GetValueOrDefault(input)).FirstOrDefault(tensor => tensor?.Dims.Count == 2)
                 ?? throw Missing($"a 2-D weight initializer input of '{matMul.Name}' (for '{weightName}')");
             if (weight.Dims[1] != outputs)
                 throw new InvalidDataException(
-                    $"'{FileName}': weight '{weight.Name}' of '{matMul.Name}' (for '{weightName}') has shape [{string.Join(",", weight.Dims)}], expected [in,{outputs}].");
+                    $"'{FileName}': weight '{weight.Name}' of '{matMul.Name}' (for '{weightName}') has shape {weight.Shape()}, expected [in,{outputs}].");
             return new SafeTensor(weightName, new[] { weight.Dims[1], weight.Dims[0] }, Transpose(weight.ToFloats(FileName), (int)weight.Dims[0], (int)weight.Dims[1]));
         }
 
@@ -269,10 +270,10 @@ public static class OnnxBertImporter
             const string name = "pooler.dense.weight";
             var weight = Initializer(name, rank: 2);
             var gemm = _consumers[name].FirstOrDefault();
-            bool stored = gemm is { OpType: "Gemm" } && gemm.Attributes.TryGetValue("transB", out var transB) && transB.Int == 1;
+            bool stored = gemm is { OpType: "Gemm" } && OnnxModelFile.Attribute(gemm, "transB") is { I: 1 };
             float[] values = weight.ToFloats(FileName);
             return stored
-                ? new SafeTensor(name, weight.Dims, values)
+                ? new SafeTensor(name, weight.Dims.ToArray(), values)
                 : new SafeTensor(name, new[] { weight.Dims[1], weight.Dims[0] }, Transpose(values, (int)weight.Dims[0], (int)weight.Dims[1]));
         }
 
@@ -284,16 +285,16 @@ public static class OnnxBertImporter
         {
             const string bias = "encoder.layer.0.attention.self.query.bias";
             var add = _consumers[bias].FirstOrDefault(node => node.OpType == "Add") ?? throw Missing($"an Add node using bias '{bias}'");
-            string query = add.Outputs.FirstOrDefault() ?? throw Missing($"an output of '{add.Name}', the Add node of bias '{bias}'");
-            var reshape = _consumers[query].FirstOrDefault(node => node.OpType == "Reshape" && node.Inputs.Count == 2)
+            string query = add.Output.FirstOrDefault() ?? throw Missing($"an output of '{add.Name}', the Add node of bias '{bias}'");
+            var reshape = _consumers[query].FirstOrDefault(node => node.OpType == "Reshape" && node.Input.Count == 2)
                 ?? throw Missing($"a Reshape of the query '{query}' into attention heads");
             long? heads = null;
-            if (Constant(reshape.Inputs[1]) is { Length: 4 } shape)
+            if (Constant(reshape.Input[1]) is { Length: 4 } shape)
                 heads = shape[2];
-            else if (Producer(reshape.Inputs[1]) is { OpType: "Concat", Inputs.Count: 4 } concat)
-                heads = Constant(concat.Inputs[2]) is { Length: 1 } value ? value[0] : null;
+            else if (Producer(reshape.Input[1]) is { OpType: "Concat", Input.Count: 4 } concat)
+                heads = Constant(concat.Input[2]) is { Length: 1 } value ? value[0] : null;
             if (heads is not > 0 || HiddenSize % heads.Value != 0)
-                throw Missing($"a constant head count dividing hidden size {HiddenSize} in the target shape '{reshape.Inputs[1]}' of '{reshape.Name}'");
+                throw Missing($"a constant head count dividing hidden size {HiddenSize} in the target shape '{reshape.Input[1]}' of '{reshape.Name}'");
             return (int)heads.Value;
         }
 
@@ -303,48 +304,48 @@ public static class OnnxBertImporter
         {
             var user = _consumers[weightName].FirstOrDefault() ?? throw Missing($"a node using '{weightName}'");
             if (user.OpType == "LayerNormalization")
-                return RequireEps(user.Attributes.TryGetValue("epsilon", out var epsilon) ? epsilon.Float : 1e-5f, user);
-            var div = user.Inputs.Select(Producer).FirstOrDefault(node => node?.OpType == "Div");
-            var sqrt = div?.Inputs.Select(Producer).FirstOrDefault(node => node?.OpType == "Sqrt");
-            var add = sqrt?.Inputs.FirstOrDefault() is { } variance ? Producer(variance) : null;
-            var eps = add is { OpType: "Add" } ? add.Inputs.Select(ScalarFloat).FirstOrDefault(value => value is not null) : null;
+                return RequireEps(OnnxModelFile.Attribute(user, "epsilon")?.F ?? 1e-5f, user);
+            var div = user.Input.Select(Producer).FirstOrDefault(node => node?.OpType == "Div");
+            var sqrt = div?.Input.Select(Producer).FirstOrDefault(node => node?.OpType == "Sqrt");
+            var add = sqrt?.Input.FirstOrDefault() is { } variance ? Producer(variance) : null;
+            var eps = add is { OpType: "Add" } ? add.Input.Select(ScalarFloat).FirstOrDefault(value => value is not null) : null;
             return eps is { } value
                 ? RequireEps(value, add!)
                 : throw Missing($"the epsilon of the LayerNorm using '{weightName}' (Add of a constant before Sqrt, or LayerNormalization)");
         }
 
         // config.json's layer_norm_eps is a JSON number of 0 or more: NaN or infinity could not even be written.
-        private float RequireEps(float eps, OnnxNode node) =>
+        private float RequireEps(float eps, NodeProto node) =>
             float.IsFinite(eps) && eps >= 0 ? eps
                 : throw new InvalidDataException($"'{FileName}': the LayerNorm epsilon of node '{node.Name}' is {eps}; expected a finite number of 0 or more.");
 
-        private OnnxNode? Producer(string output) => _producers.GetValueOrDefault(output);
+        private NodeProto? Producer(string output) => _producers.GetValueOrDefault(output);
 
         /// <summary>The value of an initializer or Constant node, when it is one.</summary>
-        private OnnxTensor? ConstantTensor(string name) =>
-            _graph.Initializers.GetValueOrDefault(name)
-            ?? (Producer(name) is { OpType: "Constant" } node && node.Attributes.TryGetValue("value", out var value) ? value.Tensor : null);
+        private TensorProto? ConstantTensor(string name) =>
+            _initializers.GetValueOrDefault(name)
+            ?? (Producer(name) is { OpType: "Constant" } node ? OnnxModelFile.Attribute(node, "value")?.T : null);
 
         private long[]? Constant(string name) =>
-            ConstantTensor(name) is { DataType: OnnxTensor.Int64 or OnnxTensor.Int32 } tensor ? tensor.ToInt64s(FileName) : null;
+            ConstantTensor(name) is { DataType: OnnxTensorValues.Int64 or OnnxTensorValues.Int32 } tensor ? tensor.ToInt64s(FileName) : null;
 
         private float? ScalarFloat(string name) =>
-            ConstantTensor(name) is { DataType: OnnxTensor.Float, ElementCount: 1 } tensor ? tensor.ToFloats(FileName)[0] : null;
+            ConstantTensor(name) is { DataType: OnnxTensorValues.Float } tensor && tensor.ElementCount() == 1 ? tensor.ToFloats(FileName)[0] : null;
 
-        private OnnxTensor Initializer(string name, int rank)
+        private TensorProto Initializer(string name, int rank)
         {
-            if (!_graph.Initializers.TryGetValue(name, out var tensor))
+            if (!_initializers.TryGetValue(name, out var tensor))
                 throw Missing($"initializer '{name}'");
-            if (tensor.Dims.Length != rank)
-                throw new InvalidDataException($"'{FileName}': initializer '{name}' has shape [{string.Join(",", tensor.Dims)}], expected {rank} dimensions.");
+            if (tensor.Dims.Count != rank)
+                throw new InvalidDataException($"'{FileName}': initializer '{name}' has shape {tensor.Shape()}, expected {rank} dimensions.");
             return tensor;
         }
 
         // A size of config.json: at least 1 (BertConfig refuses 0), and within int since the file holds every element.
-        private int Size(OnnxTensor tensor, int dimension) =>
+        private int Size(TensorProto tensor, int dimension) =>
             tensor.Dims[dimension] is >= 1 and <= int.MaxValue
                 ? (int)tensor.Dims[dimension]
-                : throw new InvalidDataException($"'{FileName}': initializer '{tensor.Name}' has shape [{string.Join(",", tensor.Dims)}]; " +
+                : throw new InvalidDataException($"'{FileName}': initializer '{tensor.Name}' has shape {tensor.Shape()}; " +
                     $"its size {tensor.Dims[dimension]} becomes a config.json size, which must be at least 1.");
 
         private InvalidDataException Missing(string what) => new($"'{FileName}' is not a BERT encoder export: expected {what}.");
