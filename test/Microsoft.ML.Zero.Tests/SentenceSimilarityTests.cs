@@ -83,8 +83,10 @@ public sealed class SentenceSimilarityTests
         var evaluations = lines.Select(line => Regex.Match(line, @"^Validation after step (\d+) .*: MSE (\d+\.\d+), Pearson (-?\d+\.\d+), Spearman (-?\d+\.\d+)"))
             .Where(m => m.Success).ToList();
         Assert.AreEqual(3, evaluations.Count, "after steps 4 and 8 of 10, and the last; " + string.Join("\n", lines));
-        var best = evaluations.MaxBy(m => double.Parse(m.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture));
-        StringAssert.Contains(string.Join("\n", lines), $"Loaded the best model, from step {best!.Groups[1].Value}");
+        var best = evaluations.MaxBy(m => double.Parse(m.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture))!;
+        // A best model from before the last step is loaded back; the last one is the model already.
+        if (best != evaluations[^1])
+            StringAssert.Contains(string.Join("\n", lines), $"Loaded the best model, from step {best.Groups[1].Value}");
 
         // The loaded model is the best one: scoring the validation set again gives its Spearman.
         var scores = model.Transform(options.ValidationSet).GetColumn<float>("Score").Select(s => (double)s).ToArray();
@@ -118,7 +120,8 @@ public sealed class SentenceSimilarityTests
     public void SlidingWindowsScoreALongPairAsTheMeanOfItsWindows()
     {
         var mlContext = new MLContext(seed: 0);
-        var rows = Pairs(96).Select((row, i) => new SimilarityPair
+        // Second texts that leave room for windows of the first: the windows keep a pair's second text whole.
+        var rows = Pairs(200).Where(row => row.Sentence2.Split(' ').Length <= 24).Take(96).Select((row, i) => new SimilarityPair
         {
             Sentence1 = i % 3 == 0 ? string.Join(" ", Enumerable.Repeat(row.Sentence1, 6)) : row.Sentence1, Sentence2 = row.Sentence2, Label = row.Label,
         }).ToArray();
