@@ -30,12 +30,20 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|uneven-balanced|long|checkpoint-kill|checkpoint-resume &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|uneven-balanced|long|checkpoint-kill|checkpoint-resume|similarity &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
         int rank = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0");
         bool faulty = rank == faultRank;
+        if (fault == "similarity")
+        {
+            // The sentence-similarity trainer on a tiny BERT the test wrote beside the weights file.
+            var weights = SimilarityWeights(Path.Combine(Path.GetDirectoryName(weightsPath)!, "tiny-bert"));
+            if (rank == 0)
+                WriteWeights(weightsPath, weights);
+            return 0;
+        }
         if (fault == "engine")
         {
             // The ZeroEngine loop rather than the trainer: each process is one rank.
@@ -165,6 +173,22 @@ public static class MpiJob
         foreach (var replica in replicas)
             replica.Dispose();
         return 0;
+    }
+
+    /// <summary>
+    /// Fine-tunes the tiny BERT in <paramref name="checkpoint"/> for sentence similarity on 2 ranks (in-process, or one
+    /// process each under mpirun) and returns the trained weights, flattened.
+    /// </summary>
+    public static float[] SimilarityWeights(string checkpoint)
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = mlContext.Data.LoadFromEnumerable(SentimentPairs.From(SentimentData.All(), 128, seed: 0));
+        using var model = mlContext.Zero().SentenceSimilarity(new ZeroSentenceSimilarityOptions
+        {
+            CheckpointPath = checkpoint, WorldSize = 2, BatchSize = 16, MaxEpoch = 2, MaxSequenceLength = 32, LearningRate = 1e-3, Seed = 7,
+            Progress = ZeroProgress.None, CommunicationTimeout = TimeSpan.FromSeconds(60), DeepSpeed = new DeepSpeedOptions { Precision = ZeroPrecision.Fp32 },
+        }).Fit(data);
+        return IrisFixtures.Weights(model.Scorer.Model);
     }
 
     /// <summary>Rank 0's last line: how many all-reduces went through shared memory.</summary>

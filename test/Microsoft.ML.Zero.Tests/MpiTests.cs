@@ -44,6 +44,18 @@ public sealed class MpiTests
 
     [TestMethod]
     [TestCategory("mpi")]
+    public void SentenceSimilarityUnderMpiTrainsTheSameModelAsTwoInProcessRanks()
+    {
+        InTempFolder(weightsPath =>
+        {
+            string checkpoint = TinyBertFolder.Write(Path.Combine(Path.GetDirectoryName(weightsPath)!, "tiny-bert"), hiddenDropout: 0.1);
+            MpiRun(weightsPath, "similarity").AssertSucceeded();
+            AssertCloseTo(MpiJob.SimilarityWeights(checkpoint), MpiJob.ReadWeights(weightsPath));
+        });
+    }
+
+    [TestMethod]
+    [TestCategory("mpi")]
     public void GradientsSentAsBf16GiveTheInProcessResultThroughSharedMemoryAndOverMpi()
     {
         // communication_data_type bf16: same-host ranks add their bf16 staging buffers in shared memory; with that turned
