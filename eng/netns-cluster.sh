@@ -7,7 +7,10 @@
 #   eng/netns-cluster.sh down
 #   eng/netns-cluster.sh exec HOST COMMAND...     run a command on host HOST (1..N)
 #   eng/netns-cluster.sh link HOST up|down        take a host's link down or up
-#   eng/netns-cluster.sh netem HOST ARGS...|off   tc netem on a host's link (both directions): "delay 20ms", "loss 5%"
+#   eng/netns-cluster.sh rate HOST RATE|off       limit a host's link (both directions, tc htb): "2mbit"
+#   eng/netns-cluster.sh loss HOST PERCENT|off    drop that share of a host's packets (both directions, nftables): "5%"
+#   eng/netns-cluster.sh netem HOST ARGS...|off   tc netem on a host's link (both directions): "delay 20ms";
+#                                                 needs the kernel's sch_netem, which some VMs lack (rate and loss do not)
 #
 # `up` prints the state folder, which holds:
 #   hostfile   one line per host ("10.77.0.1 slots=1"; edit slots or write your own)
@@ -107,13 +110,36 @@ up() {
   cat > "$state/rsh-agent" <<EOF
 #!/bin/sh
 # mpirun's rsh agent for this cluster: "rsh-agent [ssh options] HOST COMMAND" runs COMMAND in HOST's namespaces,
-# with a clean environment as ssh would give.
+# with a clean environment as ssh would give. Like ssh -o ServerAliveInterval=1 -o ServerAliveCountMax=2, it gives up
+# (exit 255) once the host's link has been down for 2 s, which tells mpirun that the host is lost.
 while [ \$# -gt 0 ] && [ "\${1#-}" != "\$1" ]; do shift; done
 host="\$1"; shift
 i="\${host##*.}"
 case "\$host" in ${prefix}-host*) i="\${host#${prefix}-host}" ;; esac
 pid="\$(cat "$state/host\$i.pid" 2>/dev/null)" || { echo "rsh-agent: no host \$host in $state" >&2; exit 255; }
-exec env -i PATH="\$PATH" HOME="\${HOME:-/root}" nsenter --target "\$pid" --net --mount --uts -- /bin/sh -c "\$*"
+# The command writes into fifos that this script relays: when the link is lost, the relays end and mpirun sees this
+# "connection" close, although the processes on the host, cut off, live on (as they would behind a dead ssh link).
+fifos="\$(mktemp -d)"
+mkfifo "\$fifos/out" "\$fifos/err"
+cat "\$fifos/out" & out=\$!
+cat "\$fifos/err" >&2 & err=\$!
+env -i PATH="\$PATH" HOME="\${HOME:-/root}" nsenter --target "\$pid" --net --mount --uts -- /bin/sh -c "\$*" >"\$fifos/out" 2>"\$fifos/err" &
+child=\$!
+trap 'rm -rf "\$fifos"' EXIT
+missed=0
+while kill -0 "\$child" 2>/dev/null; do
+  if [ "\$(cat /sys/class/net/${prefix}-v\$i/operstate 2>/dev/null)" = up ]; then missed=0; else missed=\$((missed + 1)); fi
+  if [ "\$missed" -ge 2 ]; then
+    echo "rsh-agent: connection to \$host lost: its link has been down for \$missed s" >&2
+    kill -9 "\$child" "\$out" "\$err" 2>/dev/null
+    exit 255
+  fi
+  sleep 1
+done
+wait "\$child"
+status=\$?
+wait "\$out" "\$err"
+exit \$status
 EOF
   chmod +x "$state/rsh-agent"
   echo "--mca plm_rsh_agent $state/rsh-agent --mca btl tcp,self,vader --mca btl_tcp_if_include $subnet.0/$mask --mca oob_tcp_if_include $subnet.0/$mask" > "$state/mca"
@@ -133,9 +159,42 @@ netem() {
     tc qdisc del dev "${prefix}-v$i" root 2>/dev/null || true
     ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true
   else
-    tc qdisc replace dev "${prefix}-v$i" root netem "$@"
+    tc qdisc replace dev "${prefix}-v$i" root netem "$@" 2>/dev/null \
+      || fail "tc netem failed: this kernel may lack sch_netem (tc qdisc add ... netem: 'qdisc kind is unknown'); 'rate' and 'loss' need no netem"
     ip netns exec "$ns" tc qdisc replace dev eth0 root netem "$@"
   fi
+}
+
+# A rate limit (htb) on both directions of a host's link: a slow network, without sch_netem.
+rate() {
+  local i="$1" value="$2"
+  local ns="${prefix}-host$i"
+  tc qdisc del dev "${prefix}-v$i" root 2>/dev/null || true
+  ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true
+  [ "$value" = off ] && return
+  tc qdisc add dev "${prefix}-v$i" root handle 1: htb default 1
+  tc class add dev "${prefix}-v$i" parent 1: classid 1:1 htb rate "$value"
+  ip netns exec "$ns" tc qdisc add dev eth0 root handle 1: htb default 1
+  ip netns exec "$ns" tc class add dev eth0 parent 1: classid 1:1 htb rate "$value"
+}
+
+# Random packet loss (nftables) on both directions of a host's link, without sch_netem.
+loss() {
+  local i="$1" percent="${2%\%}"
+  local ns="${prefix}-host$i"
+  if ! command -v nft >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+  fi
+  command -v nft >/dev/null 2>&1 || fail "nftables (nft) is required for loss: apt-get install -y nftables"
+  ip netns exec "$ns" nft delete table inet zcfault 2>/dev/null || true
+  [ "$percent" = off ] && return
+  [[ "$percent" =~ ^[0-9]+$ ]] && [ "$percent" -le 100 ] || fail "loss takes a whole percentage from 0 to 100, or off, not '$2'"
+  ip netns exec "$ns" nft -f - <<EOF
+table inet zcfault {
+  chain in { type filter hook input priority 0; numgen random mod 100 < $percent drop; }
+  chain out { type filter hook output priority 0; numgen random mod 100 < $percent drop; }
+}
+EOF
 }
 
 case "${1:-}" in
@@ -143,6 +202,8 @@ case "${1:-}" in
   down) require_root_and_tools; down ;;
   exec) [ $# -ge 3 ] || fail "usage: $0 exec HOST COMMAND..."; pid="$(host_pid "$2")"; shift 2; exec nsenter --target "$pid" --net --mount --uts -- "$@" ;;
   link) [ $# = 3 ] || fail "usage: $0 link HOST up|down"; host_pid "$2" >/dev/null; ip link set "${prefix}-v$2" "$3" ;;
+  rate) [ $# = 3 ] || fail "usage: $0 rate HOST RATE|off"; host_pid "$2" >/dev/null; rate "$2" "$3" ;;
+  loss) [ $# = 3 ] || fail "usage: $0 loss HOST PERCENT|off"; host_pid "$2" >/dev/null; loss "$2" "$3" ;;
   netem) [ $# -ge 3 ] || fail "usage: $0 netem HOST ARGS...|off"; host_pid "$2" >/dev/null; h="$2"; shift 2; netem "$h" "$@" ;;
-  *) fail "usage: $0 up N [--hostname NAME] [--shm-size SIZE] | down | exec HOST CMD... | link HOST up|down | netem HOST ARGS...|off" ;;
+  *) fail "usage: $0 up N [--hostname NAME] [--shm-size SIZE] | down | exec HOST CMD... | link HOST up|down | rate HOST RATE|off | loss HOST PERCENT|off | netem HOST ARGS...|off" ;;
 esac
