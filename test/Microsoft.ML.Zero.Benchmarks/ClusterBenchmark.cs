@@ -56,9 +56,10 @@ internal static class ClusterBenchmark
             var stepTwo = TwoHosts(OverlapBenchmark.Child, "off");
             lines.Add($"| MiniLM classifier step | {stepOne.Milliseconds()} | {stepTwo.Milliseconds()} | {stepTwo.Median / stepOne.Median:F2}x |");
             lines.Add("");
-            lines.Add("On one host the all-reduce is a sum in shared memory; between hosts OpenMPI sends the buffer over TCP (`btl tcp`, ring), " +
-                "so every byte crosses the kernel's socket path twice. A real 10 Gbit/s link carries at most 1.25 GB/s, less than veth here: " +
-                "expect the step's share of communication to grow on one. " + Machine.Note());
+            lines.Add("One launch per figure; small all-reduces vary from one launch to the next (see \"All-reduce bandwidth\"). On one host the " +
+                "all-reduce is a sum in shared memory; between hosts each rank sends and receives at least its whole buffer through the " +
+                "kernel's TCP sockets (`btl tcp`). A 10 Gbit/s link's line rate is 1.25 GB/s, and a real network adds latency that veth does " +
+                "not have: expect the step's share of communication to be larger there, not smaller. " + Machine.Note());
             return string.Join('\n', lines);
         }
         finally
