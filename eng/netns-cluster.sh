@@ -77,7 +77,7 @@ up() {
       *) fail "unknown option $1" ;;
     esac
   done
-  [[ "$n" =~ ^[1-9][0-9]?$ ]] && [ "$n" -le 200 ] || fail "N must be a number of hosts from 1 to 200, not '$n'"
+  [[ "$n" =~ ^[1-9][0-9]{0,2}$ ]] && [ "$n" -le 200 ] || fail "N must be a number of hosts from 1 to 200, not '$n'"
   down
   trap 'status=$?; [ $status = 0 ] || { echo "netns-cluster: up failed; cleaning up" >&2; down; }' EXIT
   mkdir -p "$state"
