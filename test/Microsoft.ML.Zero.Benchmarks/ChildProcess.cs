@@ -17,6 +17,9 @@ internal static class ChildProcess
     public static T RunUnderMpi<T>(int ranks, params string[] arguments) =>
         Start<T>(new[] { "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", ranks.ToString() }, arguments);
 
+    /// <summary>Runs the measurement under the given launcher command (an mpirun with its own options); rank 0's last line is the result.</summary>
+    public static T RunWith<T>(string[] launcher, params string[] arguments) => Start<T>(launcher, arguments);
+
     private static T Start<T>(string[]? launcher, string[] arguments)
     {
         var command = new List<string>(launcher ?? Array.Empty<string>()) { Environment.ProcessPath! };

@@ -35,6 +35,7 @@ var benchmarks = new Dictionary<string, Func<string>>
     [GroupByLengthBenchmark.Name] = GroupByLengthBenchmark.Run,
     [MicroBenchmarks.Name] = MicroBenchmarks.Run,
     [PeerBenchmark.Name] = PeerBenchmark.Run,
+    [ClusterBenchmark.Name] = ClusterBenchmark.Run,
 };
 string report = Path.GetFullPath(ReportPathArgument() ?? Path.Combine(RepositoryRoot(), "docs", "benchmarks.md"));
 ReportFile.Path = report;

@@ -27,10 +27,15 @@ public static class MpiJob
     /// <summary>The long run of the kill-and-resume test: 200 epochs of 10 steps.</summary>
     public const int LongRunEpochs = 200;
 
+    /// <summary>The steps of the "cluster-checkpoint" run (10 an epoch), and its communication timeout.</summary>
+    public const int ClusterRunSteps = 400;
+
+    public static readonly TimeSpan ClusterTimeout = TimeSpan.FromSeconds(10);
+
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|uneven-balanced|long|checkpoint-kill|checkpoint-resume|similarity &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|uneven-balanced|long|checkpoint-kill|checkpoint-resume|similarity|cluster|cluster-checkpoint &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -77,6 +82,16 @@ public static class MpiJob
                 worldSize = 4;
                 if (fault == "two-machines-bf16-wire")
                     wire = ZeroPrecision.Bf16;
+                break;
+            case "cluster":
+                // Real hosts (eng/netns-cluster.sh): as many ranks as mpirun started, wherever it placed them.
+                worldSize = int.Parse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE")!);
+                break;
+            case "cluster-checkpoint":
+                // A run with checkpoints (resumed when one is there), and a timeout short enough for a test to wait out a dead link.
+                epochs = ClusterRunSteps / 10;
+                checkpoints = CheckpointFolder(weightsPath);
+                timeout = ClusterTimeout;
                 break;
             case "bf16-model-wire":
                 precision = ZeroPrecision.Bf16;
