@@ -13,13 +13,14 @@ internal sealed class ClassificationTally
 
     private readonly int _classes;
 
-    // [truth * classes + predicted] counts, then the summed log-loss, then the rows: the layout summed over ranks.
+    // [truth * classes + predicted] counts, then per class the rows without a prediction, then the summed log-loss,
+    // then the rows: the layout summed over ranks.
     private readonly double[] _sums;
 
     public ClassificationTally(int classes)
     {
         _classes = classes;
-        _sums = new double[classes * classes + 2];
+        _sums = new double[classes * classes + classes + 2];
     }
 
     /// <summary>One row: zero-based label and prediction, and the probability the model gave the label.</summary>
@@ -27,6 +28,16 @@ internal sealed class ClassificationTally
     {
         _sums[truth * _classes + predicted]++;
         _sums[^2] -= Math.Log(Math.Max(truthProbability, ProbabilityFloor));
+        _sums[^1]++;
+    }
+
+    /// <summary>
+    /// One row the model made no prediction for (a word past a token classifier's maximum length): wrong for accuracy,
+    /// a miss of class <paramref name="truth"/> for its recall; it adds nothing to the log-loss.
+    /// </summary>
+    public void AddUnpredicted(int truth)
+    {
+        _sums[_classes * _classes + truth]++;
         _sums[^1]++;
     }
 
@@ -41,7 +52,7 @@ internal sealed class ClassificationTally
         int f1Classes = 0;
         for (int c = 0; c < classes; c++)
         {
-            double truePositives = sums[c * classes + c], labelled = 0, predicted = 0;
+            double truePositives = sums[c * classes + c], labelled = sums[classes * classes + c], predicted = 0;
             for (int other = 0; other < classes; other++)
             {
                 labelled += sums[c * classes + other];
