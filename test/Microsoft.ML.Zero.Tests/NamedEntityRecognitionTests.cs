@@ -184,4 +184,42 @@ public sealed class NamedEntityRecognitionTests
         var shapeError = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => pipeline.Fit(scalar));
         StringAssert.Contains(shapeError.Message, "vector of keys");
     }
+
+    [TestMethod]
+    public void ValidationReportsTokenAccuracyAndMacroF1AndKeepsTheBestModelByMacroF1()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var lines = TrainerLog.Capture(mlContext);
+        var (train, keys) = Keyed(mlContext, Sentences(160, seed: 0));
+        var validationRows = Sentences(40, seed: 3);
+        var options = Options();
+        options.ValidationSet = Keyed(mlContext, validationRows, keys).Data;
+        options.EvaluationStrategy = ZeroEvaluationStrategy.Steps;
+        options.EvaluationSteps = 4;
+        options.MetricForBestModel = ZeroMetric.MacroF1;
+        options.LoadBestModelAtEnd = true;
+        using var model = mlContext.Zero().NamedEntityRecognition(options).Fit(train);
+
+        var evaluations = lines.Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^Validation after step (\d+) .*: accuracy (\d+\.\d+), macro F1 (\d+\.\d+)"))
+            .Where(m => m.Success).ToList();
+        Assert.IsTrue(evaluations.Count >= 2, string.Join("\n", lines));
+        var best = evaluations.MaxBy(m => double.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture))!;
+        // The model kept is the best one: its word accuracy over the validation set is the one logged with the best macro F1.
+        var truth = options.ValidationSet.GetColumn<VBuffer<uint>>("Label").Select(v => v.DenseValues().ToArray()).ToArray();
+        var predicted = Predictions(model.Transform(options.ValidationSet));
+        double accuracy = truth.Zip(predicted, (t, p) => t.Zip(p).Count(pair => pair.First == pair.Second)).Sum() / (double)truth.Sum(t => t.Length);
+        Assert.AreEqual(double.Parse(best.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), accuracy, 1e-4, string.Join("\n", lines));
+    }
+
+    [TestMethod]
+    public void OptionsOfOtherTasksAreRefusedByName()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var options = Options();
+        options.MetricForBestModel = ZeroMetric.LogLoss;
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().NamedEntityRecognition(options)).Message, "MetricForBestModel");
+        options = Options();
+        options.Sentence2ColumnName = "Second";
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().NamedEntityRecognition(options)).Message, "Sentence2ColumnName");
+    }
 }
