@@ -12,12 +12,9 @@ namespace Microsoft.ML.Zero.MLNet;
 /// token-level. Words without a label key are not counted; words past the maximum length (no prediction) count as wrong.
 /// There are no probabilities, hence no log-loss.
 /// </summary>
-internal sealed class TokenClassificationValidation : IValidation
+internal sealed class TokenClassificationValidation : ScoredValidation
 {
-    private readonly ValidationShares _shares;
     private readonly WordTagColumns _outputs;
-    private readonly string _labelColumnName;
-    private readonly Func<nn.Module, ITransformer> _transformerOf;
 
     /// <param name="mlContext">Splits the set into the ranks' shares.</param>
     /// <param name="data">The validation set; its label a vector of keys keyed as the training data's.</param>
@@ -25,31 +22,19 @@ internal sealed class TokenClassificationValidation : IValidation
     /// <param name="outputs">The column the model adds, with the training data's tag keys.</param>
     /// <param name="transformerOf">The scoring transformer of a replica.</param>
     public TokenClassificationValidation(MLContext mlContext, IDataView data, ColumnOption label, WordTagColumns outputs, Func<nn.Module, ITransformer> transformerOf)
+        : base(mlContext, data, label, transformerOf)
     {
-        _shares = new ValidationShares(mlContext, data);
         _outputs = outputs;
-        _labelColumnName = label.ColumnName;
-        _transformerOf = transformerOf;
-        var validationLabel = new ColumnOption(label.ColumnName, "ValidationSet's " + label.OptionName);
-        var column = ColumnChecks.Find(data.Schema, validationLabel, "label");
-        int tags = WordLabelColumns.CheckLabelType(validationLabel, column.Type);
-        var keys = LabelKeyValues.FromLabel(column, tags).Names.Select(name => name.ToString());
-        var trainingKeys = outputs.Tags.Names.Select(name => name.ToString());
-        if (tags != outputs.Tags.Count || !keys.SequenceEqual(trainingKeys))
-            throw new ArgumentException($"The validation set's label column '{label.ColumnName}' has the keys [{string.Join(", ", keys)}]; the training data's has " +
-                $"[{string.Join(", ", trainingKeys)}]. Key both with the same fitted MapValueToKey transformer.", "ValidationSet");
+        outputs.Tags.RequireSameKeys(Label, WordLabelColumns.CheckLabelType(LabelOption, Label.Type));
     }
 
-    public void RequireScorable(nn.Module model) => _transformerOf(model).GetOutputSchema(_shares.Data.Schema);
-
-    public double[] ShareSums(nn.Module model, int rank, int worldSize)
+    public override double[] ShareSums(nn.Module model, int rank, int worldSize)
     {
         var tally = new ClassificationTally(_outputs.Tags.Count);
-        var (share, _) = _shares.Of(rank, worldSize);
-        if (share is null)
+        var (scored, _) = ScoredShare(model, rank, worldSize);
+        if (scored is null)
             return tally.Sums;
-        var scored = _transformerOf(model).Transform(share);
-        var label = scored.Schema[_labelColumnName];
+        var label = scored.Schema[Label.Name];
         var predicted = scored.Schema[_outputs.PredictionColumnName];
         using var cursor = scored.GetRowCursor(new[] { label, predicted });
         var getLabel = cursor.GetGetter<VBuffer<uint>>(label);
@@ -60,7 +45,7 @@ internal sealed class TokenClassificationValidation : IValidation
             getLabel(ref truths);
             getPredicted(ref guesses);
             if (truths.Length != guesses.Length)
-                throw new InvalidOperationException($"A validation row's label column '{_labelColumnName}' holds {truths.Length} keys for {guesses.Length} words; " +
+                throw new InvalidOperationException($"A validation row's label column '{Label.Name}' holds {truths.Length} keys for {guesses.Length} words; " +
                     "expected one key per word of the sentence (split on spaces).");
             var guess = guesses.DenseValues().ToArray();
             int word = 0;
@@ -79,7 +64,7 @@ internal sealed class TokenClassificationValidation : IValidation
         return tally.Sums;
     }
 
-    public ValidationMetrics Metrics(double[] sums)
+    public override ValidationMetrics Metrics(double[] sums)
     {
         var metrics = ClassificationTally.Metrics(sums, _outputs.Tags.Count);
         return new ValidationMetrics(metrics.Rows, metrics.Values.Where(v => v.Key != ZeroMetric.LogLoss).ToDictionary(v => v.Key, v => v.Value));

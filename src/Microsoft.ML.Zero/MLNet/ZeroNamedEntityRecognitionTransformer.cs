@@ -86,23 +86,18 @@ public sealed class ZeroNamedEntityRecognitionTransformer : ITransformer, IDispo
     {
         ctx.CheckAtModel(GetVersionInfo());
         TorchRuntime.EnsureLoaded();
-        try
-        {
-            string predictionColumnName = ctx.LoadNonEmptyString();
-            int scoringBatchSize = ctx.Reader.ReadInt32();
-            OptionCheck.RequireInFile(scoringBatchSize is >= 1 and <= ModelLimits.MaxSize, ModelZip.Source(ctx), nameof(ScoringBatchSize), scoringBatchSize,
-                $"1 to {ModelLimits.MaxSize}");
-            var tags = LabelKeyValues.Load(ctx.Reader, ModelZip.Source(ctx));
-            string kind = ctx.LoadNonEmptyString();
-            if (kind != TokenClassificationScorer.ModelKind)
-                throw new InvalidDataException($"The model holds a '{kind}' tagger, which this version of Microsoft.ML.Zero cannot load.");
-            return new ZeroNamedEntityRecognitionTransformer(TokenClassificationScorer.Load(ctx, tags.Count), new WordTagColumns(predictionColumnName, tags), scoringBatchSize);
-        }
-        catch (Exception exception) when (exception is IOException or FormatException)
-        {
-            // As ZeroTransformer: a field cut short or malformed in a truncated or damaged zip.
-            throw new InvalidDataException($"'{ModelZip.Source(ctx)}' ends inside a field or holds a malformed one (truncated or damaged): {exception.Message}", exception);
-        }
+        return ModelZip.ReadFields(ctx, () => Read(ctx));
+    }
+
+    private static ZeroNamedEntityRecognitionTransformer Read(ModelLoadContext ctx)
+    {
+        string predictionColumnName = ctx.LoadNonEmptyString();
+        int scoringBatchSize = ModelZip.ReadScoringBatchSize(ctx);
+        var tags = LabelKeyValues.Load(ctx.Reader, ModelZip.Source(ctx));
+        string kind = ctx.LoadNonEmptyString();
+        if (kind != TokenClassificationScorer.ModelKind)
+            throw new InvalidDataException($"The model holds a '{kind}' tagger, which this version of Microsoft.ML.Zero cannot load.");
+        return new ZeroNamedEntityRecognitionTransformer(TokenClassificationScorer.Load(ctx, tags.Count), new WordTagColumns(predictionColumnName, tags), scoringBatchSize);
     }
 
     private static VersionInfo GetVersionInfo() => new(
