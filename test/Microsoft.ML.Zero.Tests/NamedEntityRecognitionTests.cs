@@ -87,7 +87,8 @@ public sealed class NamedEntityRecognitionTests
     public void TwoRanksFitAndTheTaggerTagsEachWordSavesLoadsAndPredicts()
     {
         var mlContext = new MLContext(seed: 0);
-        var (train, keys) = Keyed(mlContext, Sentences(320, seed: 0));
+        // An empty sentence trains as [CLS] [SEP] with no labelled token.
+        var (train, keys) = Keyed(mlContext, Sentences(320, seed: 0).Append(new TaggedSentence()).ToArray());
         var testRows = Sentences(60, seed: 1);
         var (test, _) = Keyed(mlContext, testRows, keys);
         var trainer = mlContext.Zero().NamedEntityRecognition(Options());
