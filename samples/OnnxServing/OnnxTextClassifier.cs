@@ -36,6 +36,10 @@ public sealed class OnnxTextClassifier : IDisposable
     /// <summary>Class probabilities of each text (and its second text, for a pair model), scored in one batch.</summary>
     public float[][] Probabilities(IReadOnlyList<string> texts, IReadOnlyList<string>? secondTexts = null)
     {
+        if (secondTexts is not null && secondTexts.Count != texts.Count)
+            throw new ArgumentException($"{secondTexts.Count} second texts for {texts.Count} texts; a pair model needs one of each per row.", nameof(secondTexts));
+        if (texts.Count == 0)
+            return Array.Empty<float[]>();
         var windows = new List<(int[] Ids, int[] Types)>();
         var rowOfWindow = new List<int>();
         for (int row = 0; row < texts.Count; row++)

@@ -89,7 +89,7 @@ public sealed class PackageTests
         Assert.AreEqual("MIT", metadata.Element(ns + "license")!.Value);
         var dependencies = metadata.Descendants(ns + "dependency")
             .ToDictionary(d => d.Attribute("id")!.Value, d => d.Attribute("version")!.Value);
-        CollectionAssert.AreEquivalent(new[] { "Microsoft.ML", "Microsoft.ML.Tokenizers", "TorchSharp-cpu", "TorchSharp.PyBridge", "Spectre.Console" },
+        CollectionAssert.AreEquivalent(new[] { "Microsoft.ML", "Microsoft.ML.Tokenizers", "TorchSharp-cpu", "TorchSharp.PyBridge", "Spectre.Console", "OnnxSharp", "Google.Protobuf" },
             dependencies.Keys.ToArray(), nuspec.ToString());
         Assert.AreEqual("[5.0.1]", dependencies["Microsoft.ML"], "Microsoft.ML stays pinned exactly");
     }
