@@ -42,7 +42,7 @@ public sealed class ArchitectureTests
             "ZeroCatalog", "ZeroTrainer", "ZeroTrainerOptions", "ZeroTrainingOptions", "ZeroTextClassificationTrainer",
             "ZeroTextClassificationOptions", "ZeroTransformer", "Microsoft.ML.ZeroCatalogExtensions", "ZeroBertOptions", "ZeroSentenceSimilarityTrainer",
             "ZeroSentenceSimilarityOptions", "ZeroRegressionTransformer", "ZeroNamedEntityRecognitionTrainer", "ZeroNamedEntityRecognitionOptions",
-            "ZeroNamedEntityRecognitionTransformer"),
+            "ZeroNamedEntityRecognitionTransformer", "ZeroTokenClassificationMetrics", "ZeroTagMetrics"),
     };
 
     // ML.NET's own types (Microsoft.ML.Tokenizers is a separate library the models use).

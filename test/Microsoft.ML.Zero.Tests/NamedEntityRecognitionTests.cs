@@ -104,6 +104,18 @@ public sealed class NamedEntityRecognitionTests
         Console.WriteLine($"tiny BERT word accuracy {accuracy:F3}, most frequent tag {majority:F3}");
         Assert.IsTrue(accuracy > majority + 0.2, $"accuracy {accuracy:F3} against the most frequent tag's {majority:F3}");
 
+        // The token-level evaluator counts the same words.
+        var metrics = mlContext.Zero().EvaluateNamedEntityRecognition(scored);
+        Assert.AreEqual(truth.Sum(t => t.Length), metrics.Words);
+        Assert.AreEqual(accuracy, metrics.Accuracy, 1e-12);
+        VBuffer<ReadOnlyMemory<char>> keyValues = default;
+        train.Schema["Label"].GetKeyValues(ref keyValues);
+        var nounKey = (uint)Array.IndexOf(keyValues.DenseValues().Select(v => v.ToString()).ToArray(), "NOUN") + 1;
+        var pairs = truth.Zip(predicted, (t, p) => t.Zip(p)).SelectMany(w => w).ToArray();
+        Assert.AreEqual(pairs.Count(p => p.First == nounKey && p.Second == nounKey) / (double)pairs.Count(p => p.Second == nounKey), metrics.PerTag["NOUN"].Precision, 1e-12);
+        Assert.AreEqual(pairs.Count(p => p.First == nounKey && p.Second == nounKey) / (double)pairs.Count(p => p.First == nounKey), metrics.PerTag["NOUN"].Recall, 1e-12);
+        Assert.AreEqual(pairs.Count(p => p.First == nounKey), metrics.PerTag["NOUN"].Support);
+
         // MapKeyToValue turns PredictedLabel back into the tag strings.
         var tags = mlContext.Transforms.Conversion.MapKeyToValue("Tags", "PredictedLabel").Fit(scored).Transform(scored)
             .GetColumn<VBuffer<ReadOnlyMemory<char>>>("Tags").First().DenseValues().Select(t => t.ToString()).ToArray();

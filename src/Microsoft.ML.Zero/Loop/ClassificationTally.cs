@@ -44,6 +44,22 @@ internal sealed class ClassificationTally
     /// <summary>The values to sum over ranks.</summary>
     public double[] Sums => _sums;
 
+    /// <summary>
+    /// Class <paramref name="c"/>'s precision, recall and F1 from <see cref="Sums"/> (NaN where nothing was predicted or
+    /// labelled as it, as scikit-learn warns), and its labelled rows.
+    /// </summary>
+    public static (double Precision, double Recall, double F1, long Support) OfClass(double[] sums, int classes, int c)
+    {
+        double truePositives = sums[c * classes + c], labelled = sums[classes * classes + c], predicted = 0;
+        for (int other = 0; other < classes; other++)
+        {
+            labelled += sums[c * classes + other];
+            predicted += sums[other * classes + c];
+        }
+        return (predicted == 0 ? double.NaN : truePositives / predicted, labelled == 0 ? double.NaN : truePositives / labelled,
+            labelled + predicted == 0 ? double.NaN : 2 * truePositives / (labelled + predicted), (long)labelled);
+    }
+
     /// <summary>Accuracy, macro F1 and log-loss from <see cref="Sums"/> added up over every rank.</summary>
     public static ValidationMetrics Metrics(double[] sums, int classes)
     {
@@ -52,17 +68,12 @@ internal sealed class ClassificationTally
         int f1Classes = 0;
         for (int c = 0; c < classes; c++)
         {
-            double truePositives = sums[c * classes + c], labelled = sums[classes * classes + c], predicted = 0;
-            for (int other = 0; other < classes; other++)
-            {
-                labelled += sums[c * classes + other];
-                predicted += sums[other * classes + c];
-            }
-            correct += truePositives;
+            correct += sums[c * classes + c];
             // A class that is neither a label nor a prediction has no F1; scikit-learn's macro average leaves it out.
-            if (labelled + predicted > 0)
+            double f1 = OfClass(sums, classes, c).F1;
+            if (!double.IsNaN(f1))
             {
-                f1Total += 2 * truePositives / (labelled + predicted);
+                f1Total += f1;
                 f1Classes++;
             }
         }

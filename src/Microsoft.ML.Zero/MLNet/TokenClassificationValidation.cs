@@ -34,19 +34,29 @@ internal sealed class TokenClassificationValidation : ScoredValidation
         var (scored, _) = ScoredShare(model, rank, worldSize);
         if (scored is null)
             return tally.Sums;
-        var label = scored.Schema[Label.Name];
-        var predicted = scored.Schema[_outputs.PredictionColumnName];
+        return Tally(scored, Label.Name, _outputs.PredictionColumnName, _outputs.Tags.Count).Sums;
+    }
+
+    /// <summary>
+    /// The confusion counts over the words of <paramref name="scored"/>: a word without a label key is not counted, one
+    /// without a prediction (key 0, past the maximum length) counts as a miss of its tag.
+    /// </summary>
+    public static ClassificationTally Tally(IDataView scored, string labelColumnName, string predictionColumnName, int tags)
+    {
+        var tally = new ClassificationTally(tags);
+        var label = scored.Schema[labelColumnName];
+        var predicted = scored.Schema[predictionColumnName];
         using var cursor = scored.GetRowCursor(new[] { label, predicted });
         var getLabel = cursor.GetGetter<VBuffer<uint>>(label);
         var getPredicted = cursor.GetGetter<VBuffer<uint>>(predicted);
         VBuffer<uint> truths = default, guesses = default;
-        while (cursor.MoveNext())
+        for (long row = 0; cursor.MoveNext(); row++)
         {
             getLabel(ref truths);
             getPredicted(ref guesses);
             if (truths.Length != guesses.Length)
-                throw new InvalidOperationException($"A validation row's label column '{Label.Name}' holds {truths.Length} keys for {guesses.Length} words; " +
-                    "expected one key per word of the sentence (split on spaces).");
+                throw new InvalidOperationException($"Row {row}: label column '{labelColumnName}' holds {truths.Length} keys, but '{predictionColumnName}' {guesses.Length}; " +
+                    "expected one key per word of the sentence (split on spaces) in both.");
             var guess = guesses.DenseValues().ToArray();
             int word = 0;
             foreach (uint truth in truths.DenseValues())
@@ -61,7 +71,7 @@ internal sealed class TokenClassificationValidation : ScoredValidation
                 word++;
             }
         }
-        return tally.Sums;
+        return tally;
     }
 
     public override ValidationMetrics Metrics(double[] sums)

@@ -151,6 +151,15 @@ public sealed class ZeroCatalog
     }
 
     /// <summary>
+    /// Token-level metrics of a token classifier's output: <paramref name="data"/> holds the label and the predicted
+    /// label, both vectors of the same keys with one key per word (the output of a
+    /// <see cref="ZeroNamedEntityRecognitionTransformer"/> on labelled data). ML.NET has no evaluator for key vectors.
+    /// </summary>
+    public ZeroTokenClassificationMetrics EvaluateNamedEntityRecognition(IDataView data, string labelColumnName = "Label",
+        string predictedLabelColumnName = "PredictedLabel") =>
+        ZeroTokenClassificationMetrics.Evaluate(data, labelColumnName, predictedLabelColumnName);
+
+    /// <summary>
     /// Exports a trained classifier, or the Fit pipeline that holds it, to ONNX in <paramref name="directory"/> (created
     /// when missing), for serving without TorchSharp, from ONNX Runtime or ML.NET's <c>ApplyOnnxModel</c>:
     /// <list type="bullet">
