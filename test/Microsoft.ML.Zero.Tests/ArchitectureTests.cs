@@ -41,7 +41,8 @@ public sealed class ArchitectureTests
         new("MLNet", new[] { "Loop", "Engine", "Training", "Models", "Data", "Monitoring", "Distributed", "Tensors", "Config" },
             "ZeroCatalog", "ZeroTrainer", "ZeroTrainerOptions", "ZeroTrainingOptions", "ZeroTextClassificationTrainer",
             "ZeroTextClassificationOptions", "ZeroTransformer", "Microsoft.ML.ZeroCatalogExtensions", "ZeroBertOptions", "ZeroSentenceSimilarityTrainer",
-            "ZeroSentenceSimilarityOptions", "ZeroRegressionTransformer"),
+            "ZeroSentenceSimilarityOptions", "ZeroRegressionTransformer", "ZeroNamedEntityRecognitionTrainer", "ZeroNamedEntityRecognitionOptions",
+            "ZeroNamedEntityRecognitionTransformer", "ZeroTokenClassificationMetrics", "ZeroTagMetrics"),
     };
 
     // ML.NET's own types (Microsoft.ML.Tokenizers is a separate library the models use).

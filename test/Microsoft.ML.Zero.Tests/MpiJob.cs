@@ -35,7 +35,7 @@ public static class MpiJob
     public static string CheckpointFolder(string weightsPath) => Path.Combine(Path.GetDirectoryName(weightsPath)!, "checkpoints");
 
     /// <summary>
-    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|uneven-balanced|long|checkpoint-kill|checkpoint-resume|similarity|cluster|cluster-checkpoint &lt;rank&gt;
+    /// mpi-train &lt;weights.bin&gt; none|overlap|bf16-wire|bf16-model-wire|bf16-accumulation|two-machines|two-machines-bf16-wire|fail-rank|kill-rank|sigterm-rank|separate-shm|stall-rank|uneven|uneven-split|uneven-balanced|long|checkpoint-kill|checkpoint-resume|similarity|cluster|cluster-checkpoint|ner &lt;rank&gt;
     /// </summary>
     public static int Run(string weightsPath, string fault, int faultRank)
     {
@@ -45,6 +45,14 @@ public static class MpiJob
         {
             // The sentence-similarity trainer on a tiny BERT the test wrote beside the weights file.
             var weights = SimilarityWeights(Path.Combine(Path.GetDirectoryName(weightsPath)!, "tiny-bert"));
+            if (rank == 0)
+                WriteWeights(weightsPath, weights);
+            return 0;
+        }
+        if (fault == "ner")
+        {
+            // The token-classification trainer on a tiny BERT the test wrote beside the weights file.
+            var weights = TaggerWeights(Path.Combine(Path.GetDirectoryName(weightsPath)!, "tiny-bert"));
             if (rank == 0)
                 WriteWeights(weightsPath, weights);
             return 0;
@@ -203,6 +211,23 @@ public static class MpiJob
             CheckpointPath = checkpoint, WorldSize = 2, BatchSize = 16, MaxEpoch = 2, MaxSequenceLength = 32, LearningRate = 1e-3, Seed = 7,
             Progress = ZeroProgress.None, CommunicationTimeout = TimeSpan.FromSeconds(60), DeepSpeed = new DeepSpeedOptions { Precision = ZeroPrecision.Fp32 },
         }).Fit(data);
+        return IrisFixtures.Weights(model.Scorer.Model);
+    }
+
+    /// <summary>
+    /// Fine-tunes the tiny BERT in <paramref name="checkpoint"/> as a token classifier (tagging Brown sentences) on 2
+    /// ranks (in-process, or one process each under mpirun) and returns the trained weights, flattened.
+    /// </summary>
+    public static float[] TaggerWeights(string checkpoint)
+    {
+        var mlContext = new MLContext(seed: 0);
+        var data = mlContext.Data.LoadFromEnumerable(BrownCorpus.TaggedSentences(new[] { "ca01" }).Take(96).ToArray());
+        var keyed = mlContext.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        using var model = mlContext.Zero().NamedEntityRecognition(new ZeroNamedEntityRecognitionOptions
+        {
+            CheckpointPath = checkpoint, WorldSize = 2, BatchSize = 16, MaxEpoch = 2, MaxSequenceLength = 32, LearningRate = 1e-3, Seed = 7,
+            Progress = ZeroProgress.None, CommunicationTimeout = TimeSpan.FromSeconds(60), DeepSpeed = new DeepSpeedOptions { Precision = ZeroPrecision.Fp32 },
+        }).Fit(keyed);
         return IrisFixtures.Weights(model.Scorer.Model);
     }
 

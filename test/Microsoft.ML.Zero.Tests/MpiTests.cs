@@ -56,6 +56,18 @@ public sealed class MpiTests
 
     [TestMethod]
     [TestCategory("mpi")]
+    public void NamedEntityRecognitionUnderMpiTrainsTheSameModelAsTwoInProcessRanks()
+    {
+        InTempFolder(weightsPath =>
+        {
+            string checkpoint = TinyBertFolder.Write(Path.Combine(Path.GetDirectoryName(weightsPath)!, "tiny-bert"), hiddenDropout: 0.1);
+            MpiRun(weightsPath, "ner").AssertSucceeded();
+            AssertCloseTo(MpiJob.TaggerWeights(checkpoint), MpiJob.ReadWeights(weightsPath));
+        });
+    }
+
+    [TestMethod]
+    [TestCategory("mpi")]
     public void GradientsSentAsBf16GiveTheInProcessResultThroughSharedMemoryAndOverMpi()
     {
         // communication_data_type bf16: same-host ranks add their bf16 staging buffers in shared memory; with that turned

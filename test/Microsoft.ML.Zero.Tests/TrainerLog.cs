@@ -9,7 +9,8 @@ internal static class TrainerLog
         mlContext.Log += (_, e) =>
         {
             if (e.Source.StartsWith(nameof(ZeroTrainer), StringComparison.Ordinal) || e.Source.StartsWith(nameof(ZeroTextClassificationTrainer), StringComparison.Ordinal) ||
-                e.Source.StartsWith(nameof(ZeroSentenceSimilarityTrainer), StringComparison.Ordinal))
+                e.Source.StartsWith(nameof(ZeroSentenceSimilarityTrainer), StringComparison.Ordinal) ||
+                e.Source.StartsWith(nameof(ZeroNamedEntityRecognitionTrainer), StringComparison.Ordinal))
                 lock (lines)
                     lines.Add(e.RawMessage);
         };

@@ -13,13 +13,14 @@ internal sealed class ClassificationTally
 
     private readonly int _classes;
 
-    // [truth * classes + predicted] counts, then the summed log-loss, then the rows: the layout summed over ranks.
+    // [truth * classes + predicted] counts, then per class the rows without a prediction, then the summed log-loss,
+    // then the rows: the layout summed over ranks.
     private readonly double[] _sums;
 
     public ClassificationTally(int classes)
     {
         _classes = classes;
-        _sums = new double[classes * classes + 2];
+        _sums = new double[classes * classes + classes + 2];
     }
 
     /// <summary>One row: zero-based label and prediction, and the probability the model gave the label.</summary>
@@ -30,8 +31,34 @@ internal sealed class ClassificationTally
         _sums[^1]++;
     }
 
+    /// <summary>
+    /// One row the model made no prediction for (a word past a token classifier's maximum length): wrong for accuracy,
+    /// a miss of class <paramref name="truth"/> for its recall; it adds nothing to the log-loss.
+    /// </summary>
+    public void AddUnpredicted(int truth)
+    {
+        _sums[_classes * _classes + truth]++;
+        _sums[^1]++;
+    }
+
     /// <summary>The values to sum over ranks.</summary>
     public double[] Sums => _sums;
+
+    /// <summary>
+    /// Class <paramref name="c"/>'s precision, recall and F1 from <see cref="Sums"/> (NaN where nothing was predicted or
+    /// labelled as it, as scikit-learn warns), and its labelled rows.
+    /// </summary>
+    public static (double Precision, double Recall, double F1, long Support) OfClass(double[] sums, int classes, int c)
+    {
+        double truePositives = sums[c * classes + c], labelled = sums[classes * classes + c], predicted = 0;
+        for (int other = 0; other < classes; other++)
+        {
+            labelled += sums[c * classes + other];
+            predicted += sums[other * classes + c];
+        }
+        return (predicted == 0 ? double.NaN : truePositives / predicted, labelled == 0 ? double.NaN : truePositives / labelled,
+            labelled + predicted == 0 ? double.NaN : 2 * truePositives / (labelled + predicted), (long)labelled);
+    }
 
     /// <summary>Accuracy, macro F1 and log-loss from <see cref="Sums"/> added up over every rank.</summary>
     public static ValidationMetrics Metrics(double[] sums, int classes)
@@ -41,17 +68,12 @@ internal sealed class ClassificationTally
         int f1Classes = 0;
         for (int c = 0; c < classes; c++)
         {
-            double truePositives = sums[c * classes + c], labelled = 0, predicted = 0;
-            for (int other = 0; other < classes; other++)
-            {
-                labelled += sums[c * classes + other];
-                predicted += sums[other * classes + c];
-            }
-            correct += truePositives;
+            correct += sums[c * classes + c];
             // A class that is neither a label nor a prediction has no F1; scikit-learn's macro average leaves it out.
-            if (labelled + predicted > 0)
+            double f1 = OfClass(sums, classes, c).F1;
+            if (!double.IsNaN(f1))
             {
-                f1Total += 2 * truePositives / (labelled + predicted);
+                f1Total += f1;
                 f1Classes++;
             }
         }

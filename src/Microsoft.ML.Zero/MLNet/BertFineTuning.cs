@@ -22,10 +22,20 @@ internal sealed class BertFineTuning
     /// <param name="input">The training data.</param>
     /// <param name="regression">Whether the label is a Single value rather than a key.</param>
     public BertFineTuning(ZeroBertOptions options, ZeroBertOptions defaults, IDataView input, bool regression)
+        : this(options, defaults, new TextColumns(input, options.Sentence1Column, options.Sentence2Column, options.LabelColumn, regression))
+    {
+    }
+
+    /// <summary>A fine-tune whose trainer reads its own columns (token classification): <see cref="Columns"/> is not there.</summary>
+    public BertFineTuning(ZeroBertOptions options, ZeroBertOptions defaults) : this(options, defaults, columns: null)
+    {
+    }
+
+    private BertFineTuning(ZeroBertOptions options, ZeroBertOptions defaults, TextColumns? columns)
     {
         _options = options;
         _defaults = defaults;
-        Columns = new TextColumns(input, options.Sentence1Column, options.Sentence2Column, options.LabelColumn, regression);
+        _columns = columns;
         Checkpoint = BertCheckpoint.Open(options.CheckpointPath!);
         string optionsName = options.GetType().Name;
         Checkpoint.RequireSequenceLength(options.MaxSequenceLength, $"{optionsName}.{nameof(ZeroBertOptions.MaxSequenceLength)}");
@@ -33,7 +43,10 @@ internal sealed class BertFineTuning
         Encoder = new BertTextEncoder(File.ReadAllBytes(Checkpoint.VocabPath), Checkpoint.LowerCase, options.MaxSequenceLength, Checkpoint.VocabPath, options.LongText);
     }
 
-    public TextColumns Columns { get; }
+    private readonly TextColumns? _columns;
+
+    /// <summary>The text columns and label of a sequence classification or regression.</summary>
+    public TextColumns Columns => _columns ?? throw new InvalidOperationException("This fine-tune reads its own columns.");
 
     public BertCheckpoint Checkpoint { get; }
 
@@ -52,28 +65,51 @@ internal sealed class BertFineTuning
         IValidation? validation, Func<long[]> countLabels)
     {
         var config = Checkpoint.Config;
-        string optionsName = _options.GetType().Name;
-        return run.Train(classes, Columns.CountValidRows,
-            worldSize => EngineConfiguration.Resolve(optionsName, _options.DeepSpeed ?? new DeepSpeedOptions { Precision = ZeroPrecision.Auto }, TrainerValues(_options),
-                TrainerValues(_defaults), worldSize, IsBiasOrLayerNorm),
-            $"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(Checkpoint.Directory))} ({config.NumHiddenLayers} layers, hidden {config.HiddenSize}) as {task}",
-            generator => new BertClassifier(config, Columns.ClassCount, generator),
-            (first, mainProcess) =>
-            {
-                // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
-                if (mainProcess)
-                    Checkpoint.LoadInto(first.Encoder);
-            },
+        return Train(run, classes, task, generator => new BertClassifier(config, Columns.ClassCount, generator), model => model.Encoder, Columns.CountValidRows,
             (model, rows, rowCount, loss) =>
             {
                 var (encoded, labels) = Columns.ReadRows(rows, rowCount, Encoder.EncodeWindows);
                 return new TextEpochShard(model, encoded, labels, Encoder.PaddingId, lossOf(loss));
             },
             validation, countLabels,
+            rowCount => Columns.TokenCounts(rowCount, (a, b) => Encoder.EncodeWindows(a, b).Sum(window => window.Ids.Length)));
+    }
+
+    /// <summary>
+    /// Fine-tunes a BERT under the head <paramref name="createModel"/> builds and returns every local replica: the
+    /// shared run, with the trainer's model, rows and loss.
+    /// </summary>
+    /// <param name="run">The trainer's run.</param>
+    /// <param name="classes">The label's classes in key order (none for a regression).</param>
+    /// <param name="task">What the model becomes, for the log.</param>
+    /// <param name="createModel">One replica, given its dropout generator.</param>
+    /// <param name="encoderOf">The replica's encoder, into which rank 0 loads the pretrained weights.</param>
+    /// <param name="countRows">Counts the valid training rows.</param>
+    /// <param name="readEpoch">A rank's rows of an epoch (see <see cref="TrainingRun.Train{TModel}"/>).</param>
+    /// <param name="validation">Scores the validation set during training, or null.</param>
+    /// <param name="countLabels">Counts the training labels per class, for balanced class weights.</param>
+    /// <param name="tokenCounts">Every row's token count by position, for <see cref="ZeroBertOptions.GroupByLength"/>.</param>
+    public TModel[] Train<TModel>(TrainingRun run, IReadOnlyList<string> classes, string task, Func<TorchSharp.torch.Generator, TModel> createModel,
+        Func<TModel, BertModel> encoderOf, Func<long> countRows, Func<TModel, int[], long, ClassificationLoss, IEpochShard> readEpoch,
+        IValidation? validation, Func<long[]> countLabels, Func<long, int[]> tokenCounts)
+        where TModel : TorchSharp.torch.nn.Module
+    {
+        var config = Checkpoint.Config;
+        string optionsName = _options.GetType().Name;
+        return run.Train(classes, countRows,
+            worldSize => EngineConfiguration.Resolve(optionsName, _options.DeepSpeed ?? new DeepSpeedOptions { Precision = ZeroPrecision.Auto }, TrainerValues(_options),
+                TrainerValues(_defaults), worldSize, IsBiasOrLayerNorm),
+            $"Fine-tuning {Path.GetFileName(Path.TrimEndingDirectorySeparator(Checkpoint.Directory))} ({config.NumHiddenLayers} layers, hidden {config.HiddenSize}) as {task}",
+            createModel,
+            (first, mainProcess) =>
+            {
+                // Rank 0 loads the pretrained encoder; the engine broadcasts its weights to the others.
+                if (mainProcess)
+                    Checkpoint.LoadInto(encoderOf(first));
+            },
+            readEpoch, validation, countLabels,
             // One extra pass tokenizes every row once for its length (all its windows); each epoch still encodes the rows it trains on.
-            _options.GroupByLength
-                ? rowCount => new LengthGroupedOrder(Columns.TokenCounts(rowCount, (a, b) => Encoder.EncodeWindows(a, b).Sum(window => window.Ids.Length)), _options.GroupByLengthWindow)
-                : null);
+            _options.GroupByLength ? rowCount => new LengthGroupedOrder(tokenCounts(rowCount), _options.GroupByLengthWindow) : null);
     }
 
     /// <summary>The scorer of a trained replica: class probabilities, or with <paramref name="regression"/> the head's value.</summary>

@@ -61,6 +61,20 @@ internal sealed class LabelKeyValues
         return new LabelKeyValues(itemType, values);
     }
 
+    /// <summary>
+    /// Throws unless the validation set's label <paramref name="column"/> (of <paramref name="classes"/> keys) has the
+    /// training data's keys: a label keyed by another MapValueToKey would number the classes differently, and the
+    /// metrics would be silently wrong.
+    /// </summary>
+    public void RequireSameKeys(DataViewSchema.Column column, int classes)
+    {
+        var keys = FromLabel(column, classes).Names.Select(name => name.ToString());
+        var trainingKeys = Names.Select(name => name.ToString());
+        if (classes != Count || !keys.SequenceEqual(trainingKeys))
+            throw new ArgumentException($"The validation set's label column '{column.Name}' has the keys [{string.Join(", ", keys)}]; the training data's has " +
+                $"[{string.Join(", ", trainingKeys)}]. Key both with the same fitted MapValueToKey transformer.", "ValidationSet");
+    }
+
     private static T[] Read<T>(DataViewSchema.Column label)
     {
         var buffer = default(VBuffer<T>);

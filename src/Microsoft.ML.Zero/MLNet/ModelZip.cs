@@ -16,6 +16,32 @@ internal static class ModelZip
     /// <summary>The zip entry <paramref name="entry"/> of the model being loaded, as error messages name it.</summary>
     public static string Source(ModelLoadContext ctx, string entry = "Model.key") => $"{ctx.Directory}/{entry}";
 
+    /// <summary>
+    /// Reads a transformer's fields with <paramref name="read"/>, after its version check. BinaryReader's and ML.NET's
+    /// errors become an InvalidDataException naming the entry: a length or count that still fits the entry can leave too
+    /// few bytes for the fields after it (EndOfStreamException), a string's length prefix is negative (IOException) or its
+    /// encoding too long, or a string's id is not in the entry's table (FormatException, "Corrupt model file").
+    /// </summary>
+    public static T ReadFields<T>(ModelLoadContext ctx, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception exception) when (exception is IOException or FormatException)
+        {
+            throw new InvalidDataException($"'{Source(ctx)}' ends inside a field or holds a malformed one (truncated or damaged): {exception.Message}", exception);
+        }
+    }
+
+    /// <summary>Reads a transformer's scoring batch size, checked as the options check it.</summary>
+    public static int ReadScoringBatchSize(ModelLoadContext ctx)
+    {
+        int scoringBatchSize = ctx.Reader.ReadInt32();
+        OptionCheck.RequireInFile(scoringBatchSize is >= 1 and <= ModelLimits.MaxSize, Source(ctx), "ScoringBatchSize", scoringBatchSize, $"1 to {ModelLimits.MaxSize}");
+        return scoringBatchSize;
+    }
+
     public static void RequireClassCount(int classCount, int labelCount, string source) =>
         OptionCheck.RequireInFile(classCount is >= 2 and <= ModelLimits.MaxSize && classCount == labelCount, source, "the class count", classCount,
             $"2 to {ModelLimits.MaxSize}, one class for each of the {labelCount} label values");

@@ -10,12 +10,9 @@ namespace Microsoft.ML.Zero.MLNet;
 /// A regression's validation set, scored through the trained model's own transformer in contiguous shares, one per
 /// rank: each row's label and score at its place in the set (<see cref="RegressionTally"/>).
 /// </summary>
-internal sealed class RegressionValidation : IValidation
+internal sealed class RegressionValidation : ScoredValidation
 {
-    private readonly ValidationShares _shares;
-    private readonly string _labelColumnName;
     private readonly string _scoreColumnName;
-    private readonly Func<nn.Module, ITransformer> _transformerOf;
 
     /// <param name="mlContext">Splits the set into the ranks' shares.</param>
     /// <param name="data">The validation set; its label a Single, as the training data's.</param>
@@ -23,27 +20,20 @@ internal sealed class RegressionValidation : IValidation
     /// <param name="scoreColumnName">The column the model writes its value into.</param>
     /// <param name="transformerOf">The scoring transformer of a replica.</param>
     public RegressionValidation(MLContext mlContext, IDataView data, ColumnOption label, string scoreColumnName, Func<nn.Module, ITransformer> transformerOf)
+        : base(mlContext, data, label, transformerOf)
     {
-        _shares = new ValidationShares(mlContext, data);
-        _labelColumnName = label.ColumnName;
         _scoreColumnName = scoreColumnName;
-        _transformerOf = transformerOf;
-        var validationLabel = new ColumnOption(label.ColumnName, "ValidationSet's " + label.OptionName);
-        var column = ColumnChecks.Find(data.Schema, validationLabel, "label");
-        if (column.Type != NumberDataViewType.Single)
-            throw ColumnChecks.RegressionLabelTypeError(validationLabel, column.Type.ToString()!);
+        if (Label.Type != NumberDataViewType.Single)
+            throw ColumnChecks.RegressionLabelTypeError(LabelOption, Label.Type.ToString()!);
     }
 
-    public void RequireScorable(nn.Module model) => _transformerOf(model).GetOutputSchema(_shares.Data.Schema);
-
-    public double[] ShareSums(nn.Module model, int rank, int worldSize)
+    public override double[] ShareSums(nn.Module model, int rank, int worldSize)
     {
-        var tally = new RegressionTally(_shares.RowCount);
-        var (share, start) = _shares.Of(rank, worldSize);
-        if (share is null)
+        var tally = new RegressionTally(RowCount);
+        var (scored, start) = ScoredShare(model, rank, worldSize);
+        if (scored is null)
             return tally.Sums;
-        var scored = _transformerOf(model).Transform(share);
-        var label = scored.Schema[_labelColumnName];
+        var label = scored.Schema[Label.Name];
         var score = scored.Schema[_scoreColumnName];
         using var cursor = scored.GetRowCursor(new[] { label, score });
         var getLabel = cursor.GetGetter<float>(label);
@@ -61,5 +51,5 @@ internal sealed class RegressionValidation : IValidation
         return tally.Sums;
     }
 
-    public ValidationMetrics Metrics(double[] sums) => RegressionTally.Metrics(sums);
+    public override ValidationMetrics Metrics(double[] sums) => RegressionTally.Metrics(sums);
 }

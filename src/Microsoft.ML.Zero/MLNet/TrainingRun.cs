@@ -125,6 +125,10 @@ internal sealed class TrainingRun
     public IValidation? RegressionValidation<TModel>(Func<TModel, ITransformer> transformerOf) where TModel : torch.nn.Module =>
         Validates ? new RegressionValidation(_mlContext, _options.ValidationSet!, _options.LabelColumn, _options.ScoreColumnName, model => transformerOf((TModel)model)) : null;
 
+    /// <summary>A token classifier's validation set when the options ask for one: its words tagged into <paramref name="outputs"/>.</summary>
+    public IValidation? TokenClassificationValidation<TModel>(WordTagColumns outputs, Func<TModel, ITransformer> transformerOf) where TModel : torch.nn.Module =>
+        Validates ? new TokenClassificationValidation(_mlContext, _options.ValidationSet!, _options.LabelColumn, outputs, model => transformerOf((TModel)model)) : null;
+
     /// <summary>Whether the options ask for a validation set to be scored during training.</summary>
     public bool Validates => _options.ValidationSet is not null && _options.EvaluationStrategy != ZeroEvaluationStrategy.No;
 }

@@ -117,6 +117,49 @@ public sealed class ZeroCatalog
     }
 
     /// <summary>
+    /// Fine-tunes a pretrained BERT (a local Hugging Face folder) to tag every word of a sentence: token classification,
+    /// as named entity recognition or part-of-speech tagging. The sentence is split into words on spaces; the label is a
+    /// vector of keys, one per word, and the model adds PredictedLabel, a vector of keys, one per word (words past
+    /// MaxSequenceLength tokens get the missing key 0). The parameters match
+    /// <c>mlContext.MulticlassClassification.Trainers.NamedEntityRecognition</c>, plus the checkpoint folder.
+    /// </summary>
+    public ZeroNamedEntityRecognitionTrainer NamedEntityRecognition(
+        string labelColumnName = "Label",
+        string outputColumnName = "PredictedLabel",
+        string sentence1ColumnName = "Sentence",
+        int batchSize = 32,
+        int maxEpochs = 10,
+        IDataView? validationSet = null,
+        string? checkpointPath = null) =>
+        NamedEntityRecognition(new ZeroNamedEntityRecognitionOptions
+        {
+            LabelColumnName = labelColumnName,
+            PredictionColumnName = outputColumnName,
+            Sentence1ColumnName = sentence1ColumnName,
+            BatchSize = batchSize,
+            MaxEpoch = maxEpochs,
+            ValidationSet = validationSet,
+            CheckpointPath = checkpointPath,
+        });
+
+    /// <summary>Fine-tunes a pretrained BERT for token classification with all options.</summary>
+    public ZeroNamedEntityRecognitionTrainer NamedEntityRecognition(ZeroNamedEntityRecognitionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return new ZeroNamedEntityRecognitionTrainer(_mlContext, options);
+    }
+
+    /// <summary>
+    /// Token-level metrics of a token classifier's output: <paramref name="data"/> holds the label and the predicted
+    /// label, both vectors of the same keys with one key per word (the output of a
+    /// <see cref="ZeroNamedEntityRecognitionTransformer"/> on labelled data). ML.NET has no evaluator for key vectors.
+    /// </summary>
+    public ZeroTokenClassificationMetrics EvaluateNamedEntityRecognition(IDataView data, string labelColumnName = "Label",
+        string predictedLabelColumnName = "PredictedLabel") =>
+        ZeroTokenClassificationMetrics.Evaluate(data, labelColumnName, predictedLabelColumnName);
+
+    /// <summary>
     /// Exports a trained classifier, or the Fit pipeline that holds it, to ONNX in <paramref name="directory"/> (created
     /// when missing), for serving without TorchSharp, from ONNX Runtime or ML.NET's <c>ApplyOnnxModel</c>:
     /// <list type="bullet">

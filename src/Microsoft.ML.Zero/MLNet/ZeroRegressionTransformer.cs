@@ -85,22 +85,17 @@ public sealed class ZeroRegressionTransformer : ITransformer, IDisposable, IScor
     {
         ctx.CheckAtModel(GetVersionInfo());
         TorchRuntime.EnsureLoaded();
-        try
-        {
-            string scoreColumnName = ctx.LoadNonEmptyString();
-            int scoringBatchSize = ctx.Reader.ReadInt32();
-            OptionCheck.RequireInFile(scoringBatchSize is >= 1 and <= ModelLimits.MaxSize, ModelZip.Source(ctx), nameof(ScoringBatchSize), scoringBatchSize,
-                $"1 to {ModelLimits.MaxSize}");
-            string kind = ctx.LoadNonEmptyString();
-            if (kind != BertScorer.ModelKind)
-                throw new InvalidDataException($"The model holds a '{kind}' regression, which this version of Microsoft.ML.Zero cannot load.");
-            return new ZeroRegressionTransformer(BertScorer.Load(ctx, labelCount: 1, recordsLongText: true, regression: true), new RegressionColumns(scoreColumnName), scoringBatchSize);
-        }
-        catch (Exception exception) when (exception is IOException or FormatException)
-        {
-            // As ZeroTransformer: a field cut short or malformed in a truncated or damaged zip.
-            throw new InvalidDataException($"'{ModelZip.Source(ctx)}' ends inside a field or holds a malformed one (truncated or damaged): {exception.Message}", exception);
-        }
+        return ModelZip.ReadFields(ctx, () => Read(ctx));
+    }
+
+    private static ZeroRegressionTransformer Read(ModelLoadContext ctx)
+    {
+        string scoreColumnName = ctx.LoadNonEmptyString();
+        int scoringBatchSize = ModelZip.ReadScoringBatchSize(ctx);
+        string kind = ctx.LoadNonEmptyString();
+        if (kind != BertScorer.ModelKind)
+            throw new InvalidDataException($"The model holds a '{kind}' regression, which this version of Microsoft.ML.Zero cannot load.");
+        return new ZeroRegressionTransformer(BertScorer.Load(ctx, labelCount: 1, recordsLongText: true, regression: true), new RegressionColumns(scoreColumnName), scoringBatchSize);
     }
 
     private static VersionInfo GetVersionInfo() => new(

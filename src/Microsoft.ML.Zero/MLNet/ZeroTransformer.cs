@@ -94,27 +94,15 @@ public sealed class ZeroTransformer : ITransformer, IDisposable, IScoringTransfo
     {
         ctx.CheckAtModel(GetVersionInfo());
         TorchRuntime.EnsureLoaded();
-        try
-        {
-            return Read(ctx);
-        }
-        catch (Exception exception) when (exception is IOException or FormatException)
-        {
-            // BinaryReader's and ML.NET's: a length or count that still fits the entry can leave too few bytes for the
-            // fields after it (EndOfStreamException), a string's length prefix is negative (IOException) or its
-            // encoding too long, or a string's id is not in the entry's table (FormatException, "Corrupt model file").
-            throw new InvalidDataException($"'{ModelZip.Source(ctx)}' ends inside a field or holds a malformed one (truncated or damaged): {exception.Message}", exception);
-        }
+        return ModelZip.ReadFields(ctx, () => Read(ctx));
     }
 
     private static ZeroTransformer Read(ModelLoadContext ctx)
     {
         string scoreColumnName = ctx.LoadNonEmptyString();
         string predictionColumnName = ctx.LoadNonEmptyString();
-        int scoringBatchSize = ctx.Reader.ReadInt32();
         // Every size read from the zip is checked before a model is built from it (ModelZip).
-        OptionCheck.RequireInFile(scoringBatchSize is >= 1 and <= ModelLimits.MaxSize, ModelZip.Source(ctx), nameof(ScoringBatchSize), scoringBatchSize,
-            $"1 to {ModelLimits.MaxSize}");
+        int scoringBatchSize = ModelZip.ReadScoringBatchSize(ctx);
         var labels = LabelKeyValues.Load(ctx.Reader, ModelZip.Source(ctx));
         string kind = ctx.LoadNonEmptyString();
         IRowScorer scorer = kind switch

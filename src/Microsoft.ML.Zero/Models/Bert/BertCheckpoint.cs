@@ -65,7 +65,8 @@ internal sealed class BertCheckpoint
 
     /// <summary>
     /// Loads the weights into <paramref name="model"/>. Names follow Hugging Face; a "bert." prefix and pretraining
-    /// heads ("cls.*") are accepted. Any other missing or unexpected name, or a shape mismatch, is an error listing them.
+    /// heads ("cls.*") are accepted, and so is the pooler into a model without one (token classification, as Hugging Face
+    /// drops it there). Any other missing or unexpected name, or a shape mismatch, is an error listing them.
     /// </summary>
     public void LoadInto(BertModel model)
     {
@@ -74,7 +75,7 @@ internal sealed class BertCheckpoint
         {
             var expected = model.state_dict();
             var missing = expected.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
-            var unexpected = loaded.Keys.Where(k => !expected.ContainsKey(k)).ToList();
+            var unexpected = loaded.Keys.Where(k => !expected.ContainsKey(k) && (model.HasPooler || !k.StartsWith("pooler.", StringComparison.Ordinal))).ToList();
             if (missing.Count > 0 || unexpected.Count > 0)
             {
                 throw new InvalidDataException($"The weights in '{WeightsPath}' do not match a BERT encoder with this config.json." +

@@ -65,5 +65,5 @@ public sealed class BertClassifier : nn.Module<BertBatch, Tensor>
     }
 
     /// <summary>Class logits [rows, <see cref="ClassCount"/>] of a batch.</summary>
-    public override Tensor forward(BertBatch batch) => classifier.call(dropout.call(bert.call(batch).Pooled));
+    public override Tensor forward(BertBatch batch) => classifier.call(dropout.call(bert.call(batch).Pooled!));
 }

@@ -14,30 +14,37 @@ namespace Microsoft.ML.Zero.Models.Bert;
 /// <param name="AttentionMask">True where a real token is, false on padding; or an integer 1/0 mask, as Hugging Face's tokenizers give.</param>
 public sealed record BertBatch(Tensor InputIds, Tensor TokenTypeIds, Tensor AttentionMask);
 
-internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor Pooled)>
+internal sealed class BertModel : nn.Module<BertBatch, (Tensor Sequence, Tensor? Pooled)>
 {
     private readonly BertEmbeddings embeddings;
     private readonly BertEncoder encoder;
-    private readonly BertPooler pooler;
+    private readonly BertPooler? pooler;
     private readonly int _maxPositions;
 
-    public BertModel(BertConfig config, Generator dropoutGenerator) : base(nameof(BertModel))
+    /// <param name="config">The checkpoint's config.json.</param>
+    /// <param name="dropoutGenerator">The rank's dropout generator.</param>
+    /// <param name="addPoolingLayer">Whether the model has the [CLS] pooler (Hugging Face's <c>add_pooling_layer</c>):
+    /// sequence classification reads it, token classification does not and has no pooler weights.</param>
+    public BertModel(BertConfig config, Generator dropoutGenerator, bool addPoolingLayer = true) : base(nameof(BertModel))
     {
         _maxPositions = config.MaxPositionEmbeddings;
         embeddings = new BertEmbeddings(config, dropoutGenerator);
         encoder = new BertEncoder(config, dropoutGenerator);
-        pooler = new BertPooler(config);
+        pooler = addPoolingLayer ? new BertPooler(config) : null;
         RegisterComponents();
     }
 
-    public override (Tensor Sequence, Tensor Pooled) forward(BertBatch batch)
+    /// <summary>Whether the model has the pooler, so a checkpoint's pooler weights load into it.</summary>
+    public bool HasPooler => pooler is not null;
+
+    public override (Tensor Sequence, Tensor? Pooled) forward(BertBatch batch)
     {
         var attend = CheckedMask(batch);
         var hidden = embeddings.call(batch.InputIds, batch.TokenTypeIds);
         // [batch, 1, 1, tokens]: every query position may attend to the real tokens of its row.
         var mask = attend.unsqueeze(1).unsqueeze(1);
         var sequence = encoder.call(hidden, mask);
-        return (sequence, pooler.call(sequence));
+        return (sequence, pooler?.call(sequence));
     }
 
     // A batch built by hand (from a Hugging Face tokenizer's output, say) is checked here, where a wrong type or shape

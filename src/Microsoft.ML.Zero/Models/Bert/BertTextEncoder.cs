@@ -86,6 +86,32 @@ internal sealed class BertTextEncoder
         return LongText.Windows(a.Count, budget).Select(window => Build(a.GetRange(window.Start, window.Count), b)).ToArray();
     }
 
+    /// <summary>
+    /// Words as token classification reads them (Hugging Face's <c>is_split_into_words</c>): each word tokenized on
+    /// its own, [CLS] words [SEP], and where each word's first sub-token is, the one that carries its label. A word that
+    /// tokenizes to nothing (only characters normalization drops) becomes [UNK], so every word has a token. Truncation
+    /// keeps the first MaxSequenceLength - 2 tokens; a word is kept if its first sub-token is, and the words after are
+    /// dropped: <see cref="BertWordRow.WordStarts"/> then holds fewer entries than there are words.
+    /// </summary>
+    public BertWordRow EncodeWords(IReadOnlyList<string> words)
+    {
+        int budget = MaxSequenceLength - 2;
+        var tokens = new List<int>(Math.Min(budget, words.Count * 2));
+        var starts = new List<int>(Math.Min(budget, words.Count));
+        foreach (string word in words)
+        {
+            if (tokens.Count == budget)
+                break;
+            var pieces = Tokenize(word);
+            if (pieces.Count == 0)
+                pieces.Add(_tokenizer.UnknownTokenId);
+            // +1: [CLS] comes first.
+            starts.Add(tokens.Count + 1);
+            tokens.AddRange(pieces.Take(budget - tokens.Count));
+        }
+        return new BertWordRow(Build(tokens, null).Ids, starts.ToArray());
+    }
+
     private List<int> Tokenize(string text) =>
         _tokenizer.EncodeToIds(text, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true).ToList();
 
@@ -96,3 +122,6 @@ internal sealed class BertTextEncoder
         return (ids, types);
     }
 }
+
+/// <summary>A sentence's words encoded for token classification: the token ids, and the position of each kept word's first sub-token.</summary>
+internal sealed record BertWordRow(int[] Ids, int[] WordStarts);
