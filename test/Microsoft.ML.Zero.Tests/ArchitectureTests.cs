@@ -41,7 +41,7 @@ public sealed class ArchitectureTests
         new("MLNet", new[] { "Loop", "Engine", "Training", "Models", "Data", "Monitoring", "Distributed", "Tensors", "Config" },
             "ZeroCatalog", "ZeroTrainer", "ZeroTrainerOptions", "ZeroTrainingOptions", "ZeroTextClassificationTrainer",
             "ZeroTextClassificationOptions", "ZeroTransformer", "Microsoft.ML.ZeroCatalogExtensions", "ZeroBertOptions", "ZeroSentenceSimilarityTrainer",
-            "ZeroSentenceSimilarityOptions", "ZeroRegressionTransformer", "ZeroNamedEntityRecognitionTrainer", "ZeroNamedEntityRecognitionOptions",
+            "ZeroSentenceSimilarityOptions", "ZeroRegressionTransformer", "ZeroModelTransformer", "ZeroNamedEntityRecognitionTrainer", "ZeroNamedEntityRecognitionOptions",
             "ZeroNamedEntityRecognitionTransformer", "ZeroTokenClassificationMetrics", "ZeroTagMetrics"),
     };
 

@@ -17,60 +17,23 @@ namespace Microsoft.ML.Zero;
 /// MapKeyToValue gives the tags. Words past the model's maximum length get the missing key 0. Saves into and loads
 /// from a standard ML.NET model zip.
 /// </summary>
-public sealed class ZeroNamedEntityRecognitionTransformer : ITransformer, IDisposable, IScoringTransformer
+public sealed class ZeroNamedEntityRecognitionTransformer : ZeroModelTransformer
 {
     internal const string LoaderSignature = "ZeroTokenTagger";
 
-    private readonly ModelLifetime _lifetime;
-
     internal ZeroNamedEntityRecognitionTransformer(TokenClassificationScorer scorer, WordTagColumns outputs, int scoringBatchSize)
+        : base(scorer, outputs, scoringBatchSize)
     {
-        _lifetime = new ModelLifetime(nameof(ZeroNamedEntityRecognitionTransformer), scorer.Kind);
         Scorer = scorer;
         Outputs = outputs;
-        ScoringBatchSize = scoringBatchSize;
     }
-
-    /// <summary>Always true: each row is scored on its own, so PredictionEngine can use this transformer.</summary>
-    public bool IsRowToRowMapper => true;
 
     internal TokenClassificationScorer Scorer { get; }
 
     internal WordTagColumns Outputs { get; }
 
-    internal int ScoringBatchSize { get; }
-
-    IRowScorer IScoringTransformer.Scorer => Scorer;
-
-    IOutputColumns IScoringTransformer.Outputs => Outputs;
-
-    int IScoringTransformer.ScoringBatchSize => ScoringBatchSize;
-
-    /// <summary>The input schema with PredictedLabel added.</summary>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        Scorer.CheckInputs(inputSchema);
-        return Outputs.Append(inputSchema);
-    }
-
-    /// <summary>Tags <paramref name="input"/> lazily, in batches of rows, when its rows are read.</summary>
-    public IDataView Transform(IDataView input) => new ScoredDataView(input, this);
-
-    /// <summary>A mapper that tags single rows, as PredictionEngine does.</summary>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(inputSchema, this);
-
-    /// <summary>
-    /// Frees the model's native tensors, after any scoring under way on other threads has ended; later calls do nothing.
-    /// Engines that share one model need <see cref="PredictionEngineOptions.OwnsTransformer"/> false.
-    /// </summary>
-    public void Dispose() => _lifetime.Dispose(Scorer);
-
-    void IScoringTransformer.Score(IScoringBatch batch, int rows, float[] outputs) => _lifetime.Use(() => batch.Score(rows, outputs));
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _lifetime.Use(() => Save(ctx));
-
     // Format, in order: PredictedLabel's name, the scoring batch size, the tag keys' values, the model kind, then the scorer's fields and streams.
-    private void Save(ModelSaveContext ctx)
+    private protected override void Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());

@@ -15,69 +15,28 @@ namespace Microsoft.ML.Zero;
 /// A trained classifier: appends class probabilities (Score) and the predicted class (PredictedLabel) to its input.
 /// Saves into and loads from a standard ML.NET model zip that carries everything needed to score.
 /// </summary>
-public sealed class ZeroTransformer : ITransformer, IDisposable, IScoringTransformer
+public sealed class ZeroTransformer : ZeroModelTransformer
 {
     internal const string LoaderSignature = "ZeroClassifier";
 
     /// <summary>The format version from which BERT models record their long-text handling; older ones load as Truncate.</summary>
     internal const uint LongTextFormat = 0x00010002;
 
-    private readonly ModelLifetime _lifetime;
-
     internal ZeroTransformer(IRowScorer scorer, ScoreColumns outputs, int scoringBatchSize)
+        : base(scorer, outputs, scoringBatchSize)
     {
-        _lifetime = new ModelLifetime(nameof(ZeroTransformer), scorer.Kind);
         Scorer = scorer;
         Outputs = outputs;
-        ScoringBatchSize = scoringBatchSize;
     }
 
     /// <summary>The number of classes the model predicts.</summary>
     public int ClassCount => Scorer.ClassCount;
 
-    /// <summary>Always true: each row is scored on its own, so PredictionEngine can use this transformer.</summary>
-    public bool IsRowToRowMapper => true;
-
     internal IRowScorer Scorer { get; }
 
     internal ScoreColumns Outputs { get; }
 
-    IOutputColumns IScoringTransformer.Outputs => Outputs;
-
-    IRowScorer IScoringTransformer.Scorer => Scorer;
-
-    int IScoringTransformer.ScoringBatchSize => ScoringBatchSize;
-
-    internal int ScoringBatchSize { get; }
-
-    /// <summary>The input schema with Score and PredictedLabel added.</summary>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        Scorer.CheckInputs(inputSchema);
-        return Outputs.Append(inputSchema);
-    }
-
-    /// <summary>Scores <paramref name="input"/> lazily, in batches of rows, when its rows are read.</summary>
-    public IDataView Transform(IDataView input) => new ScoredDataView(input, this);
-
-    /// <summary>A mapper that scores single rows, as PredictionEngine does.</summary>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(inputSchema, this);
-
-    /// <summary>
-    /// Frees the model's native tensors, after any scoring under way on other threads has ended; later calls do nothing.
-    /// A <see cref="PredictionEngine{TSrc, TDst}"/> calls this when disposed unless created with
-    /// <see cref="PredictionEngineOptions.OwnsTransformer"/> false, which engines that share one model need.
-    /// </summary>
-    public void Dispose() => _lifetime.Dispose(Scorer);
-
-    /// <summary>Scores <paramref name="rows"/> rows of <paramref name="batch"/>; safe to call from several threads at once, each with its own batch.</summary>
-    internal void Score(IScoringBatch batch, int rows, float[] probabilities) => _lifetime.Use(() => batch.Score(rows, probabilities));
-
-    void IScoringTransformer.Score(IScoringBatch batch, int rows, float[] outputs) => Score(batch, rows, outputs);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _lifetime.Use(() => Save(ctx));
-
-    private void Save(ModelSaveContext ctx)
+    private protected override void Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
