@@ -321,8 +321,7 @@ public sealed class ReaderFuzzTests
             long budget = (64L << 20) + 64L * input.Length;
             Exception? error = null;
             long allocated = 0;
-            PeakMemory.Reset();
-            long residentBefore = PeakMemory.Resident();
+            long residentBefore = PeakMemory.Reset();
             var task = Task.Factory.StartNew(() =>
             {
                 long before = GC.GetAllocatedBytesForCurrentThread();
@@ -336,8 +335,8 @@ public sealed class ReaderFuzzTests
                 }
                 allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             }, TaskCreationOptions.LongRunning);
-            bool finished = task.Wait(timeout ?? CaseTimeout);
-            long grown = PeakMemory.Peak() - residentBefore;
+            bool finished = PeakMemory.Wait(task, timeout ?? CaseTimeout, out long peak);
+            long grown = peak - residentBefore;
             (mostManaged, mostResident) = (Math.Max(mostManaged, allocated), Math.Max(mostResident, grown));
             string? failure = null;
             if (!finished)
@@ -373,18 +372,18 @@ public sealed class ReaderFuzzTests
     public void TheHarnessReportsHangsLargeAllocationsAndOtherExceptions()
     {
         TorchRuntime.EnsureLoaded();
-        (string Expected, Action Run)[] faults =
+        (string Expected, Action Run, TimeSpan? Timeout)[] faults =
         {
-            ("no result after 0.2 s", () => Thread.Sleep(1000)),
-            ("managed bytes for a 16-byte input", () => GC.KeepAlive(new byte[100 << 20])),
+            ("no result after 0.2 s", () => Thread.Sleep(1000), TimeSpan.FromSeconds(0.2)),
+            ("managed bytes for a 16-byte input", () => GC.KeepAlive(new byte[100 << 20]), null),
             // 100 MB of native tensor memory, written so that it is resident: invisible to the GC's count.
-            ("resident memory grew by", () => { using var tensor = ones(25L << 20); }),
-            ("threw [NullReferenceException", () => throw new NullReferenceException()),
+            ("resident memory grew by", () => { using var tensor = ones(25L << 20); }, null),
+            ("threw [NullReferenceException", () => throw new NullReferenceException(), null),
         };
-        foreach (var (expected, run) in faults)
+        foreach (var (expected, run, timeout) in faults)
         {
             var error = Assert.ThrowsExactly<AssertFailedException>(() =>
-                Fuzz("harness", 1, 0, _ => (new byte[16], run), _ => false, TimeSpan.FromSeconds(0.2)));
+                Fuzz("harness", 1, 0, _ => (new byte[16], run), _ => false, timeout));
             StringAssert.Contains(error.Message, expected);
         }
         Fuzz("harness", 1, 0, _ => (new byte[16], () => throw new InvalidDataException()), e => e is InvalidDataException);
@@ -422,19 +421,44 @@ public sealed class ReaderFuzzTests
     /// The process's resident memory and its peak since <see cref="Reset"/>, from /proc/self (Linux: writing 5 to
     /// clear_refs resets the peak). Elsewhere both read the working set, which still bounds memory kept after a case.
     /// </summary>
+    // The process's peak resident memory over a case. The kernel's high-water mark (VmHWM) sees every page, but only
+    // where clear_refs can reset it; some sandboxes have no clear_refs, or ignore it. So the waiting thread also samples
+    // the current resident size every millisecond: 100 MB of native memory takes far longer than that to write.
     private static class PeakMemory
     {
-        private static readonly bool Available = OperatingSystem.IsLinux() && File.Exists("/proc/self/clear_refs");
+        private static readonly bool OnLinux = OperatingSystem.IsLinux() && File.Exists("/proc/self/status");
+        private static bool markWasReset;
 
-        public static void Reset()
+        /// <summary>Resets the high-water mark where the kernel allows it; returns the resident size now.</summary>
+        public static long Reset()
         {
-            if (Available)
-                File.WriteAllText("/proc/self/clear_refs", "5");
+            try
+            {
+                if (OnLinux && File.Exists("/proc/self/clear_refs"))
+                    File.WriteAllText("/proc/self/clear_refs", "5");
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+            long resident = Resident();
+            markWasReset = OnLinux && Status("VmHWM:") <= resident + (8L << 20);
+            return resident;
         }
 
-        public static long Resident() => Available ? Status("VmRSS:") : Environment.WorkingSet;
+        /// <summary>Waits for <paramref name="task"/> up to <paramref name="timeout"/>, sampling the resident size.</summary>
+        public static bool Wait(Task task, TimeSpan timeout, out long peak)
+        {
+            var clock = Stopwatch.StartNew();
+            long sampled = Resident();
+            bool finished;
+            while (!(finished = task.Wait(1)) && clock.Elapsed < timeout)
+                sampled = Math.Max(sampled, Resident());
+            // The high-water mark counts only if the reset took: otherwise it is some earlier test's peak.
+            long mark = markWasReset ? Status("VmHWM:") : 0;
+            peak = Math.Max(sampled, mark);
+            return finished;
+        }
 
-        public static long Peak() => Available ? Status("VmHWM:") : Environment.WorkingSet;
+        private static long Resident() => OnLinux ? Status("VmRSS:") : Environment.WorkingSet;
 
         private static long Status(string key)
         {
