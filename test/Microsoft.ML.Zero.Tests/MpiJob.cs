@@ -215,8 +215,9 @@ public static class MpiJob
     }
 
     /// <summary>
-    /// Fine-tunes the tiny BERT in <paramref name="checkpoint"/> as a token classifier (tagging Brown sentences) on 2
-    /// ranks (in-process, or one process each under mpirun) and returns the trained weights, flattened.
+    /// Fine-tunes the tiny BERT in <paramref name="checkpoint"/> as a token classifier (tagging Brown sentences, those
+    /// longer than 30 tokens in sliding windows) on 2 ranks (in-process, or one process each under mpirun) and returns
+    /// the trained weights, flattened.
     /// </summary>
     public static float[] TaggerWeights(string checkpoint)
     {
@@ -226,6 +227,7 @@ public static class MpiJob
         using var model = mlContext.Zero().NamedEntityRecognition(new ZeroNamedEntityRecognitionOptions
         {
             CheckpointPath = checkpoint, WorldSize = 2, BatchSize = 16, MaxEpoch = 2, MaxSequenceLength = 32, LearningRate = 1e-3, Seed = 7,
+            LongTextHandling = ZeroLongTextHandling.SlidingWindows, WindowStride = 8,
             Progress = ZeroProgress.None, CommunicationTimeout = TimeSpan.FromSeconds(60), DeepSpeed = new DeepSpeedOptions { Precision = ZeroPrecision.Fp32 },
         }).Fit(keyed);
         return IrisFixtures.Weights(model.Scorer.Model);

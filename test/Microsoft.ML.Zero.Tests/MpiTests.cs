@@ -56,7 +56,7 @@ public sealed class MpiTests
 
     [TestMethod]
     [TestCategory("mpi")]
-    public void NamedEntityRecognitionUnderMpiTrainsTheSameModelAsTwoInProcessRanks()
+    public void NamedEntityRecognitionInSlidingWindowsUnderMpiTrainsTheSameModelAsTwoInProcessRanks()
     {
         InTempFolder(weightsPath =>
         {

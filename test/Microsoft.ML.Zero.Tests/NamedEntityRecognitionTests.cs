@@ -146,10 +146,12 @@ public sealed class NamedEntityRecognitionTests
         int Id(string token) => Array.IndexOf(TinyBertFolder.Vocabulary, token);
         // "food." is two WordPieces (food, .); "zebra" is one [UNK]; tokenized alone, an empty-after-normalization word becomes [UNK].
         var row = encoder.EncodeWords(new[] { "The", "food.", "zebra", "\u0007" });
-        CollectionAssert.AreEqual(new[] { Id("[CLS]"), Id("the"), Id("food"), Id("."), Id("[UNK]"), Id("[UNK]"), Id("[SEP]") }, row.Ids);
-        CollectionAssert.AreEqual(new[] { 1, 2, 4, 5 }, row.WordStarts);
+        var window = row.Windows.Single();
+        CollectionAssert.AreEqual(new[] { Id("[CLS]"), Id("the"), Id("food"), Id("."), Id("[UNK]"), Id("[UNK]"), Id("[SEP]") }, window.Ids);
+        CollectionAssert.AreEqual(new[] { 1, 2, 4, 5 }, window.WordStarts);
+        CollectionAssert.AreEqual(new[] { (0, 1), (0, 2), (0, 4), (0, 5) }, row.Readings);
         var ignored = TokenEpochShard.Ignored;
-        CollectionAssert.AreEqual(new[] { ignored, 3, 1, ignored, 0, ignored, ignored }, TokenEpochShard.TokenLabels(row, new[] { 3, 1, 0, -1 }),
+        CollectionAssert.AreEqual(new[] { ignored, 3, 1, ignored, 0, ignored, ignored }, TokenEpochShard.TokenLabels(row, new[] { 3, 1, 0, -1 }).Single().TokenLabels,
             "labels on first sub-tokens; the second piece of food., [CLS], [SEP] and a word without a key are ignored");
     }
 
@@ -159,10 +161,11 @@ public sealed class NamedEntityRecognitionTests
         // MaxSequenceLength 6 keeps 4 tokens: "the food." takes 3, "is" the 4th; "good" and "!" are cut.
         var encoder = new BertTextEncoder(File.ReadAllBytes(Path.Combine(_tiny, "vocab.txt")), lowerCase: true, maxSequenceLength: 6);
         var row = encoder.EncodeWords(new[] { "the", "food.", "is", "good", "!" });
-        Assert.AreEqual(6, row.Ids.Length);
-        CollectionAssert.AreEqual(new[] { 1, 2, 4 }, row.WordStarts);
+        Assert.AreEqual(6, row.Windows.Single().Ids.Length);
+        CollectionAssert.AreEqual(new[] { 1, 2, 4 }, row.Windows.Single().WordStarts);
+        Assert.AreEqual(3, row.Readings.Length);
         // A word whose first piece fits is kept, its other pieces cut.
-        CollectionAssert.AreEqual(new[] { 1, 2, 3, 4 }, encoder.EncodeWords(new[] { "the", "a", "i", "food." }).WordStarts);
+        CollectionAssert.AreEqual(new[] { 1, 2, 3, 4 }, encoder.EncodeWords(new[] { "the", "a", "i", "food." }).Windows.Single().WordStarts);
 
         var mlContext = new MLContext(seed: 0);
         var (train, keys) = Keyed(mlContext, Sentences(64, seed: 0));
@@ -179,6 +182,101 @@ public sealed class NamedEntityRecognitionTests
             Assert.IsTrue(predicted[i].Skip(4).All(key => key == 0), $"row {i}: words past MaxSequenceLength get the missing key 0");
         }
     }
+
+    private static BertTextEncoder WindowEncoder(int maxSequenceLength, int stride, int maxWindows) =>
+        new(File.ReadAllBytes(Path.Combine(_tiny, "vocab.txt")), lowerCase: true, maxSequenceLength,
+            longText: new BertLongText(ZeroLongTextHandling.SlidingWindows, stride, maxWindows));
+
+    [TestMethod]
+    public void SlidingWindowsCutTheTokensAndReadEachWordFromTheWindowWhereItHasTheMostContext()
+    {
+        // MaxSequenceLength 6: windows of 4 tokens, the next one 3 on (stride 1). Tokens: the food . is good ! the.
+        var encoder = WindowEncoder(6, stride: 1, maxWindows: 8);
+        var row = encoder.EncodeWords(new[] { "the", "food.", "is", "good", "!", "the" });
+        Assert.AreEqual(2, row.Windows.Length);
+        int Id(string token) => Array.IndexOf(TinyBertFolder.Vocabulary, token);
+        CollectionAssert.AreEqual(new[] { Id("[CLS]"), Id("the"), Id("food"), Id("."), Id("is"), Id("[SEP]") }, row.Windows[0].Ids);
+        CollectionAssert.AreEqual(new[] { Id("[CLS]"), Id("is"), Id("good"), Id("!"), Id("the"), Id("[SEP]") }, row.Windows[1].Ids);
+        Assert.AreEqual(0, row.Windows[0].FirstWord);
+        Assert.AreEqual(2, row.Windows[1].FirstWord);
+        CollectionAssert.AreEqual(new[] { 1, 2, 4 }, row.Windows[0].WordStarts);
+        CollectionAssert.AreEqual(new[] { 1, 2, 3, 4 }, row.Windows[1].WordStarts);
+        // "is" sits at an edge of both windows (no context either side): the earlier reads it. "good" has one token
+        // before it in the second window, "!" one after.
+        CollectionAssert.AreEqual(new[] { (0, 1), (0, 2), (0, 4), (1, 2), (1, 3), (1, 4) }, row.Readings);
+        var ignored = TokenEpochShard.Ignored;
+        var labels = TokenEpochShard.TokenLabels(row, new[] { 0, 1, 2, 3, 4, 5 });
+        CollectionAssert.AreEqual(new[] { ignored, 0, 1, ignored, 2, ignored }, labels[0].TokenLabels, "the first window trains on the, food. and is");
+        CollectionAssert.AreEqual(new[] { ignored, 2, 3, 4, 5, ignored }, labels[1].TokenLabels, "the second on is again, and the rest");
+
+        // Two windows read 7 tokens: the 8th, "a", is dropped.
+        Assert.AreEqual(6, WindowEncoder(6, stride: 1, maxWindows: 2).EncodeWords(new[] { "the", "food.", "is", "good", "!", "the", "a" }).Readings.Length);
+        // A window can hold only the rest of a word cut across two: it reads no word.
+        var cut = WindowEncoder(6, stride: 0, maxWindows: 8).EncodeWords(new[] { "the", "a", "i", "food." });
+        Assert.AreEqual(2, cut.Windows.Length);
+        CollectionAssert.AreEqual(Array.Empty<int>(), cut.Windows[1].WordStarts);
+        CollectionAssert.AreEqual(new[] { (0, 1), (0, 2), (0, 3), (0, 4) }, cut.Readings);
+        // An empty sentence is one empty window.
+        Assert.AreEqual(2, WindowEncoder(6, stride: 1, maxWindows: 8).EncodeWords(Array.Empty<string>()).Windows.Single().Ids.Length);
+    }
+
+    [TestMethod]
+    public void SlidingWindowsTagEveryWordOfALongSentenceAsItsReadingWindowAloneAndSaveAndLoad()
+    {
+        var mlContext = new MLContext(seed: 0);
+        // Three sentences in one: 15 to 27 words, each one token, read in windows of 10 tokens that overlap by 4.
+        TaggedSentence[] Long(int count, int seed) => Sentences(3 * count, seed).Chunk(3).Select(three => new TaggedSentence
+        {
+            Sentence = string.Join(' ', three.Select(s => s.Sentence)), Label = three.SelectMany(s => s.Label).ToArray(),
+        }).ToArray();
+        var (train, keys) = Keyed(mlContext, Long(320, seed: 0));
+        var testRows = Long(30, seed: 1);
+        var test = Keyed(mlContext, testRows, keys).Data;
+        var options = Options(maxSequenceLength: 12);
+        options.LongTextHandling = ZeroLongTextHandling.SlidingWindows;
+        options.WindowStride = 4;
+        options.MaxEpoch = 8;
+        using var model = mlContext.Zero().NamedEntityRecognition(options).Fit(train);
+
+        var predicted = Predictions(model.Transform(test));
+        var truth = test.GetColumn<VBuffer<uint>>("Label").Select(v => v.DenseValues().ToArray()).ToArray();
+        for (int row = 0; row < testRows.Length; row++)
+            Assert.IsTrue(predicted[row].Length == truth[row].Length && predicted[row].All(key => key != 0), $"row {row}: every word is tagged");
+        double accuracy = truth.Zip(predicted, (t, p) => t.Zip(p).Count(pair => pair.First == pair.Second)).Sum() / (double)truth.Sum(t => t.Length);
+        double majority = truth.SelectMany(t => t).GroupBy(k => k).Max(g => g.Count()) / (double)truth.Sum(t => t.Length);
+        Console.WriteLine($"tiny BERT word accuracy in windows {accuracy:F3}, most frequent tag {majority:F3}");
+        Assert.IsTrue(accuracy > majority + 0.2, $"accuracy {accuracy:F3} against the most frequent tag's {majority:F3}");
+
+        // Each word's key is the one its reading window gives when scored as a sentence of its own, one window a
+        // forward so that no padding differs. It shares the model's weights, which the model disposes.
+        var oneAtATime = new ZeroNamedEntityRecognitionTransformer(model.Scorer, model.Outputs, scoringBatchSize: 1);
+        var engine = mlContext.Model.CreatePredictionEngine<SentenceOnly, TagPrediction>(oneAtATime);
+        for (int row = 0; row < 5; row++)
+        {
+            var words = WordLabelWords(testRows[row].Sentence);
+            var encoded = model.Scorer.Encoder.EncodeWords(words);
+            var alone = encoded.Windows.Select(window => engine.Predict(new SentenceOnly
+            {
+                Sentence = string.Join(' ', words.Skip(window.FirstWord).Take(window.Ids.Length - 2)),
+            }).PredictedLabel).ToArray();
+            var expected = encoded.Readings.Select(reading => alone[reading.Window][reading.Position - 1]).ToArray();
+            CollectionAssert.AreEqual(expected, predicted[row], $"row {row}: each word as its reading window tags it");
+        }
+
+        using var folder = new TempFolder("zero-ner-windows-");
+        string path = folder.Combine("model.zip");
+        mlContext.Model.Save(model, train.Schema, path);
+        var loaded = (ZeroNamedEntityRecognitionTransformer)mlContext.Model.Load(path, out _);
+        using (loaded)
+        {
+            Assert.AreEqual(new BertLongText(ZeroLongTextHandling.SlidingWindows, 4, options.MaxWindowsPerRow), loaded.Scorer.Encoder.LongText);
+            var reloaded = Predictions(loaded.Transform(test));
+            for (int row = 0; row < testRows.Length; row++)
+                CollectionAssert.AreEqual(predicted[row], reloaded[row], $"row {row}: the loaded model tags otherwise");
+        }
+    }
+
+    private static string[] WordLabelWords(string sentence) => Microsoft.ML.Zero.Data.WordLabelColumns.Words(sentence);
 
     [TestMethod]
     public void ALabelWithoutOneKeyPerWordIsRefusedNamingTheRowTheColumnAndBothCounts()
@@ -234,5 +332,15 @@ public sealed class NamedEntityRecognitionTests
         options = Options();
         options.Sentence2ColumnName = "Second";
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().NamedEntityRecognition(options)).Message, "Sentence2ColumnName");
+        options = Options();
+        options.LongTextHandling = ZeroLongTextHandling.HeadAndTail;
+        var headAndTail = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().NamedEntityRecognition(options)).Message;
+        StringAssert.Contains(headAndTail, "LongTextHandling");
+        StringAssert.Contains(headAndTail, "SlidingWindows");
+        // Each word read is an output of a row: windows may read at most 2^20 tokens.
+        options = Options();
+        options.LongTextHandling = ZeroLongTextHandling.SlidingWindows;
+        options.MaxWindowsPerRow = 1 << 20;
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => mlContext.Zero().NamedEntityRecognition(options)).Message, "MaxWindowsPerRow");
     }
 }

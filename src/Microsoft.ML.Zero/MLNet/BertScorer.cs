@@ -73,9 +73,7 @@ internal sealed class BertScorer : IRowScorer
         ctx.Writer.Write(Model.ClassCount);
         ctx.Writer.Write(Encoder.LowerCase);
         ctx.Writer.Write(Encoder.MaxSequenceLength);
-        ctx.Writer.Write((int)Encoder.LongText.Handling);
-        ctx.Writer.Write(Encoder.LongText.WindowStride);
-        ctx.Writer.Write(Encoder.LongText.MaxWindowsPerRow);
+        Encoder.LongText.Write(ctx.Writer);
         ctx.SaveBinaryStream(VocabularyStreamName, writer => writer.Write(Encoder.Vocabulary));
         ctx.SaveBinaryStream(ModelZip.WeightsStreamName, writer => Model.save(writer));
     }
@@ -102,7 +100,7 @@ internal sealed class BertScorer : IRowScorer
             $"3 to the config's max_position_embeddings ({config.MaxPositionEmbeddings})");
         // Models saved before the long-text handling existed read long text truncated, as they were trained.
         var longText = recordsLongText
-            ? LoadLongText(ctx.Reader, source, maxSequenceLength, sentence2 is not null)
+            ? BertLongText.Read(ctx.Reader, source, maxSequenceLength, sentence2 is not null)
             : BertLongText.Truncate;
         byte[]? vocabulary = null;
         if (!ctx.TryLoadBinaryStream(VocabularyStreamName, reader => vocabulary = reader.ReadBytes((int)reader.BaseStream.Length)))
@@ -112,19 +110,6 @@ internal sealed class BertScorer : IRowScorer
         var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength, ModelZip.Source(ctx, VocabularyStreamName), longText);
         var model = ModelZip.LoadWeights(ctx, BertClassifier.StateElementCount(config, classCount), () => new BertClassifier(config, classCount, new Generator(0)));
         return new BertScorer(model, encoder, sentence1, sentence2, regression);
-    }
-
-    // The bounds ZeroTextClassificationOptions holds the options to, so that what trains loads.
-    private static BertLongText LoadLongText(BinaryReader reader, string source, int maxSequenceLength, bool pair)
-    {
-        var handling = (ZeroLongTextHandling)reader.ReadInt32();
-        OptionCheck.RequireInFile(Enum.IsDefined(handling), source, "LongTextHandling", handling, string.Join(" or ", Enum.GetNames<ZeroLongTextHandling>()));
-        int stride = reader.ReadInt32();
-        int maxStride = handling == ZeroLongTextHandling.SlidingWindows ? BertLongText.MaxStride(maxSequenceLength, pair) : 0;
-        OptionCheck.RequireInFile(stride >= 0 && stride <= maxStride, source, "WindowStride", stride, $"0 to {maxStride} with {handling} and MaxSequenceLength {maxSequenceLength}");
-        int maxWindows = reader.ReadInt32();
-        OptionCheck.RequireInFile(maxWindows is >= 1 and <= ModelLimits.MaxSize, source, "MaxWindowsPerRow", maxWindows, $"1 to {ModelLimits.MaxSize}");
-        return new BertLongText(handling, stride, maxWindows);
     }
 
     public void Dispose() => Model.Dispose();

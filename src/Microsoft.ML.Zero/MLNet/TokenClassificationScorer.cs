@@ -8,8 +8,9 @@ namespace Microsoft.ML.Zero.MLNet;
 
 /// <summary>
 /// Tags the words of a sentence column with a fine-tuned BERT token classifier, without gradients: each kept word gets
-/// the most probable tag of its first sub-token. A row's outputs are its word count, then one key per kept word
-/// (<see cref="WordTagColumns"/> reads them): <see cref="ClassCount"/> is that width, 1 + MaxSequenceLength - 2.
+/// the most probable tag of its first sub-token, in the window it is read from (<see cref="BertTextEncoder.EncodeWords"/>).
+/// A row's outputs are its word count, then one key per word the row can keep, 0 for words past those kept
+/// (<see cref="WordTagColumns"/> reads them): <see cref="ClassCount"/> is that width, 1 + the tokens the windows read.
 /// </summary>
 internal sealed class TokenClassificationScorer : IRowScorer
 {
@@ -32,8 +33,23 @@ internal sealed class TokenClassificationScorer : IRowScorer
 
     public string Kind => ModelKind;
 
-    /// <summary>The outputs per row: the word count and a key for each of the at most MaxSequenceLength - 2 words a row keeps.</summary>
-    public int ClassCount => Encoder.MaxSequenceLength - 1;
+    /// <summary>
+    /// The outputs per row: the word count and a key for each word a row can keep, at most one per token the windows read
+    /// (MaxSequenceLength - 2 truncated).
+    /// </summary>
+    public int ClassCount => 1 + (int)Encoder.LongText.TokensRead(Encoder.MaxSequenceLength - 2);
+
+    /// <summary>
+    /// Whether <paramref name="longText"/> is a handling for words, whose outputs per row fit <see cref="ModelLimits.MaxSize"/>;
+    /// <paramref name="reason"/> says what is expected otherwise.
+    /// </summary>
+    public static bool ReadsWords(BertLongText longText, int maxSequenceLength, out string reason)
+    {
+        reason = longText.Handling == ZeroLongTextHandling.HeadAndTail
+            ? "Truncate or SlidingWindows: HeadAndTail would leave the middle words of a long sentence untagged"
+            : $"windows that read at most {ModelLimits.MaxSize} tokens a row (MaxWindowsPerRow x (MaxSequenceLength - 2 - WindowStride)): each word read is an output";
+        return longText.Handling != ZeroLongTextHandling.HeadAndTail && longText.TokensRead(maxSequenceLength - 2) < ModelLimits.MaxSize;
+    }
 
     // Sentences vary in length: read a few batches ahead and forward rows of similar length together, as BertScorer does.
     public int BatchesReadTogether => BertScorer.DefaultBatchesReadTogether;
@@ -49,8 +65,8 @@ internal sealed class TokenClassificationScorer : IRowScorer
 
     public IScoringBatch CreateBatch(DataViewRow row, int capacity, int forwardRows) => new Batch(this, row, capacity, forwardRows);
 
-    // Format, in order: the sentence column, config.json, the tag count, lower-casing, MaxSequenceLength; then the
-    // vocab.txt and weights streams.
+    // Format, in order: the sentence column, config.json, the tag count, lower-casing, MaxSequenceLength, the long-text
+    // handling; then the vocab.txt and weights streams.
     public void Save(ModelSaveContext ctx)
     {
         ctx.SaveNonEmptyString(SentenceColumnName);
@@ -58,12 +74,17 @@ internal sealed class TokenClassificationScorer : IRowScorer
         ctx.Writer.Write(Model.TagCount);
         ctx.Writer.Write(Encoder.LowerCase);
         ctx.Writer.Write(Encoder.MaxSequenceLength);
+        Encoder.LongText.Write(ctx.Writer);
         ctx.SaveBinaryStream(VocabularyStreamName, writer => writer.Write(Encoder.Vocabulary));
         ctx.SaveBinaryStream(ModelZip.WeightsStreamName, writer => Model.save(writer));
     }
 
-    /// <summary>Reads what <see cref="Save"/> wrote: a token classifier of <paramref name="tagCount"/> tags.</summary>
-    public static TokenClassificationScorer Load(ModelLoadContext ctx, int tagCount)
+    /// <summary>
+    /// Reads what <see cref="Save"/> wrote: a token classifier of <paramref name="tagCount"/> tags;
+    /// <paramref name="recordsLongText"/> says whether the zip's format holds the long-text handling (taggers saved
+    /// before it existed do not, and read long sentences truncated, as they were trained).
+    /// </summary>
+    public static TokenClassificationScorer Load(ModelLoadContext ctx, int tagCount, bool recordsLongText)
     {
         string source = ModelZip.Source(ctx);
         string sentence = ctx.LoadNonEmptyString();
@@ -74,11 +95,13 @@ internal sealed class TokenClassificationScorer : IRowScorer
         int maxSequenceLength = ctx.Reader.ReadInt32();
         OptionCheck.RequireInFile(maxSequenceLength >= 3 && maxSequenceLength <= config.MaxPositionEmbeddings, source, "MaxSequenceLength", maxSequenceLength,
             $"3 to the config's max_position_embeddings ({config.MaxPositionEmbeddings})");
+        var longText = recordsLongText ? BertLongText.Read(ctx.Reader, source, maxSequenceLength, pair: false) : BertLongText.Truncate;
+        OptionCheck.RequireInFile(ReadsWords(longText, maxSequenceLength, out string expected), source, "the long-text handling", longText, expected);
         byte[]? vocabulary = null;
         if (!ctx.TryLoadBinaryStream(VocabularyStreamName, reader => vocabulary = reader.ReadBytes((int)reader.BaseStream.Length)))
             throw new InvalidDataException($"The model has no '{VocabularyStreamName}' stream; the file is incomplete.");
         config.RequireVocabulary(vocabulary!, ModelZip.Source(ctx, VocabularyStreamName), $"'{source}'");
-        var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength, ModelZip.Source(ctx, VocabularyStreamName));
+        var encoder = new BertTextEncoder(vocabulary!, lowerCase, maxSequenceLength, ModelZip.Source(ctx, VocabularyStreamName), longText);
         var model = ModelZip.LoadWeights(ctx, BertTokenClassifier.StateElementCount(config, tags), () => new BertTokenClassifier(config, tags, new Generator(0)));
         return new TokenClassificationScorer(model, encoder, sentence);
     }
@@ -116,26 +139,29 @@ internal sealed class TokenClassificationScorer : IRowScorer
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             int width = _scorer.ClassCount;
-            var order = Enumerable.Range(0, rows);
-            if (rows > _forwardRows)
-                order = order.OrderBy(row => _rows[row].Ids.Length);
-            var sorted = order.ToArray();
-            for (int first = 0; first < rows; first += _forwardRows)
+            // The batch's windows, forwarded at most forwardRows together, sorted by length (stably) when that takes more than one forward.
+            var windows = Enumerable.Range(0, rows).SelectMany(row => _rows[row].Windows.Select((window, w) => (Row: row, Window: w, window.Ids))).ToArray();
+            if (windows.Length > _forwardRows)
+                windows = windows.OrderBy(window => window.Ids.Length).ToArray();
+            var tags = Enumerable.Range(0, rows).Select(row => new long[_rows[row].Windows.Length][]).ToArray();
+            for (int first = 0; first < windows.Length; first += _forwardRows)
             {
-                int count = Math.Min(_forwardRows, rows - first);
-                var windows = sorted.Skip(first).Take(count).Select(row => (_rows[row].Ids, new int[_rows[row].Ids.Length])).ToList();
-                var tags = _scorer.Model.forward(BertCollator.Collate(windows, 0, count, _scorer.Encoder.PaddingId)).argmax(2).contiguous();
-                long tokens = tags.shape[1];
-                var best = tags.data<long>().ToArray();
+                int count = Math.Min(_forwardRows, windows.Length - first);
+                var forward = windows.Skip(first).Take(count).Select(window => (window.Ids, new int[window.Ids.Length])).ToList();
+                var best = _scorer.Model.forward(BertCollator.Collate(forward, 0, count, _scorer.Encoder.PaddingId)).argmax(2).contiguous();
+                long tokens = best.shape[1];
+                var flat = best.data<long>().ToArray();
                 for (int k = 0; k < count; k++)
-                {
-                    int row = sorted[first + k];
-                    var output = outputs.AsSpan(row * width, width);
-                    output[0] = _wordCounts[row];
-                    var starts = _rows[row].WordStarts;
-                    for (int word = 0; word < starts.Length; word++)
-                        output[1 + word] = best[k * tokens + starts[word]] + 1;
-                }
+                    tags[windows[first + k].Row][windows[first + k].Window] = flat.AsSpan(k * (int)tokens, (int)tokens).ToArray();
+            }
+            for (int row = 0; row < rows; row++)
+            {
+                var output = outputs.AsSpan(row * width, width);
+                output.Clear();
+                output[0] = _wordCounts[row];
+                var readings = _rows[row].Readings;
+                for (int word = 0; word < readings.Length; word++)
+                    output[1 + word] = tags[row][readings[word].Window][readings[word].Position] + 1;
             }
         }
     }

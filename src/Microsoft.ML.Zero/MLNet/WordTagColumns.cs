@@ -7,7 +7,7 @@ namespace Microsoft.ML.Zero.MLNet;
 /// The column a token classifier adds: PredictedLabel, a vector of keys (one per word of the sentence) carrying the
 /// label's key values, as Microsoft.ML.TorchSharp's NamedEntityRecognition gives it. A row's model outputs are its
 /// word count, then the predicted key of each kept word (<see cref="TokenClassificationScorer"/>); words past the
-/// maximum length get the missing key 0.
+/// maximum length, or past the last window, get the missing key 0.
 /// </summary>
 internal sealed class WordTagColumns : IOutputColumns
 {

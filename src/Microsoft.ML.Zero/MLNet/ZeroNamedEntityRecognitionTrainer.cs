@@ -35,17 +35,13 @@ public sealed class ZeroNamedEntityRecognitionTrainer : IEstimator<ZeroNamedEnti
         var config = fineTuning.Checkpoint.Config;
         ZeroNamedEntityRecognitionTransformer TransformerOf(BertTokenClassifier model) =>
             new(new TokenClassificationScorer(model, encoder, _options.Sentence1ColumnName), outputs, _options.ScoringBatchSize);
-        (int[] Ids, long[] TokenLabels) Encode(string[] words, int[] wordTags)
-        {
-            var row = encoder.EncodeWords(words);
-            return (row.Ids, TokenEpochShard.TokenLabels(row, wordTags));
-        }
+        (int[] Ids, long[] TokenLabels)[] Encode(string[] words, int[] wordTags) => TokenEpochShard.TokenLabels(encoder.EncodeWords(words), wordTags);
 
         var replicas = fineTuning.Train(_run, tags.Names.Select(name => name.ToString()).ToArray(), $"a {columns.TagCount}-tag token classifier",
             generator => new BertTokenClassifier(config, columns.TagCount, generator), model => model.Encoder, columns.CountValidRows,
             (model, rows, rowCount, loss) => new TokenEpochShard(model, columns.ReadRows(rows, rowCount, Encode), encoder.PaddingId, loss),
             _run.TokenClassificationValidation<BertTokenClassifier>(outputs, TransformerOf), columns.CountTags,
-            rowCount => columns.ReadRows(Enumerable.Range(0, checked((int)rowCount)).ToArray(), rowCount, (words, _) => encoder.EncodeWords(words).Ids.Length));
+            rowCount => columns.ReadRows(Enumerable.Range(0, checked((int)rowCount)).ToArray(), rowCount, (words, _) => encoder.EncodeWords(words).Windows.Sum(window => window.Ids.Length)));
         foreach (var replica in replicas.Skip(1))
             replica.Dispose();
         return TransformerOf(replicas[0]);

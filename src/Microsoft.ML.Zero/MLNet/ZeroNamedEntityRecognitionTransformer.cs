@@ -14,12 +14,16 @@ namespace Microsoft.ML.Zero;
 /// <summary>
 /// A trained token classifier (named entity recognition, part-of-speech tagging): appends PredictedLabel, a vector of
 /// keys with one key per word of the sentence (split on spaces), carrying the training label's key values, so that
-/// MapKeyToValue gives the tags. Words past the model's maximum length get the missing key 0. Saves into and loads
+/// MapKeyToValue gives the tags. Words the model does not read (past its maximum length when it truncates, past its
+/// last window when it reads in sliding windows) get the missing key 0. Saves into and loads
 /// from a standard ML.NET model zip.
 /// </summary>
 public sealed class ZeroNamedEntityRecognitionTransformer : ZeroModelTransformer
 {
     internal const string LoaderSignature = "ZeroTokenTagger";
+
+    // The first format that records the long-text handling; taggers saved before it read long sentences truncated.
+    private const uint LongTextFormat = 0x00010002;
 
     internal ZeroNamedEntityRecognitionTransformer(TokenClassificationScorer scorer, WordTagColumns outputs, int scoringBatchSize)
         : base(scorer, outputs, scoringBatchSize)
@@ -60,13 +64,13 @@ public sealed class ZeroNamedEntityRecognitionTransformer : ZeroModelTransformer
         string kind = ctx.LoadNonEmptyString();
         if (kind != TokenClassificationScorer.ModelKind)
             throw new InvalidDataException($"The model holds a '{kind}' tagger, which this version of Microsoft.ML.Zero cannot load.");
-        return new ZeroNamedEntityRecognitionTransformer(TokenClassificationScorer.Load(ctx, tags.Count), new WordTagColumns(predictionColumnName, tags), scoringBatchSize);
+        return new ZeroNamedEntityRecognitionTransformer(TokenClassificationScorer.Load(ctx, tags.Count, recordsLongText: ctx.Header.ModelVerWritten >= LongTextFormat), new WordTagColumns(predictionColumnName, tags), scoringBatchSize);
     }
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "ZEROTAGS",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: LongTextFormat,
+        verReadableCur: LongTextFormat,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(ZeroNamedEntityRecognitionTransformer).Assembly.FullName);

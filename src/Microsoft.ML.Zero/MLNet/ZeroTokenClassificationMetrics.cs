@@ -9,7 +9,7 @@ namespace Microsoft.ML.Zero;
 /// <summary>
 /// Token-level metrics of a token classifier's output (<see cref="ZeroCatalog.EvaluateNamedEntityRecognition"/>): over
 /// every word with a label key, the share tagged right, the macro F1 over the tags, and each tag's precision and recall.
-/// A word without a prediction (past the model's maximum length, key 0) counts as a miss of its tag.
+/// A word without a prediction (one the model does not read, key 0) counts as a miss of its tag.
 /// </summary>
 public sealed class ZeroTokenClassificationMetrics
 {

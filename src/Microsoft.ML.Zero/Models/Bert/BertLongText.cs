@@ -1,3 +1,5 @@
+using Microsoft.ML.Zero.Config;
+
 namespace Microsoft.ML.Zero.Models.Bert;
 
 /// <summary>
@@ -44,5 +46,32 @@ internal sealed record BertLongText(ZeroLongTextHandling Handling, int WindowStr
                 break;
         }
         return windows;
+    }
+
+    /// <summary>
+    /// The most tokens of a first text the windows read, <paramref name="budget"/> to a window: the first window's and
+    /// <see cref="WindowStride"/> fewer for each next one (Truncate and HeadAndTail read one window's worth).
+    /// </summary>
+    public long TokensRead(int budget) => budget + (long)(MaxWindowsPerRow - 1) * (budget - WindowStride);
+
+    // Format, in order: the handling, the stride, the cap on windows.
+    public void Write(BinaryWriter writer)
+    {
+        writer.Write((int)Handling);
+        writer.Write(WindowStride);
+        writer.Write(MaxWindowsPerRow);
+    }
+
+    /// <summary>Reads what <see cref="Write"/> wrote, held to the bounds the options hold it to, so that what trains loads.</summary>
+    public static BertLongText Read(BinaryReader reader, string source, int maxSequenceLength, bool pair)
+    {
+        var handling = (ZeroLongTextHandling)reader.ReadInt32();
+        OptionCheck.RequireInFile(Enum.IsDefined(handling), source, "LongTextHandling", handling, string.Join(" or ", Enum.GetNames<ZeroLongTextHandling>()));
+        int stride = reader.ReadInt32();
+        int maxStride = handling == ZeroLongTextHandling.SlidingWindows ? MaxStride(maxSequenceLength, pair) : 0;
+        OptionCheck.RequireInFile(stride >= 0 && stride <= maxStride, source, "WindowStride", stride, $"0 to {maxStride} with {handling} and MaxSequenceLength {maxSequenceLength}");
+        int maxWindows = reader.ReadInt32();
+        OptionCheck.RequireInFile(maxWindows is >= 1 and <= ModelLimits.MaxSize, source, "MaxWindowsPerRow", maxWindows, $"1 to {ModelLimits.MaxSize}");
+        return new BertLongText(handling, stride, maxWindows);
     }
 }

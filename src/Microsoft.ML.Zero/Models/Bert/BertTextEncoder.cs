@@ -88,28 +88,63 @@ internal sealed class BertTextEncoder
 
     /// <summary>
     /// Words as token classification reads them (Hugging Face's <c>is_split_into_words</c>): each word tokenized on
-    /// its own, [CLS] words [SEP], and where each word's first sub-token is, the one that carries its label. A word that
-    /// tokenizes to nothing (only characters normalization drops) becomes [UNK], so every word has a token. Truncation
-    /// keeps the first MaxSequenceLength - 2 tokens; a word is kept if its first sub-token is, and the words after are
-    /// dropped: <see cref="BertWordRow.WordStarts"/> then holds fewer entries than there are words.
+    /// its own, and the tokens cut into windows of [CLS] tokens [SEP], each holding where the words whose first
+    /// sub-token (the one that carries a word's label) it holds start. A word that tokenizes to nothing (only
+    /// characters normalization drops) becomes [UNK], so every word has a token.
+    /// <list type="bullet">
+    /// <item>Truncate keeps one window of the first MaxSequenceLength - 2 tokens; a word is kept if its first sub-token
+    /// is, and the words after are dropped.</item>
+    /// <item>SlidingWindows cuts the tokens as <see cref="BertLongText.Windows"/> does, so a word may be cut across two
+    /// windows; words past the last of MaxWindowsPerRow windows are dropped. A word whose first sub-token two windows
+    /// hold is read from the one where it has the most tokens on its nearer side (the earlier on a tie), as BERT's
+    /// SQuAD windows read an answer "with maximum context".</item>
+    /// </list>
+    /// <see cref="BertWordRow.Readings"/> then holds fewer entries than there are words. HeadAndTail is not a
+    /// handling for words: it would leave the middle ones unread.
     /// </summary>
     public BertWordRow EncodeWords(IReadOnlyList<string> words)
     {
+        if (LongText.Handling == ZeroLongTextHandling.HeadAndTail)
+            throw new InvalidOperationException("Token classification reads long text truncated or in sliding windows, not in its head and tail.");
         int budget = MaxSequenceLength - 2;
-        var tokens = new List<int>(Math.Min(budget, words.Count * 2));
-        var starts = new List<int>(Math.Min(budget, words.Count));
+        int readable = (int)Math.Min(LongText.TokensRead(budget), int.MaxValue);
+        var tokens = new List<int>();
+        var starts = new List<int>();
         foreach (string word in words)
         {
-            if (tokens.Count == budget)
+            if (tokens.Count == readable)
                 break;
             var pieces = Tokenize(word);
             if (pieces.Count == 0)
                 pieces.Add(_tokenizer.UnknownTokenId);
-            // +1: [CLS] comes first.
-            starts.Add(tokens.Count + 1);
-            tokens.AddRange(pieces.Take(budget - tokens.Count));
+            starts.Add(tokens.Count);
+            tokens.AddRange(pieces.Take(readable - tokens.Count));
         }
-        return new BertWordRow(Build(tokens, null).Ids, starts.ToArray());
+        var cuts = LongText.Handling == ZeroLongTextHandling.SlidingWindows ? LongText.Windows(tokens.Count, budget) : new() { (0, tokens.Count) };
+        var windows = new BertWordWindow[cuts.Count];
+        var readings = new (int Window, int Position)[starts.Count];
+        var context = new int[starts.Count];
+        Array.Fill(context, -1);
+        int firstWord = 0;
+        for (int w = 0; w < cuts.Count; w++)
+        {
+            var (start, count) = cuts[w];
+            while (firstWord < starts.Count && starts[firstWord] < start)
+                firstWord++;
+            int endWord = firstWord;
+            while (endWord < starts.Count && starts[endWord] < start + count)
+                endWord++;
+            // +1: [CLS] comes first.
+            var wordStarts = starts.GetRange(firstWord, endWord - firstWord).Select(s => s - start + 1).ToArray();
+            windows[w] = new BertWordWindow(Build(tokens.GetRange(start, count), null).Ids, firstWord, wordStarts);
+            for (int word = firstWord; word < endWord; word++)
+            {
+                int before = starts[word] - start, nearer = Math.Min(before, count - 1 - before);
+                if (nearer > context[word])
+                    (context[word], readings[word]) = (nearer, (w, before + 1));
+            }
+        }
+        return new BertWordRow(windows, readings);
     }
 
     private List<int> Tokenize(string text) =>
@@ -123,5 +158,14 @@ internal sealed class BertTextEncoder
     }
 }
 
-/// <summary>A sentence's words encoded for token classification: the token ids, and the position of each kept word's first sub-token.</summary>
-internal sealed record BertWordRow(int[] Ids, int[] WordStarts);
+/// <summary>
+/// A sentence's words encoded for token classification: its windows, and for each word kept, the window it is read
+/// from and its first sub-token's position there.
+/// </summary>
+internal sealed record BertWordRow(BertWordWindow[] Windows, (int Window, int Position)[] Readings);
+
+/// <summary>
+/// One window of a sentence's words: its token ids, and the words whose first sub-token it holds, from word
+/// <paramref name="FirstWord"/> on, as the positions of those sub-tokens.
+/// </summary>
+internal sealed record BertWordWindow(int[] Ids, int FirstWord, int[] WordStarts);
