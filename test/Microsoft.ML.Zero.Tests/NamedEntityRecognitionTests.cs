@@ -323,6 +323,25 @@ public sealed class NamedEntityRecognitionTests
     }
 
     [TestMethod]
+    public void EarlyStoppingEndsTrainingOnceWordAccuracyStopsImproving()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var lines = TrainerLog.Capture(mlContext);
+        var (train, keys) = Keyed(mlContext, Sentences(160, seed: 0));
+        var options = Options();
+        options.ValidationSet = Keyed(mlContext, Sentences(40, seed: 3), keys).Data;
+        options.EvaluationStrategy = ZeroEvaluationStrategy.Steps;
+        options.EvaluationSteps = 4;
+        // Accuracy lies in [0, 1]: no evaluation improves on another by more than 1, so the second one ends training.
+        options.EarlyStoppingPatience = 1;
+        options.EarlyStoppingThreshold = 1;
+        using var model = mlContext.Zero().NamedEntityRecognition(options).Fit(train);
+        string log = string.Join("\n", lines);
+        StringAssert.Contains(log, "Early stopping after step 8", log);
+        Assert.IsFalse(log.Contains("Validation after step 12"), log);
+    }
+
+    [TestMethod]
     public void OptionsOfOtherTasksAreRefusedByName()
     {
         var mlContext = new MLContext(seed: 0);

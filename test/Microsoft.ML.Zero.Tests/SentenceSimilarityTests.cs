@@ -95,6 +95,24 @@ public sealed class SentenceSimilarityTests
     }
 
     [TestMethod]
+    public void EarlyStoppingEndsTrainingOnceSpearmanStopsImproving()
+    {
+        var mlContext = new MLContext(seed: 0);
+        var lines = TrainerLog.Capture(mlContext);
+        var options = Options();
+        options.ValidationSet = mlContext.Data.LoadFromEnumerable(Pairs(260).Skip(160).ToArray());
+        options.EvaluationStrategy = ZeroEvaluationStrategy.Steps;
+        options.EvaluationSteps = 4;
+        // Spearman lies in [-1, 1]: no evaluation improves on another by more than 2, so the second one ends training.
+        options.EarlyStoppingPatience = 1;
+        options.EarlyStoppingThreshold = 2;
+        using var model = mlContext.Zero().SentenceSimilarity(options).Fit(mlContext.Data.LoadFromEnumerable(Pairs(160)));
+        string log = string.Join("\n", lines);
+        StringAssert.Contains(log, "Early stopping after step 8", log);
+        Assert.IsFalse(log.Contains("Validation after step 10"), log);
+    }
+
+    [TestMethod]
     public void SpearmanGivesTiesTheirMeanRankAsSciPyDoes()
     {
         // Ranks [1, 2.5, 2.5, 4, 5] and [2, 1, 3.5, 3.5, 5]: Pearson of the ranks is 7.25 / sqrt(9.5 x 9.5).
