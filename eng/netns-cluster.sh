@@ -9,8 +9,10 @@
 #   eng/netns-cluster.sh link HOST up|down        take a host's link down or up
 #   eng/netns-cluster.sh rate HOST RATE|off       limit a host's link (both directions, tc htb): "2mbit"
 #   eng/netns-cluster.sh loss HOST PERCENT|off    drop that share of a host's packets (both directions, nftables): "5%"
+#   eng/netns-cluster.sh delay HOST MS|off        hold every packet of a host's link MS milliseconds (both directions,
+#                                                 NFQUEUE and eng/nfqueue-delay.py): a distant host, without sch_netem
 #   eng/netns-cluster.sh netem HOST ARGS...|off   tc netem on a host's link (both directions): "delay 20ms";
-#                                                 needs the kernel's sch_netem, which some VMs lack (rate and loss do not)
+#                                                 needs the kernel's sch_netem, which some VMs lack (rate, loss and delay do not)
 #
 # `up` prints the state folder, which holds:
 #   hostfile   one line per host ("10.77.0.1 slots=1"; edit slots or write your own)
@@ -102,6 +104,7 @@ up() {
     echo $! > "$state/host$i.pid"
     echo "$i" >> "$state/hosts"
     echo "$subnet.$i slots=1" >> "$state/hostfile"
+    mkdir -p "$state/host$i.tmp"
   done
   for i in $(seq 1 "$n"); do
     for _ in $(seq 1 100); do [ -f "$state/host$i.ready" ] && break; sleep 0.05; done
@@ -111,7 +114,8 @@ up() {
 #!/bin/sh
 # mpirun's rsh agent for this cluster: "rsh-agent [ssh options] HOST COMMAND" runs COMMAND in HOST's namespaces,
 # with a clean environment as ssh would give. Like ssh -o ServerAliveInterval=1 -o ServerAliveCountMax=2, it gives up
-# (exit 255) once the host's link has been down for 2 s, which tells mpirun that the host is lost.
+# (exit 255) once the host's link has been down for 2 s, which tells mpirun that the host is lost. TMPDIR is the
+# host's own, as a machine's /tmp is: OpenMPI's session folder is named after the hostname, which hosts may share.
 while [ \$# -gt 0 ] && [ "\${1#-}" != "\$1" ]; do shift; done
 host="\$1"; shift
 i="\${host##*.}"
@@ -123,7 +127,7 @@ fifos="\$(mktemp -d)"
 mkfifo "\$fifos/out" "\$fifos/err"
 cat "\$fifos/out" & out=\$!
 cat "\$fifos/err" >&2 & err=\$!
-env -i PATH="\$PATH" HOME="\${HOME:-/root}" nsenter --target "\$pid" --net --mount --uts -- /bin/sh -c "\$*" >"\$fifos/out" 2>"\$fifos/err" &
+env -i PATH="\$PATH" HOME="\${HOME:-/root}" TMPDIR="$state/host\$i.tmp" nsenter --target "\$pid" --net --mount --uts -- /bin/sh -c "\$*" >"\$fifos/out" 2>"\$fifos/err" &
 child=\$!
 trap 'rm -rf "\$fifos"' EXIT
 missed=0
@@ -160,7 +164,7 @@ netem() {
     ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true
   else
     tc qdisc replace dev "${prefix}-v$i" root netem "$@" 2>/dev/null \
-      || fail "tc netem failed: this kernel may lack sch_netem (tc qdisc add ... netem: 'qdisc kind is unknown'); 'rate' and 'loss' need no netem"
+      || fail "tc netem failed: this kernel may lack sch_netem (tc qdisc add ... netem: 'qdisc kind is unknown'); 'delay', 'rate' and 'loss' need no netem"
     ip netns exec "$ns" tc qdisc replace dev eth0 root netem "$@"
   fi
 }
@@ -176,6 +180,42 @@ rate() {
   tc class add dev "${prefix}-v$i" parent 1: classid 1:1 htb rate "$value"
   ip netns exec "$ns" tc qdisc add dev eth0 root handle 1: htb default 1
   ip netns exec "$ns" tc class add dev eth0 parent 1: classid 1:1 htb rate "$value"
+}
+
+# A fixed delay on both directions of a host's link, without sch_netem: iptables hands the link's packets to an
+# NFQUEUE that eng/nfqueue-delay.py, running in the host's network namespace, holds for that long. The rules bypass the
+# queue when nothing reads it, so stopping the delayer never blocks the link.
+delay() {
+  local i="$1" ms="$2"
+  local ns="${prefix}-host$i"
+  local tool iptables
+  for tool in iptables python3; do
+    if ! command -v "$tool" >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables python3 >/dev/null
+    fi
+    command -v "$tool" >/dev/null 2>&1 || fail "$tool is required for delay: apt-get install -y iptables python3"
+  done
+  iptables=iptables
+  ip netns exec "$ns" iptables -L -n >/dev/null 2>&1 || iptables=iptables-legacy
+  for chain in "OUTPUT -o eth0" "INPUT -i eth0"; do
+    # shellcheck disable=SC2086
+    while ip netns exec "$ns" "$iptables" -D $chain -j NFQUEUE --queue-num 0 --queue-bypass 2>/dev/null; do :; done
+  done
+  if [ -f "$state/host$i.delay.pid" ]; then
+    kill "$(cat "$state/host$i.delay.pid")" 2>/dev/null || true
+    rm -f "$state/host$i.delay.pid" "$state/host$i.delay.ready"
+  fi
+  [ "$ms" = off ] && return
+  [[ "$ms" =~ ^[0-9]+$ ]] && [ "$ms" -le 10000 ] || fail "delay takes whole milliseconds from 0 to 10000, or off, not '$2'"
+  ip netns exec "$ns" python3 "$(cd "$(dirname "$0")" && pwd)/nfqueue-delay.py" 0 "$ms" "$state/host$i.delay.ready" </dev/null >"$state/host$i.delay.log" 2>&1 &
+  echo $! > "$state/host$i.delay.pid"
+  for _ in $(seq 1 100); do [ -f "$state/host$i.delay.ready" ] && break; kill -0 "$!" 2>/dev/null || break; sleep 0.05; done
+  [ -f "$state/host$i.delay.ready" ] || fail "the delayer of host $i did not start: $(cat "$state/host$i.delay.log")"
+  for chain in "OUTPUT -o eth0" "INPUT -i eth0"; do
+    # shellcheck disable=SC2086
+    ip netns exec "$ns" "$iptables" -A $chain -j NFQUEUE --queue-num 0 --queue-bypass \
+      || fail "iptables could not queue host $i's packets (does the kernel have the NFQUEUE target?)"
+  done
 }
 
 # Random packet loss (nftables) on both directions of a host's link, without sch_netem.
@@ -204,6 +244,7 @@ case "${1:-}" in
   link) [ $# = 3 ] || fail "usage: $0 link HOST up|down"; host_pid "$2" >/dev/null; ip link set "${prefix}-v$2" "$3" ;;
   rate) [ $# = 3 ] || fail "usage: $0 rate HOST RATE|off"; host_pid "$2" >/dev/null; rate "$2" "$3" ;;
   loss) [ $# = 3 ] || fail "usage: $0 loss HOST PERCENT|off"; host_pid "$2" >/dev/null; loss "$2" "$3" ;;
+  delay) [ $# = 3 ] || fail "usage: $0 delay HOST MS|off"; host_pid "$2" >/dev/null; delay "$2" "$3" ;;
   netem) [ $# -ge 3 ] || fail "usage: $0 netem HOST ARGS...|off"; host_pid "$2" >/dev/null; h="$2"; shift 2; netem "$h" "$@" ;;
-  *) fail "usage: $0 up N [--hostname NAME] [--shm-size SIZE] | down | exec HOST CMD... | link HOST up|down | rate HOST RATE|off | loss HOST PERCENT|off | netem HOST ARGS...|off" ;;
+  *) fail "usage: $0 up N [--hostname NAME] [--shm-size SIZE] | down | exec HOST CMD... | link HOST up|down | rate HOST RATE|off | loss HOST PERCENT|off | delay HOST MS|off | netem HOST ARGS...|off" ;;
 esac
