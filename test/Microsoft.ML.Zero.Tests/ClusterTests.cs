@@ -6,7 +6,7 @@ namespace Microsoft.ML.Zero.Tests;
 
 /// <summary>
 /// MPI jobs on a cluster of network namespaces (eng/netns-cluster.sh): each host has its own network stack, hostname
-/// and /dev/shm, and MPI talks TCP between them over veth links, which tc can slow, make lossy or cut.
+/// and /dev/shm, and MPI talks TCP between them over veth links, which the script can delay, slow, make lossy or cut.
 /// </summary>
 [TestClass]
 public sealed class ClusterTests
