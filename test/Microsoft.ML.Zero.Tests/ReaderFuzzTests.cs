@@ -304,7 +304,7 @@ public sealed class ReaderFuzzTests
     /// <summary>
     /// Runs <paramref name="cases"/> cases; case i draws everything from Random(seed + i). Each must finish within
     /// <paramref name="timeout"/> (<see cref="CaseTimeout"/>), allocate (managed, and native by the process's peak
-    /// resident memory) at most 64 MB + 64 x its input's length, and succeed or throw an exception
+    /// resident memory and malloc's count) at most 64 MB + 64 x its input's length, and succeed or throw an exception
     /// <paramref name="allowed"/> accepts. A case that hangs ends the run: it may still hold the files of the next.
     /// </summary>
     private static void Fuzz(string reader, int cases, int seed, Func<Random, (byte[] Input, Action Run)> makeCase, Func<Exception, bool> allowed,
@@ -312,7 +312,7 @@ public sealed class ReaderFuzzTests
     {
         var failures = new List<string>();
         var outcomes = new Dictionary<string, int>();
-        long mostManaged = 0, mostResident = 0;
+        long mostManaged = 0, mostNative = 0;
         var clock = Stopwatch.StartNew();
         cases *= Scale;
         for (int i = 0; i < cases && failures.Count < 20; i++)
@@ -321,7 +321,7 @@ public sealed class ReaderFuzzTests
             long budget = (64L << 20) + 64L * input.Length;
             Exception? error = null;
             long allocated = 0;
-            long residentBefore = PeakMemory.Reset();
+            var before = PeakMemory.Reset();
             var task = Task.Factory.StartNew(() =>
             {
                 long before = GC.GetAllocatedBytesForCurrentThread();
@@ -335,16 +335,16 @@ public sealed class ReaderFuzzTests
                 }
                 allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             }, TaskCreationOptions.LongRunning);
-            bool finished = PeakMemory.Wait(task, timeout ?? CaseTimeout, out long peak);
-            long grown = peak - residentBefore;
-            (mostManaged, mostResident) = (Math.Max(mostManaged, allocated), Math.Max(mostResident, grown));
+            bool finished = PeakMemory.Wait(task, timeout ?? CaseTimeout, out var peak);
+            long grown = Math.Max(peak.Resident - before.Resident, peak.Heap - before.Heap);
+            (mostManaged, mostNative) = (Math.Max(mostManaged, allocated), Math.Max(mostNative, grown));
             string? failure = null;
             if (!finished)
                 failure = $"no result after {(timeout ?? CaseTimeout).TotalSeconds} s";
             else if (allocated > budget)
                 failure = $"allocated {allocated} managed bytes for a {input.Length}-byte input";
             else if (grown > budget)
-                failure = $"resident memory grew by {grown} bytes for a {input.Length}-byte input";
+                failure = $"native memory grew by {grown} bytes for a {input.Length}-byte input";
             else if (error is not null && !allowed(error))
                 failure = $"threw {Describe(error)}";
             string outcome = !finished ? "hang" : error is null ? "success" : (ThrownByMlNet(Innermost(error)) ? "ML.NET's " : "") + Innermost(error).GetType().Name;
@@ -361,7 +361,7 @@ public sealed class ReaderFuzzTests
         }
         clock.Stop();
         Console.WriteLine($"{reader}: {outcomes.Values.Sum()} cases in {clock.Elapsed.TotalSeconds:F1} s; most allocated by a case: " +
-            $"{mostManaged >> 10} KB managed, {mostResident >> 10} KB resident; outcomes: " +
+            $"{mostManaged >> 10} KB managed, {mostNative >> 10} KB native; outcomes: " +
             string.Join(", ", outcomes.OrderByDescending(o => o.Value).Select(o => $"{o.Key} {o.Value}")));
         if (failures.Count > 0)
             Assert.Fail($"{failures.Count} case(s) failed:\n" + string.Join("\n", failures));
@@ -376,8 +376,8 @@ public sealed class ReaderFuzzTests
         {
             ("no result after 0.2 s", () => Thread.Sleep(1000), TimeSpan.FromSeconds(0.2)),
             ("managed bytes for a 16-byte input", () => GC.KeepAlive(new byte[100 << 20]), null),
-            // 100 MB of native tensor memory, written so that it is resident: invisible to the GC's count.
-            ("resident memory grew by", () => { using var tensor = ones(25L << 20); }, null),
+            // 100 MB of native tensor memory, written so that it is resident (when its pages are new): invisible to the GC's count.
+            ("native memory grew by", () => { using var tensor = ones(25L << 20); }, null),
             ("threw [NullReferenceException", () => throw new NullReferenceException(), null),
         };
         foreach (var (expected, run, timeout) in faults)
@@ -417,20 +417,20 @@ public sealed class ReaderFuzzTests
         return $"{chain} at {frames}";
     }
 
-    /// <summary>
-    /// The process's resident memory and its peak since <see cref="Reset"/>, from /proc/self (Linux: writing 5 to
-    /// clear_refs resets the peak). Elsewhere both read the working set, which still bounds memory kept after a case.
-    /// </summary>
-    // The process's peak resident memory over a case. The kernel's high-water mark (VmHWM) sees every page, but only
-    // where clear_refs can reset it; some sandboxes have no clear_refs, or ignore it. So the waiting thread also samples
-    // the current resident size every millisecond: 100 MB of native memory takes far longer than that to write.
+    // The process's peak native memory over a case, two ways. Resident size: the kernel's high-water mark (VmHWM) sees
+    // every page, but only where clear_refs can reset it (some sandboxes have no clear_refs, or ignore it), so the
+    // waiting thread also samples the current size every millisecond. And glibc's count of the bytes malloc has handed
+    // out (mallinfo2): the library keeps freed memory in the heap (TorchRuntime.KeepFreedMemory), so after earlier
+    // tests a new tensor reuses resident pages and only malloc's count shows it. 100 MB take far longer than a
+    // millisecond to write.
     private static class PeakMemory
     {
         private static readonly bool OnLinux = OperatingSystem.IsLinux() && File.Exists("/proc/self/status");
+        private static readonly bool HasMallinfo2 = OnLinux && CanCallMallinfo2();
         private static bool markWasReset;
 
-        /// <summary>Resets the high-water mark where the kernel allows it; returns the resident size now.</summary>
-        public static long Reset()
+        /// <summary>Resets the high-water mark where the kernel allows it; returns the sizes now.</summary>
+        public static (long Resident, long Heap) Reset()
         {
             try
             {
@@ -441,24 +441,43 @@ public sealed class ReaderFuzzTests
             catch (UnauthorizedAccessException) { }
             long resident = Resident();
             markWasReset = OnLinux && Status("VmHWM:") <= resident + (8L << 20);
-            return resident;
+            return (resident, Heap());
         }
 
-        /// <summary>Waits for <paramref name="task"/> up to <paramref name="timeout"/>, sampling the resident size.</summary>
-        public static bool Wait(Task task, TimeSpan timeout, out long peak)
+        /// <summary>Waits for <paramref name="task"/> up to <paramref name="timeout"/>, sampling the sizes.</summary>
+        public static bool Wait(Task task, TimeSpan timeout, out (long Resident, long Heap) peak)
         {
             var clock = Stopwatch.StartNew();
-            long sampled = Resident();
+            (long resident, long heap) = (Resident(), Heap());
             bool finished;
             while (!(finished = task.Wait(1)) && clock.Elapsed < timeout)
-                sampled = Math.Max(sampled, Resident());
+                (resident, heap) = (Math.Max(resident, Resident()), Math.Max(heap, Heap()));
             // The high-water mark counts only if the reset took: otherwise it is some earlier test's peak.
-            long mark = markWasReset ? Status("VmHWM:") : 0;
-            peak = Math.Max(sampled, mark);
+            peak = (Math.Max(resident, markWasReset ? Status("VmHWM:") : 0), heap);
             return finished;
         }
 
         private static long Resident() => OnLinux ? Status("VmRSS:") : Environment.WorkingSet;
+
+        // Bytes in use from malloc: small blocks (uordblks) and mmapped ones (hblkhd); 0 without glibc.
+        private static long Heap()
+        {
+            if (!HasMallinfo2)
+                return 0;
+            var info = Mallinfo2();
+            return (long)(info.Uordblks + info.Hblkhd);
+        }
+
+        private static bool CanCallMallinfo2()
+        {
+            try
+            {
+                Mallinfo2();
+                return true;
+            }
+            catch (EntryPointNotFoundException) { return false; }
+            catch (DllNotFoundException) { return false; }
+        }
 
         private static long Status(string key)
         {
@@ -467,6 +486,15 @@ public sealed class ReaderFuzzTests
                     return long.Parse(line[key.Length..].Trim().Split(' ')[0]) * 1024;
             return 0;
         }
+
+        [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+        private struct MallocInfo
+        {
+            public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
+        }
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallinfo2")]
+        private static extern MallocInfo Mallinfo2();
     }
 }
 
