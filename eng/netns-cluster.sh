@@ -195,6 +195,7 @@ delay() {
     fi
     command -v "$tool" >/dev/null 2>&1 || fail "$tool is required for delay: apt-get install -y iptables python3"
   done
+  [ "$ms" = off ] || { [[ "$ms" =~ ^[0-9]+$ ]] && [ "$ms" -le 10000 ]; } || fail "delay takes whole milliseconds from 0 to 10000, or off, not '$2'"
   iptables=iptables
   ip netns exec "$ns" iptables -L -n >/dev/null 2>&1 || iptables=iptables-legacy
   for chain in "OUTPUT -o eth0" "INPUT -i eth0"; do
@@ -202,11 +203,14 @@ delay() {
     while ip netns exec "$ns" "$iptables" -D $chain -j NFQUEUE --queue-num 0 --queue-bypass 2>/dev/null; do :; done
   done
   if [ -f "$state/host$i.delay.pid" ]; then
-    kill "$(cat "$state/host$i.delay.pid")" 2>/dev/null || true
+    # The old delayer must be gone before a new one binds the queue (the kernel allows one reader).
+    local old
+    old="$(cat "$state/host$i.delay.pid")"
+    kill "$old" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
     rm -f "$state/host$i.delay.pid" "$state/host$i.delay.ready"
   fi
   [ "$ms" = off ] && return
-  [[ "$ms" =~ ^[0-9]+$ ]] && [ "$ms" -le 10000 ] || fail "delay takes whole milliseconds from 0 to 10000, or off, not '$2'"
   ip netns exec "$ns" python3 "$(cd "$(dirname "$0")" && pwd)/nfqueue-delay.py" 0 "$ms" "$state/host$i.delay.ready" </dev/null >"$state/host$i.delay.log" 2>&1 &
   echo $! > "$state/host$i.delay.pid"
   for _ in $(seq 1 100); do [ -f "$state/host$i.delay.ready" ] && break; kill -0 "$!" 2>/dev/null || break; sleep 0.05; done

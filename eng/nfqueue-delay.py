@@ -93,7 +93,7 @@ def main():
             try:
                 data = sock.recv(1 << 20)
             except OSError as error:
-                # Messages lost to a full socket buffer: their packets go with the next batch verdict.
+                # A full socket buffer: the queue fails open, so the kernel let those packets pass undelayed.
                 if error.errno != errno.ENOBUFS:
                     raise
                 data = b""

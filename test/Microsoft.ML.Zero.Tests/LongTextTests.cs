@@ -280,6 +280,24 @@ public sealed class LongTextTests
     }
 
     [TestMethod]
+    public void AWindowCapOtherThanOneIsRefusedWithoutSlidingWindows()
+    {
+        // Options never write it (they hold the cap to 1 unless the handling is SlidingWindows); a crafted file could,
+        // and a tagger would then read that many windows' worth of tokens into one window.
+        using var model = TinyBert();
+        var mlContext = new MLContext(seed: 0);
+        using var transformer = Transformer(model, new BertTextEncoder(Vocabulary, true, 41, longText: new BertLongText(ZeroLongTextHandling.Truncate, 0, 11)), mlContext);
+        using var folder = new TempFolder("zero-longtext-");
+        string zip = folder.Combine("model.zip");
+        mlContext.Model.Save(transformer, Keyed(mlContext).Schema, zip);
+        var error = Assert.Throws<Exception>(() => new MLContext().Model.Load(zip, out _));
+        while (error is TargetInvocationException { InnerException: { } inner })
+            error = inner;
+        Assert.IsInstanceOfType<InvalidDataException>(error, error.ToString());
+        StringAssert.Contains(error.Message, "MaxWindowsPerRow is 11; expected 1 to 1 with Truncate");
+    }
+
+    [TestMethod]
     public void BadLongTextOptionsAreNamed()
     {
         var mlContext = new MLContext(seed: 0);

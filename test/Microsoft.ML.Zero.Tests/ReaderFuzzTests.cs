@@ -321,7 +321,7 @@ public sealed class ReaderFuzzTests
             long budget = (64L << 20) + 64L * input.Length;
             Exception? error = null;
             long allocated = 0;
-            var before = PeakMemory.Reset();
+            var memoryBefore = PeakMemory.Reset();
             var task = Task.Factory.StartNew(() =>
             {
                 long before = GC.GetAllocatedBytesForCurrentThread();
@@ -336,7 +336,7 @@ public sealed class ReaderFuzzTests
                 allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             }, TaskCreationOptions.LongRunning);
             bool finished = PeakMemory.Wait(task, timeout ?? CaseTimeout, out var peak);
-            long grown = Math.Max(peak.Resident - before.Resident, peak.Heap - before.Heap);
+            long grown = Math.Max(peak.Resident - memoryBefore.Resident, peak.Heap - memoryBefore.Heap);
             (mostManaged, mostNative) = (Math.Max(mostManaged, allocated), Math.Max(mostNative, grown));
             string? failure = null;
             if (!finished)

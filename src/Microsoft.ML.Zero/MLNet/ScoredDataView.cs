@@ -61,7 +61,8 @@ internal sealed class ScoredDataView : IDataView
             var scorer = parent._transformer.Scorer;
             _classCount = scorer.ClassCount;
             int forwardRows = parent._transformer.ScoringBatchSize;
-            _capacity = ahead is null ? 0 : (int)Math.Min((long)forwardRows * scorer.BatchesReadTogether, ModelLimits.MaxSize);
+            // At most MaxSize outputs held at once: a tagger reading long sentences in many windows has a wide row.
+            _capacity = ahead is null ? 0 : (int)Math.Max(1, Math.Min((long)forwardRows * scorer.BatchesReadTogether, ModelLimits.MaxSize / _classCount));
             _batch = ahead is null ? null : scorer.CreateBatch(ahead, _capacity, forwardRows);
             _probabilities = new float[_capacity * _classCount];
         }

@@ -47,8 +47,9 @@ internal sealed class TokenClassificationScorer : IRowScorer
     {
         reason = longText.Handling == ZeroLongTextHandling.HeadAndTail
             ? "Truncate or SlidingWindows: HeadAndTail would leave the middle words of a long sentence untagged"
-            : $"windows that read at most {ModelLimits.MaxSize} tokens a row (MaxWindowsPerRow x (MaxSequenceLength - 2 - WindowStride)): each word read is an output";
-        return longText.Handling != ZeroLongTextHandling.HeadAndTail && longText.TokensRead(maxSequenceLength - 2) < ModelLimits.MaxSize;
+            : $"windows that read at most {ModelLimits.MaxSize - 1} tokens a row (MaxSequenceLength - 2 + (MaxWindowsPerRow - 1) x " +
+              "(MaxSequenceLength - 2 - WindowStride)): each word read is an output";
+        return longText.Handling != ZeroLongTextHandling.HeadAndTail && 1 + longText.TokensRead(maxSequenceLength - 2) <= ModelLimits.MaxSize;
     }
 
     // Sentences vary in length: read a few batches ahead and forward rows of similar length together, as BertScorer does.

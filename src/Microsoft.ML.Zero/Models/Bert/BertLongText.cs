@@ -52,7 +52,8 @@ internal sealed record BertLongText(ZeroLongTextHandling Handling, int WindowStr
     /// The most tokens of a first text the windows read, <paramref name="budget"/> to a window: the first window's and
     /// <see cref="WindowStride"/> fewer for each next one (Truncate and HeadAndTail read one window's worth).
     /// </summary>
-    public long TokensRead(int budget) => budget + (long)(MaxWindowsPerRow - 1) * (budget - WindowStride);
+    public long TokensRead(int budget) =>
+        Handling == ZeroLongTextHandling.SlidingWindows ? budget + (long)(MaxWindowsPerRow - 1) * (budget - WindowStride) : budget;
 
     // Format, in order: the handling, the stride, the cap on windows.
     public void Write(BinaryWriter writer)
@@ -71,7 +72,9 @@ internal sealed record BertLongText(ZeroLongTextHandling Handling, int WindowStr
         int maxStride = handling == ZeroLongTextHandling.SlidingWindows ? MaxStride(maxSequenceLength, pair) : 0;
         OptionCheck.RequireInFile(stride >= 0 && stride <= maxStride, source, "WindowStride", stride, $"0 to {maxStride} with {handling} and MaxSequenceLength {maxSequenceLength}");
         int maxWindows = reader.ReadInt32();
-        OptionCheck.RequireInFile(maxWindows is >= 1 and <= ModelLimits.MaxSize, source, "MaxWindowsPerRow", maxWindows, $"1 to {ModelLimits.MaxSize}");
+        int mostWindows = handling == ZeroLongTextHandling.SlidingWindows ? ModelLimits.MaxSize : 1;
+        OptionCheck.RequireInFile(maxWindows >= 1 && maxWindows <= mostWindows, source, "MaxWindowsPerRow", maxWindows,
+            $"1 to {mostWindows} with {handling}");
         return new BertLongText(handling, stride, maxWindows);
     }
 }
