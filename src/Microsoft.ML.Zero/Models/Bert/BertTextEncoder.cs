@@ -88,8 +88,8 @@ internal sealed class BertTextEncoder
 
     /// <summary>
     /// Words as token classification reads them (Hugging Face's <c>is_split_into_words</c>): each word tokenized on
-    /// its own, and the tokens cut into windows of [CLS] tokens [SEP], each holding where the words whose first
-    /// sub-token (the one that carries a word's label) it holds start. A word that tokenizes to nothing (only
+    /// its own, and the tokens cut into windows of [CLS] tokens [SEP]; each window records where the first sub-tokens
+    /// of its words lie (a word's first sub-token carries its label). A word that tokenizes to nothing (only
     /// characters normalization drops) becomes [UNK], so every word has a token.
     /// <list type="bullet">
     /// <item>Truncate keeps one window of the first MaxSequenceLength - 2 tokens; a word is kept if its first sub-token
