@@ -276,6 +276,22 @@ public sealed class NamedEntityRecognitionTests
         }
     }
 
+    [TestMethod]
+    public void ATaggerSavedBeforeTheLongTextHandlingLoadsAsTruncation()
+    {
+        // Saved by the release before this one (format 0x00010001, no long-text fields): the tiny BERT fine-tuned for one
+        // step on three sentences, maximum length 8, so a 10-word sentence keeps 6 words.
+        var mlContext = new MLContext(seed: 0);
+        var loaded = mlContext.Model.Load(Path.Combine(AppContext.BaseDirectory, "TestData", "tiny-tagger-format-1.zip"), out _);
+        var tagger = ((TransformerChain<ITransformer>)loaded).OfType<ZeroNamedEntityRecognitionTransformer>().Single();
+        Assert.AreEqual(BertLongText.Truncate, tagger.Scorer.Encoder.LongText);
+        // The tagger alone: the pipeline's first step keys a Label column, which text to tag does not have.
+        var scored = tagger.Transform(mlContext.Data.LoadFromEnumerable(new[] { new SentenceOnly { Sentence = "the service was not very good and i love it" } }));
+        // What that release predicted for the sentence (each kept word's top logit leads the next by 0.12 or more, far
+        // beyond the last-bit differences of other CPUs' kernels).
+        CollectionAssert.AreEqual(new uint[] { 6, 4, 2, 6, 6, 6, 0, 0, 0, 0 }, Predictions(scored).Single());
+    }
+
     private static string[] WordLabelWords(string sentence) => Microsoft.ML.Zero.Data.WordLabelColumns.Words(sentence);
 
     [TestMethod]
