@@ -249,12 +249,8 @@ public sealed class LongTextTests
     [DataRow(2, 0, "MaxWindowsPerRow is 0")]
     public void LongTextFieldsOutOfRangeAreNamed(int field, int value, string expected)
     {
-        using var model = TinyBert();
-        var mlContext = new MLContext(seed: 0);
-        using var transformer = Transformer(model, new BertTextEncoder(Vocabulary, true, 41, longText: new BertLongText(ZeroLongTextHandling.SlidingWindows, 13, 11)), mlContext);
         using var folder = new TempFolder("zero-longtext-");
-        string zip = folder.Combine("model.zip");
-        mlContext.Model.Save(transformer, Keyed(mlContext).Schema, zip);
+        string zip = SavedWith(new BertLongText(ZeroLongTextHandling.SlidingWindows, 13, 11), folder);
         using (var archive = ZipFile.Open(zip, ZipArchiveMode.Update))
         {
             var entry = archive.Entries.Single(e => e.FullName.EndsWith("/Model.key", StringComparison.Ordinal) && archive.GetEntry(e.FullName[..^"Model.key".Length] + "vocab.txt") is not null);
@@ -281,13 +277,20 @@ public sealed class LongTextTests
     {
         // Options never write it (they hold the cap to 1 unless the handling is SlidingWindows); a crafted file could,
         // and a tagger would then read that many windows' worth of tokens into one window.
+        using var folder = new TempFolder("zero-longtext-");
+        StringAssert.Contains(LoadError(SavedWith(new BertLongText(ZeroLongTextHandling.Truncate, 0, 11), folder)).Message,
+            "MaxWindowsPerRow is 11; expected 1 to 1 with Truncate");
+    }
+
+    // The tiny BERT classifier at maximum length 41 reading long text as longText says, saved into folder's model.zip.
+    private static string SavedWith(BertLongText longText, TempFolder folder)
+    {
         using var model = TinyBert();
         var mlContext = new MLContext(seed: 0);
-        using var transformer = Transformer(model, new BertTextEncoder(Vocabulary, true, 41, longText: new BertLongText(ZeroLongTextHandling.Truncate, 0, 11)), mlContext);
-        using var folder = new TempFolder("zero-longtext-");
+        using var transformer = Transformer(model, new BertTextEncoder(Vocabulary, true, 41, longText: longText), mlContext);
         string zip = folder.Combine("model.zip");
         mlContext.Model.Save(transformer, Keyed(mlContext).Schema, zip);
-        StringAssert.Contains(LoadError(zip).Message, "MaxWindowsPerRow is 11; expected 1 to 1 with Truncate");
+        return zip;
     }
 
     // What loading the zip throws, unwrapped from ML.NET's reflection: an InvalidDataException.
